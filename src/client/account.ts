@@ -1,0 +1,97 @@
+/** Register, login and logout of a device: short exchanges with the rendezvous node over Noise. */
+import { checkPassword, checkUsername, InvalidCertificateError, MeshchatError } from '../protocol/index.js'
+import { createMeshNode } from '../net/index.js'
+import { authRequest } from './client.js'
+import { Home } from './home.js'
+import { parseServerAddress, peerIdOfAddress, withoutPeerId, dialError } from './server-address.js'
+import type { SavedLogin } from './home.js'
+import type { AbortOptions } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { MeshNode } from '../net/index.js'
+
+export interface Credentials {
+  home: string
+  server: string
+  user: string
+  password: string
+}
+
+/** Opens a node with the device key (no listening), resolves the pinned server address, runs `fn`. */
+async function withServer<T> (home: Home, server: string, fn: (node: MeshNode, addr: Multiaddr) => Promise<T>): Promise<T> {
+  await home.ensure()
+  let addr = parseServerAddress(server)
+  const bare = withoutPeerId(addr)
+  const pinned = await home.pinnedServer(bare)
+  const given = peerIdOfAddress(addr)
+  if (given == null && pinned != null) {
+    addr = parseServerAddress(`${bare}/p2p/${pinned}`)
+  }
+  const node = await createMeshNode({ privateKey: await home.deviceKey(), listen: [] })
+  try {
+    const result = await fn(node, addr)
+    if (peerIdOfAddress(addr) == null) {
+      // trust on first use: remember the key the server answered with
+      const conn = node.getConnections().find(c => withoutPeerId(c.remoteAddr) === bare || c.remoteAddr.toString().startsWith(bare))
+      if (conn != null) await home.pinServer(bare, conn.remotePeer.toString())
+    } else if (pinned == null) {
+      await home.pinServer(bare, peerIdOfAddress(addr)!)
+    }
+    return result
+  } finally {
+    await node.stop()
+  }
+}
+
+function fullAddress (node: MeshNode, addr: Multiaddr): string {
+  const id = peerIdOfAddress(addr)
+  if (id != null) return addr.toString()
+  const conn = node.getConnections()[0]
+  if (conn == null) throw new MeshchatError('lost the connection to the server')
+  return `${addr.toString()}/p2p/${conn.remotePeer.toString()}`
+}
+
+async function authenticate (op: 'register' | 'login', creds: Credentials, options: AbortOptions): Promise<SavedLogin> {
+  const user = checkUsername(creds.user)
+  checkPassword(creds.password)
+  const home = new Home(creds.home)
+  return await withServer(home, creds.server, async (node, addr) => {
+    const cert = await authRequest(node, addr, { op, user, password: creds.password }, options)
+    if (cert == null) throw new InvalidCertificateError('the server sent no certificate')
+    if (cert.device !== node.peerId.toString() || cert.user !== user) {
+      throw new InvalidCertificateError('the server sent a certificate for someone else')
+    }
+    const login = { server: fullAddress(node, addr), user, cert }
+    await home.saveLogin(login)
+    return login
+  })
+}
+
+/** Creates the account and logs this device in. */
+export async function register (creds: Credentials, options: AbortOptions = {}): Promise<SavedLogin> {
+  return await authenticate('register', creds, options)
+}
+
+/** Logs this device in: the rendezvous node signs a certificate for its key, saved in the home. */
+export async function login (creds: Credentials, options: AbortOptions = {}): Promise<SavedLogin> {
+  return await authenticate('login', creds, options)
+}
+
+/**
+ * Logs this device out: the node stops honouring its certificate and the login is removed from
+ * the home. When the node cannot be reached the local login is removed all the same.
+ */
+export async function logout (homeDir: string, options: AbortOptions = {}): Promise<{ user: string, serverNotified: boolean }> {
+  const home = new Home(homeDir)
+  const saved = await home.requireLogin()
+  let serverNotified = false
+  try {
+    await withServer(home, saved.server, async (node, addr) => {
+      await authRequest(node, addr, { op: 'logout', cert: saved.cert }, options)
+    })
+    serverNotified = true
+  } catch (err) {
+    if (!(dialError(err, saved.server).name === 'UnreachableError' || dialError(err, saved.server).name === 'TimeoutError' || err instanceof InvalidCertificateError)) throw err
+  }
+  await home.clearLogin()
+  return { user: saved.user, serverNotified }
+}

@@ -1,0 +1,526 @@
+/**
+ * The headless client core: one device's node, its session with the rendezvous node, direct
+ * messages, the global room and presence. It emits typed events and never touches a terminal.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, GLOBAL_ROOM, roomTopic,
+  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame,
+  checkUsername, dmConversation, roomConversation, encodeFrame, decodeFrame, fromWireError, parseTarget,
+  InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
+  InvalidCertificateError, AccountDisabledError, MAX_ENVELOPE_BYTES, text as textSchema
+} from '../protocol/index.js'
+import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator } from '../crypto/index.js'
+import { createMeshNode, frameStream, handleRequests, readFrame, request, writeFrame, isRelayed } from '../net/index.js'
+import { Home } from './home.js'
+import { EventHub } from './events.js'
+import { dialError, parseServerAddress, peerIdOfAddress } from './server-address.js'
+import {
+  DEFAULT_RECONNECT_MIN_MS, DEFAULT_RECONNECT_MAX_MS, DEFAULT_PEER_DIALS, DEFAULT_SESSION_TIMEOUT_MS,
+  DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS
+} from './constants.js'
+import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
+import type { SavedLogin } from './home.js'
+import type { Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo } from '../protocol/index.js'
+import type { GossipInit, MeshNode, FrameStream } from '../net/index.js'
+import type { AbortOptions, Connection, PeerId, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export interface ClientInit {
+  /** The device's home folder (key, login, control socket). */
+  home: string
+  /** Multiaddrs this device listens on so peers can reach it directly. @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen?: string[]
+  /**
+   * Keep a live session with the rendezvous node (presence, events, reconnects). One-shot
+   * commands turn it off so they do not flicker the account online. @default true
+   */
+  session?: boolean
+  gossip?: GossipInit
+  /** Other online devices to connect to, so rooms form a mesh beyond the rendezvous node. @default 8 */
+  peerDials?: number
+  reconnectMinMs?: number
+  reconnectMaxMs?: number
+}
+
+export interface SendResult {
+  id: string
+  conv: string
+  sentAt: number
+  /** Recipient devices that acknowledged (direct), or peers the room message went to. */
+  deliveredTo: string[]
+}
+
+export interface PingResult {
+  target: string
+  peer: string
+  rttMs: number
+  path: 'direct' | 'relayed'
+}
+
+export interface WhoAmI {
+  user: string
+  device: string
+  server: string
+  certExpires: number
+}
+
+interface LiveSession {
+  stream: Stream
+  lp: FrameStream
+}
+
+export class MeshClient {
+  readonly home: Home
+  private readonly hub = new EventHub()
+  private node?: MeshNode
+  private login?: SavedLogin
+  private key?: PrivateKey
+  private serverKey?: PublicKey
+  private serverAddr?: Multiaddr
+  private serverPeer?: PeerId
+  private readonly directory = new Map<string, UserInfo>()
+  private directoryLive = false
+  private live?: LiveSession
+  private state: ConnectionState = 'offline'
+  private stopped = false
+  private readonly stopController = new AbortController()
+  private sessionTask?: Promise<void>
+  private readonly seen = new Set<string>()
+  private roomValidator?: RoomValidator
+  private readonly rooms = new Set<string>()
+
+  constructor (private readonly init: ClientInit) {
+    this.home = new Home(init.home)
+  }
+
+  get user (): string { return this.requireLogin().user }
+  get peerId (): string { return this.libp2p.peerId.toString() }
+  get connectionState (): ConnectionState { return this.state }
+
+  get libp2p (): MeshNode {
+    if (this.node == null) throw new MeshchatError('client is not started')
+    return this.node
+  }
+
+  on (listener: ClientEventListener): () => void {
+    return this.hub.on(listener)
+  }
+
+  /** The events as an async iterable, for `for await` consumers (listen, bots). */
+  events (signal?: AbortSignal): AsyncGenerator<ClientEvent> {
+    return this.hub.stream(signal)
+  }
+
+  /**
+   * Starts the device's node. With a session, waits for the first welcome from the rendezvous
+   * node (or its refusal); an unreachable node is retried in the background.
+   */
+  async start (options: AbortOptions = {}): Promise<void> {
+    this.login = await this.home.requireLogin()
+    this.key = await this.home.deviceKey()
+    this.serverAddr = parseServerAddress(this.login.server)
+    const serverId = peerIdOfAddress(this.serverAddr)
+    if (serverId == null) throw new InvalidInputError(`saved server address ${this.login.server} has no /p2p/ part; log in again`)
+    this.serverPeer = peerIdFromString(serverId)
+    this.serverKey = publicKeyOf(serverId)
+    if (this.key.publicKey.toString() !== publicKeyOf(this.login.cert.device).toString()) {
+      throw new NotLoggedInError('the saved login belongs to another device key; run meshchat login again')
+    }
+    this.roomValidator = new RoomValidator(this.serverKey)
+    this.node = await createMeshNode({
+      privateKey: this.key,
+      listen: this.init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      maxConnections: 1_000,
+      inboundConnectionThreshold: 100,
+      maxIncomingPendingConnections: 100,
+      gossip: this.init.gossip
+    })
+    await this.node.peerStore.merge(this.serverPeer, { multiaddrs: [this.serverAddr] })
+    await handleRequests(this.node, DM_PROTOCOL, envelopeSchema, async (env, ctx) => await this.receiveDirect(env, ctx.connection))
+    this.node.services.pubsub.addEventListener('gossipsub:message', evt => {
+      this.receiveRoom(evt.detail.msg.topic, evt.detail.msg.data)
+    })
+    this.joinRoom(GLOBAL_ROOM)
+    if (this.init.session !== false) {
+      const first = Promise.withResolvers<void>()
+      this.sessionTask = this.sessionLoop(first)
+      const timeout = options.signal ?? AbortSignal.timeout(DEFAULT_SESSION_TIMEOUT_MS)
+      await Promise.race([
+        first.promise,
+        new Promise<void>((_resolve, reject) => {
+          timeout.addEventListener('abort', () => { reject(new MeshchatError('timed out waiting for the rendezvous node')) })
+        })
+      ]).catch(async err => { await this.stop(); throw err })
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    this.stopController.abort()
+    this.live?.stream.abort(new Error('client stopping'))
+    await this.node?.stop()
+    await this.sessionTask?.catch(() => {})
+    this.setState('offline')
+  }
+
+  whoami (): WhoAmI {
+    const login = this.requireLogin()
+    return { user: login.user, device: login.cert.device, server: login.server, certExpires: login.cert.expires }
+  }
+
+  /** Every registered user with presence; from the live session, or asked of the rendezvous node. */
+  async users (options: AbortOptions = {}): Promise<UserInfo[]> {
+    if (this.directoryLive) {
+      return [...this.directory.values()].sort((a, b) => a.user.localeCompare(b.user))
+    }
+    const res = await this.askDirectory({ op: 'users', cert: this.requireLogin().cert }, options)
+    return res.sort((a, b) => a.user.localeCompare(b.user))
+  }
+
+  /** Sends to `bob` (direct) or `#global` (room). */
+  async send (to: string, text: string, options: AbortOptions = {}): Promise<SendResult> {
+    const target = parseTarget(to)
+    return target.kind === 'room'
+      ? await this.sendRoom(target.room, text, options)
+      : await this.sendDirect(target.user, text, options)
+  }
+
+  /**
+   * A direct message, streamed to every online device of `to` (and to this account's other
+   * devices); resolves once at least one recipient device acknowledged it.
+   */
+  async sendDirect (to: string, text: string, options: AbortOptions = {}): Promise<SendResult> {
+    const login = this.requireLogin()
+    checkUsername(to)
+    const body = { text: checkText(text) }
+    const recipients = (await this.devicesOf(to, options)).filter(d => d.peer !== this.peerId)
+    if (recipients.length === 0) {
+      throw new OfflineError(`${to} is offline (no device online); offline delivery arrives in a later release`)
+    }
+    const env = await signEnvelope(this.requireKey(), login.cert, { conv: dmConversation(login.user, to), kind: 'text', body })
+    const own = to === login.user ? [] : (this.directory.get(login.user)?.devices ?? []).filter(d => d.peer !== this.peerId)
+    const signal = options.signal ?? AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
+    const delivered = await Promise.allSettled(recipients.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
+    void Promise.allSettled(own.map(async d => { await this.deliver(d, env, { signal }) }))
+    const ok = delivered.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+    if (ok.length === 0) {
+      const first = delivered.find(r => r.status === 'rejected')
+      const reason = first?.status === 'rejected' ? (first.reason as Error) : undefined
+      if (reason instanceof MeshchatError && !(reason instanceof OfflineError)) throw reason
+      throw new OfflineError(`could not reach any device of ${to}${reason == null ? '' : `: ${reason.message.split('\n')[0] ?? ''}`}`)
+    }
+    return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: ok }
+  }
+
+  /** A message to a room's gossipsub topic (signed envelope inside a signed gossipsub message). */
+  async sendRoom (room: string, text: string, options: AbortOptions = {}): Promise<SendResult> {
+    const login = this.requireLogin()
+    if (!this.rooms.has(room)) {
+      throw new InvalidInputError(`no room named #${room} (only #${GLOBAL_ROOM} for now)`)
+    }
+    const body = { text: checkText(text) }
+    const topic = roomTopic(room)
+    const pubsub = this.libp2p.services.pubsub
+    await waitFor(() => pubsub.getSubscribers(topic).length > 0, options.signal ?? AbortSignal.timeout(ROOM_PEER_WAIT_MS))
+    const env = await signEnvelope(this.requireKey(), login.cert, { conv: roomConversation(room), kind: 'text', body })
+    this.seen.add(env.id)
+    const res = await pubsub.publish(topic, encodeFrame(env))
+    if (res.recipients.length === 0) {
+      throw new OfflineError(`nobody could be reached in #${room}`)
+    }
+    return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: res.recipients.map(p => p.toString()) }
+  }
+
+  /** Round trip to the rendezvous node, or to each online device of `user`. */
+  async ping (user?: string, options: AbortOptions = {}): Promise<PingResult[]> {
+    const signal = options.signal ?? AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
+    if (user == null) {
+      const peer = this.serverPeer!
+      try {
+        const rttMs = await this.libp2p.services.ping.ping(peer, { signal })
+        return [{ target: 'rendezvous', peer: peer.toString(), rttMs, path: this.pathTo(peer) }]
+      } catch (err) {
+        throw dialError(err, this.requireLogin().server)
+      }
+    }
+    const devices = (await this.devicesOf(checkUsername(user), options)).filter(d => d.peer !== this.peerId)
+    if (devices.length === 0) throw new OfflineError(`${user} is offline (no device online)`)
+    const results = await Promise.allSettled(devices.map(async d => {
+      const peer = await this.knowPeer(d)
+      const rttMs = await this.libp2p.services.ping.ping(peer, { signal })
+      return { target: user, peer: d.peer, rttMs, path: this.pathTo(peer) }
+    }))
+    const ok = results.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+    if (ok.length === 0) throw new OfflineError(`no device of ${user} answered`)
+    return ok
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  private requireLogin (): SavedLogin {
+    if (this.login == null) throw new NotLoggedInError('client is not started')
+    return this.login
+  }
+
+  private requireKey (): PrivateKey {
+    if (this.key == null) throw new NotLoggedInError('client is not started')
+    return this.key
+  }
+
+  private setState (state: ConnectionState, reason?: string): void {
+    if (this.state === state) return
+    this.state = state
+    this.hub.emit({ type: 'connection', state, ...(reason == null ? {} : { reason }) })
+  }
+
+  private pathTo (peer: PeerId): 'direct' | 'relayed' {
+    const conn = this.libp2p.getConnections(peer)[0]
+    return conn != null && isRelayed(conn.remoteAddr) ? 'relayed' : 'direct'
+  }
+
+  private joinRoom (room: string): void {
+    const pubsub = this.libp2p.services.pubsub
+    const topic = roomTopic(room)
+    pubsub.topicValidators.set(topic, async (_peer, msg) => {
+      const verdict = await this.roomValidator!.check(room, msg)
+      return verdict.ok ? TopicValidatorResult.Accept : TopicValidatorResult.Reject
+    })
+    this.rooms.add(room)
+    if (this.init.session !== false) pubsub.subscribe(topic)
+  }
+
+  private remember (id: string): boolean {
+    if (this.seen.has(id)) return false
+    if (this.seen.size >= SEEN_IDS) {
+      const oldest = this.seen.values().next().value
+      if (oldest != null) this.seen.delete(oldest)
+    }
+    this.seen.add(id)
+    return true
+  }
+
+  private toMessage (env: Envelope, extra: Partial<ChatMessage>): ChatMessage {
+    return { id: env.id, conv: env.conv, from: env.author, fromDevice: env.device, sentAt: env.sentAt, receivedAt: Date.now(), text: env.body.text, ...extra }
+  }
+
+  private receiveRoom (topic: string, data: Uint8Array): void {
+    const room = [...this.rooms].find(r => roomTopic(r) === topic)
+    if (room == null) return
+    let env: Envelope
+    try {
+      env = decodeFrame(data, envelopeSchema, MAX_ENVELOPE_BYTES)
+    } catch {
+      return
+    }
+    if (!this.remember(env.id)) return
+    this.hub.emit({ type: 'message', message: this.toMessage(env, { room }) })
+  }
+
+  private async receiveDirect (env: Envelope, connection: Connection): Promise<unknown> {
+    const me = this.requireLogin().user
+    if (env.device !== connection.remotePeer.toString()) {
+      throw new InvalidMessageError('message was not sent by the device that signed it')
+    }
+    await verifyEnvelope(this.serverKey!, env)
+    const [, a, b] = env.conv.split(':')
+    const peer = env.author === me ? (a === me ? b : a) : env.author
+    if (peer == null || env.conv !== dmConversation(me, peer) || (env.author !== me && env.conv !== dmConversation(env.author, me))) {
+      throw new InvalidMessageError('message is not for this account')
+    }
+    if (this.remember(env.id)) {
+      this.hub.emit({ type: 'message', message: this.toMessage(env, { peer }) })
+    }
+    return { ok: true, id: env.id }
+  }
+
+  /** Puts the device's addresses in the peer store and returns its peer id for dialing. */
+  private async knowPeer (device: DeviceInfo): Promise<PeerId> {
+    const peer = peerIdFromString(device.peer)
+    const addrs: Multiaddr[] = []
+    for (const a of device.addrs) {
+      try { addrs.push(multiaddr(a)) } catch { /* a bad address from the directory is skipped */ }
+    }
+    if (addrs.length > 0) await this.libp2p.peerStore.merge(peer, { multiaddrs: addrs })
+    return peer
+  }
+
+  private async deliver (device: DeviceInfo, env: Envelope, options: AbortOptions): Promise<void> {
+    const peer = await this.knowPeer(device)
+    await request(this.libp2p, peer, DM_PROTOCOL, env, dmAck, options)
+  }
+
+  private async devicesOf (user: string, options: AbortOptions): Promise<DeviceInfo[]> {
+    if (this.directoryLive || (this.directory.has(user) && this.state !== 'connected')) {
+      const info = this.directory.get(user)
+      if (info == null) throw new UnknownUserError(`no user named "${user}"`)
+      return info.devices
+    }
+    const [info] = await this.askDirectory({ op: 'user', cert: this.requireLogin().cert, user }, options)
+    return info?.devices ?? []
+  }
+
+  private async askDirectory (req: unknown, options: AbortOptions): Promise<UserInfo[]> {
+    try {
+      const res = await request(this.libp2p, this.serverPeer!, DIRECTORY_PROTOCOL, req, directoryResponse, options)
+      return res.ok ? res.users : []
+    } catch (err) {
+      throw dialError(err, this.requireLogin().server)
+    }
+  }
+
+  private applyPresence (ev: PresenceEvent): void {
+    if (ev.type === 'registered') {
+      if (!this.directory.has(ev.user)) {
+        this.directory.set(ev.user, { user: ev.user, online: false, lastSeen: null, createdAt: ev.at, devices: [] })
+      }
+      this.hub.emit({ type: 'registered', user: ev.user, at: ev.at })
+      return
+    }
+    const before = this.directory.get(ev.user)
+    const after: UserInfo = { user: ev.user, online: ev.online, lastSeen: ev.lastSeen ?? before?.lastSeen ?? null, createdAt: before?.createdAt ?? ev.at, devices: ev.devices }
+    this.directory.set(ev.user, after)
+    if (before?.online !== after.online) {
+      this.hub.emit({ type: 'presence', user: ev.user, online: ev.online, lastSeen: after.lastSeen, at: ev.at })
+    }
+    this.dialPeers()
+  }
+
+  /** Keeps connections to a few other online devices so rooms do not hang on the rendezvous node. */
+  private dialPeers (): void {
+    if (this.stopped) return
+    const want = this.init.peerDials ?? DEFAULT_PEER_DIALS
+    const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    let count = [...connected].filter(p => p !== this.serverPeer!.toString()).length
+    for (const info of this.directory.values()) {
+      for (const d of info.devices) {
+        if (count >= want) return
+        if (d.peer === this.peerId || connected.has(d.peer)) continue
+        count++
+        void this.knowPeer(d).then(async peer => await this.libp2p.dial(peer, { signal: AbortSignal.timeout(10_000) })).catch(() => {})
+      }
+    }
+  }
+
+  private myAddrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.toString()).slice(0, 16)
+  }
+
+  /** Runs sessions with the rendezvous node, reconnecting with backoff until stopped. */
+  private async sessionLoop (first: PromiseWithResolvers<void>): Promise<void> {
+    const min = this.init.reconnectMinMs ?? DEFAULT_RECONNECT_MIN_MS
+    const max = this.init.reconnectMaxMs ?? DEFAULT_RECONNECT_MAX_MS
+    let delay = min
+    let settled = false
+    while (!this.stopped) {
+      this.setState(this.state === 'offline' || this.state === 'connecting' ? 'connecting' : 'reconnecting')
+      try {
+        await this.runSession(() => {
+          delay = min
+          if (!settled) { settled = true; first.resolve() }
+        })
+      } catch (err) {
+        if (this.stopped) break
+        const fatal = err instanceof InvalidCertificateError || err instanceof AccountDisabledError || err instanceof UnknownUserError
+        if (fatal) {
+          const e = err as MeshchatError
+          this.hub.emit({ type: 'error', error: { name: e.name, message: e.message } })
+          this.setState('offline', e.message)
+          if (!settled) { settled = true; first.reject(err) }
+          return
+        }
+        if (!settled) {
+          // the first attempt failed for a passing reason: report it, keep trying in the background
+          settled = true
+          first.reject(dialError(err, this.requireLogin().server))
+          return
+        }
+      }
+      if (this.stopped) break
+      this.directoryLive = false
+      this.setState('reconnecting')
+      await sleep(delay + Math.random() * delay * 0.2, this.stopController.signal)
+      delay = Math.min(max, delay * 2)
+    }
+  }
+
+  private async runSession (onWelcome: () => void): Promise<void> {
+    const signal = AbortSignal.any([AbortSignal.timeout(10_000), this.stopController.signal])
+    const stream = await this.libp2p.dialProtocol(this.serverPeer!, SESSION_PROTOCOL, { signal })
+    const lp = frameStream(stream)
+    this.live = { stream, lp }
+    let beat: NodeJS.Timeout | undefined
+    try {
+      await writeFrame(lp, { t: 'hello', cert: this.requireLogin().cert, addrs: this.myAddrs() }, { signal })
+      const welcome = await readFrame(lp, sessionServerFrame, { signal })
+      if (welcome.t === 'error') throw fromWireError(welcome.error)
+      if (welcome.t !== 'welcome') throw new InvalidMessageError('session did not start with welcome')
+      await this.renewCertificate(welcome.cert)
+      this.directory.clear()
+      for (const u of welcome.users) this.directory.set(u.user, u)
+      this.directoryLive = true
+      this.setState('connected')
+      onWelcome()
+      this.dialPeers()
+      let n = 0
+      const hb = welcome.heartbeatMs
+      beat = setInterval(() => {
+        lp.write(encodeFrame({ t: 'ping', n: n++ })).catch(() => {})
+      }, hb)
+      for (;;) {
+        const frame = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.any([AbortSignal.timeout(hb * 3), this.stopController.signal]) })
+        if (frame.t === 'event') this.applyPresence(frame.ev)
+        else if (frame.t === 'error') throw fromWireError(frame.error)
+      }
+    } finally {
+      clearInterval(beat)
+      this.directoryLive = false
+      stream.abort(new Error('session ended'))
+      this.live = undefined
+    }
+  }
+
+  private async renewCertificate (cert: Certificate): Promise<void> {
+    const login = this.requireLogin()
+    if (cert.user !== login.user || cert.device !== this.peerId) {
+      throw new InvalidCertificateError('the rendezvous node sent a certificate for someone else')
+    }
+    this.login = { ...login, cert }
+    await this.home.saveCertificate(cert)
+  }
+}
+
+/** The rendezvous node's one-request protocols, for register / login / logout. */
+export async function authRequest (node: MeshNode, server: Multiaddr, req: unknown, options: AbortOptions = {}): Promise<Certificate | undefined> {
+  try {
+    const res = await request(node, server, AUTH_PROTOCOL, req, authResponse, options)
+    return res.ok ? res.cert : undefined
+  } catch (err) {
+    throw dialError(err, server.toString())
+  }
+}
+
+function checkText (text: string): string {
+  const parsed = textSchema.safeParse(text)
+  if (!parsed.success) {
+    throw new InvalidInputError(parsed.error.issues[0]?.message === 'Too small: expected string to have >=1 characters' ? 'message is empty' : `message ${parsed.error.issues[0]?.message ?? 'is invalid'}`)
+  }
+  return text
+}
+
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>(resolve => {
+    const t = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
+  })
+}
+
+async function waitFor (cond: () => boolean, signal: AbortSignal): Promise<void> {
+  while (!cond()) {
+    if (signal.aborted) return
+    await sleep(25, signal)
+  }
+}

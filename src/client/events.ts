@@ -1,0 +1,70 @@
+/** The client core's events: one discriminated union that the TUI, `listen` and bots consume. */
+
+export interface ChatMessage {
+  id: string
+  /** `dm:<a>:<b>` or `room:<name>` */
+  conv: string
+  /** Set for room messages. */
+  room?: string
+  /** For direct messages: the other person (the recipient when `from` is this account). */
+  peer?: string
+  from: string
+  fromDevice: string
+  sentAt: number
+  receivedAt: number
+  text: string
+}
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline'
+
+export type ClientEvent =
+  | { type: 'connection', state: ConnectionState, reason?: string }
+  | { type: 'presence', user: string, online: boolean, lastSeen: number | null, at: number }
+  | { type: 'registered', user: string, at: number }
+  | { type: 'message', message: ChatMessage }
+  | { type: 'error', error: { name: string, message: string } }
+
+export type ClientEventListener = (ev: ClientEvent) => void
+
+/** Fan-out of client events to listeners, and `for await` iteration with a bounded buffer. */
+export class EventHub {
+  private readonly listeners = new Set<ClientEventListener>()
+
+  on (listener: ClientEventListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  emit (ev: ClientEvent): void {
+    for (const l of this.listeners) {
+      try { l(ev) } catch { /* a consumer's bug must not break delivery to the others */ }
+    }
+  }
+
+  /** Iterates events until `signal` aborts; past `maxBuffered` unread events the oldest are dropped. */
+  async * stream (signal?: AbortSignal, maxBuffered = 10_000): AsyncGenerator<ClientEvent> {
+    const buffer: ClientEvent[] = []
+    let wake: (() => void) | undefined
+    const off = this.on(ev => {
+      if (buffer.length >= maxBuffered) buffer.shift()
+      buffer.push(ev)
+      wake?.()
+    })
+    const onAbort = (): void => wake?.()
+    signal?.addEventListener('abort', onAbort)
+    try {
+      while (signal?.aborted !== true) {
+        const ev = buffer.shift()
+        if (ev != null) {
+          yield ev
+          continue
+        }
+        await new Promise<void>(resolve => { wake = resolve })
+        wake = undefined
+      }
+    } finally {
+      off()
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+}

@@ -1,0 +1,6 @@
+export * from './client.js'
+export * from './account.js'
+export * from './events.js'
+export * from './home.js'
+export * from './server-address.js'
+export * from './constants.js'

@@ -1,0 +1,56 @@
+/**
+ * Device certificates: the rendezvous node vouches that a device (peer id) belongs to a user
+ * until a time. Any peer checks them offline with the node's pinned public key.
+ */
+import {
+  canonicalBytes, fromBase64url, toBase64url, InvalidCertificateError, CERT_LIFETIME_MS
+} from '../protocol/index.js'
+import type { Certificate } from '../protocol/index.js'
+import type { PrivateKey, PublicKey } from '@libp2p/interface'
+
+const CERT_DOMAIN = 'meshchat-cert/1'
+
+function certBytes (c: Omit<Certificate, 'sig'>): Uint8Array {
+  return canonicalBytes([CERT_DOMAIN, c.v, c.user, c.device, c.issued, c.expires])
+}
+
+export async function issueCertificate (serverKey: PrivateKey, user: string, device: string, now = Date.now(), lifetimeMs = CERT_LIFETIME_MS): Promise<Certificate> {
+  const unsigned = { v: 1 as const, user, device, issued: now, expires: now + lifetimeMs }
+  const sig = await serverKey.sign(certBytes(unsigned))
+  return { ...unsigned, sig: toBase64url(sig) }
+}
+
+export interface VerifyCertificateOptions {
+  /** The device the certificate must name (the peer on the other end of the connection). */
+  device?: string
+  /** The user it must name. */
+  user?: string
+  now?: number
+}
+
+/** Throws InvalidCertificateError unless `cert` was signed by `serverKey`, is current and matches. */
+export async function verifyCertificate (serverKey: PublicKey, cert: Certificate, options: VerifyCertificateOptions = {}): Promise<void> {
+  const now = options.now ?? Date.now()
+  if (options.device != null && cert.device !== options.device) {
+    throw new InvalidCertificateError('certificate names another device')
+  }
+  if (options.user != null && cert.user !== options.user) {
+    throw new InvalidCertificateError('certificate names another user')
+  }
+  if (cert.expires <= now) {
+    throw new InvalidCertificateError('certificate expired')
+  }
+  if (cert.issued > now + 5 * 60_000 || cert.expires <= cert.issued) {
+    throw new InvalidCertificateError('certificate times are not valid')
+  }
+  const { sig, ...unsigned } = cert
+  let ok = false
+  try {
+    ok = await serverKey.verify(certBytes(unsigned), fromBase64url(sig))
+  } catch {
+    ok = false
+  }
+  if (!ok) {
+    throw new InvalidCertificateError('certificate signature is not the rendezvous node\'s')
+  }
+}

@@ -1,0 +1,57 @@
+/** Signed envelopes: every message a person sends, signed by the sending device's key. */
+import { randomBytes } from 'node:crypto'
+import {
+  canonicalBytes, fromBase64url, toBase64url, InvalidSignatureError, InvalidMessageError, MAX_CLOCK_SKEW_MS
+} from '../protocol/index.js'
+import { verifyCertificate } from './certificate.js'
+import { publicKeyOf } from './keys.js'
+import type { Certificate, Envelope } from '../protocol/index.js'
+import type { PrivateKey, PublicKey } from '@libp2p/interface'
+
+const ENVELOPE_DOMAIN = 'meshchat-envelope/1'
+
+export type UnsignedEnvelope = Omit<Envelope, 'sig' | 'cert'>
+
+function envelopeBytes (e: UnsignedEnvelope): Uint8Array {
+  return canonicalBytes([ENVELOPE_DOMAIN, e.v, e.id, e.conv, e.author, e.device, e.sentAt, e.kind, e.body])
+}
+
+export function newMessageId (): string {
+  return randomBytes(16).toString('hex')
+}
+
+export async function signEnvelope (deviceKey: PrivateKey, cert: Certificate, fields: Omit<UnsignedEnvelope, 'v' | 'id' | 'sentAt' | 'author' | 'device'> & { id?: string, sentAt?: number }): Promise<Envelope> {
+  const unsigned: UnsignedEnvelope = {
+    v: 1,
+    id: fields.id ?? newMessageId(),
+    conv: fields.conv,
+    author: cert.user,
+    device: cert.device,
+    sentAt: fields.sentAt ?? Date.now(),
+    kind: fields.kind,
+    body: fields.body
+  }
+  const sig = await deviceKey.sign(envelopeBytes(unsigned))
+  return { ...unsigned, cert, sig: toBase64url(sig) }
+}
+
+/**
+ * Checks an envelope end to end: the certificate is the rendezvous node's, names the author and
+ * the device, and the device's key signed the envelope. Throws a named error otherwise.
+ */
+export async function verifyEnvelope (serverKey: PublicKey, env: Envelope, now = Date.now()): Promise<void> {
+  await verifyCertificate(serverKey, env.cert, { user: env.author, device: env.device, now })
+  if (env.sentAt > now + MAX_CLOCK_SKEW_MS) {
+    throw new InvalidMessageError('message is dated in the future')
+  }
+  const { sig, cert: _cert, ...unsigned } = env
+  let ok = false
+  try {
+    ok = await publicKeyOf(env.device).verify(envelopeBytes(unsigned), fromBase64url(sig))
+  } catch {
+    ok = false
+  }
+  if (!ok) {
+    throw new InvalidSignatureError('message signature does not match its device')
+  }
+}

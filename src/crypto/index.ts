@@ -1,0 +1,5 @@
+export * from './keys.js'
+export * from './certificate.js'
+export * from './envelope.js'
+export * from './password.js'
+export * from './room-validator.js'

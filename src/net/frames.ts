@@ -1,0 +1,113 @@
+/**
+ * Length-prefixed JSON frames on libp2p 3 message streams, and the one-request-one-response
+ * pattern most meshchat protocols use. Every wait is bounded by a signal.
+ */
+import { lpStream } from '@libp2p/utils'
+import { decodeFrame, encodeFrame, InvalidMessageError, MAX_FRAME_BYTES, TimeoutError, toWireError, fromWireError, MeshchatError } from '../protocol/index.js'
+import { DEFAULT_HANDLER_READ_TIMEOUT_MS, DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_REQUEST_TIMEOUT_MS } from './constants.js'
+import type { AbortOptions, Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { LengthPrefixedStream } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { z } from 'zod'
+import type { WireError } from '../protocol/index.js'
+
+export type FrameStream = LengthPrefixedStream<Stream>
+
+export function frameStream (stream: Stream, maxBytes = MAX_FRAME_BYTES): FrameStream {
+  return lpStream(stream, { maxDataLength: maxBytes })
+}
+
+export async function writeFrame (lp: FrameStream, value: unknown, options: AbortOptions = {}): Promise<void> {
+  await lp.write(encodeFrame(value), options)
+}
+
+/** Reads one frame and validates it; a closed or reset stream becomes InvalidMessageError. */
+export async function readFrame<S extends z.ZodType> (lp: FrameStream, schema: S, options: AbortOptions = {}, maxBytes = MAX_FRAME_BYTES): Promise<z.infer<S>> {
+  let data
+  try {
+    data = await lp.read(options)
+  } catch (err: unknown) {
+    if (options.signal?.aborted === true) {
+      throw new TimeoutError('no answer in time')
+    }
+    const name = (err as Error).name
+    if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError') {
+      throw new InvalidMessageError(`frame over the ${maxBytes} byte limit`)
+    }
+    throw new InvalidMessageError(`stream ended: ${(err as Error).message}`)
+  }
+  return decodeFrame(data.subarray(), schema, maxBytes)
+}
+
+/** Is this error one we made on purpose (safe to show), rather than a bug? */
+export function isMeshchatError (err: unknown): err is MeshchatError {
+  return err instanceof MeshchatError
+}
+
+export interface RequestOptions extends AbortOptions {
+  timeoutMs?: number
+}
+
+/**
+ * Opens a stream to `peer`, writes `req`, reads one response of `schema`, closes the stream.
+ * A response of the shape `{ ok: false, error }` is thrown as the named error it carries.
+ */
+export async function request<S extends z.ZodType> (node: Libp2p, peer: PeerId | Multiaddr | Multiaddr[], protocol: string, req: unknown, schema: S, options: RequestOptions = {}): Promise<z.infer<S>> {
+  const signal = options.signal ?? AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+  const stream = await node.dialProtocol(peer, protocol, { signal })
+  try {
+    const lp = frameStream(stream)
+    await writeFrame(lp, req, { signal })
+    const res = await readFrame(lp, schema, { signal }) as { ok?: boolean, error?: WireError }
+    await stream.close({ signal }).catch(() => {})
+    if (res.ok === false && res.error != null) {
+      throw fromWireError(res.error)
+    }
+    return res as z.infer<S>
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}
+
+export interface HandlerContext {
+  connection: Connection
+  stream: Stream
+}
+
+export interface HandleRequestsOptions {
+  maxInboundStreams?: number
+  readTimeoutMs?: number
+  /** Called for every request that failed, for logging. */
+  onError?: (err: unknown, ctx: HandlerContext) => void
+}
+
+/**
+ * Registers a one-request-one-response handler. Malformed input, handler errors and timeouts are
+ * answered with `{ ok: false, error }` where the stream still works, and never escape.
+ */
+export async function handleRequests<S extends z.ZodType> (node: Libp2p, protocol: string, schema: S, handler: (req: z.infer<S>, ctx: HandlerContext) => Promise<unknown>, options: HandleRequestsOptions = {}): Promise<void> {
+  await node.handle(protocol, async (stream, connection) => {
+    const ctx = { stream, connection }
+    const lp = frameStream(stream)
+    const signal = AbortSignal.timeout(options.readTimeoutMs ?? DEFAULT_HANDLER_READ_TIMEOUT_MS)
+    try {
+      const req = await readFrame(lp, schema, { signal })
+      let res: unknown
+      try {
+        res = await handler(req, ctx)
+      } catch (err) {
+        options.onError?.(err, ctx)
+        res = { ok: false, error: toWireError(err) }
+      }
+      await writeFrame(lp, res, { signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS) })
+      await stream.close({ signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS) })
+    } catch (err) {
+      options.onError?.(err, ctx)
+      if (err instanceof InvalidMessageError) {
+        await writeFrame(lp, { ok: false, error: toWireError(err) }, { signal: AbortSignal.timeout(1000) }).catch(() => {})
+      }
+      stream.abort(err as Error)
+    }
+  }, { maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS })
+}

@@ -1,0 +1,77 @@
+/** Builds the libp2p node every meshchat process runs: tcp, noise, yamux, identify, ping, gossipsub. */
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { gossipsub } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
+import type { Ping } from '@libp2p/ping'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+
+export interface GossipInit {
+  /**
+   * IP addresses whose peers are not penalised for sharing an address. Real deployments keep the
+   * colocation penalty; tests and benchmarks on 127.0.0.1 list it here (STACK-FACTS.md).
+   * @default []
+   */
+  ipColocationWhitelist?: string[]
+  /** @default -5 (gossipsub's own default) */
+  ipColocationFactorWeight?: number
+}
+
+export interface NodeInit {
+  privateKey: PrivateKey
+  /** Multiaddrs to listen on. @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen?: string[]
+  /** @default 300 */
+  maxConnections?: number
+  /** New inbound connections per second per remote host. libp2p's default of 5 is too low for a rendezvous node. @default 5 */
+  inboundConnectionThreshold?: number
+  /** @default 10 */
+  maxIncomingPendingConnections?: number
+  gossip?: GossipInit
+}
+
+export interface MeshServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+}
+
+export type MeshNode = Libp2p<MeshServices>
+
+export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
+  const whitelist = new Set(init.gossip?.ipColocationWhitelist ?? [])
+  return await createLibp2p({
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: init.maxConnections ?? 300,
+      inboundConnectionThreshold: init.inboundConnectionThreshold ?? 5,
+      maxIncomingPendingConnections: init.maxIncomingPendingConnections ?? 10
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        scoreParams: {
+          IPColocationFactorWeight: init.gossip?.ipColocationFactorWeight ?? -5,
+          IPColocationFactorWhitelist: whitelist
+        }
+      })
+    }
+  })
+}
+
+/** True when the connection goes through a relay (circuit v2) rather than straight to the peer. */
+export function isRelayed (remoteAddr: { toString: () => string }): boolean {
+  return remoteAddr.toString().includes('/p2p-circuit')
+}

@@ -1,0 +1,84 @@
+/**
+ * Errors that cross the wire or reach a person. Each is identified by `name` (tests assert the
+ * name, never the text); `exitCode` is what the CLI exits with when one ends the program.
+ */
+
+export class MeshchatError extends Error {
+  static readonly exitCode: number = 1
+  readonly exitCode: number = 1
+  constructor (message: string) {
+    super(message)
+    this.name = 'MeshchatError'
+  }
+}
+
+function errorClass (name: string, exitCode: number): new (message: string) => MeshchatError {
+  const cls = class extends MeshchatError {
+    override readonly exitCode = exitCode
+    constructor (message: string) {
+      super(message)
+      this.name = name
+    }
+  }
+  Object.defineProperty(cls, 'name', { value: name })
+  return cls
+}
+
+/** A field a person or a peer gave is not acceptable; the message says which rule it broke. */
+export const InvalidInputError = errorClass('InvalidInputError', 2)
+/** A frame from a peer could not be decoded or failed validation. */
+export const InvalidMessageError = errorClass('InvalidMessageError', 1)
+export const UsernameTakenError = errorClass('UsernameTakenError', 3)
+export const UnknownUserError = errorClass('UnknownUserError', 3)
+export const WrongPasswordError = errorClass('WrongPasswordError', 4)
+export const RateLimitedError = errorClass('RateLimitedError', 4)
+export const AccountDisabledError = errorClass('AccountDisabledError', 4)
+export const NotLoggedInError = errorClass('NotLoggedInError', 5)
+/** The device certificate is missing, forged, expired or does not match the device. */
+export const InvalidCertificateError = errorClass('InvalidCertificateError', 5)
+export const InvalidSignatureError = errorClass('InvalidSignatureError', 1)
+/** The rendezvous node could not be reached. */
+export const UnreachableError = errorClass('UnreachableError', 6)
+/** The rendezvous node answered with a different key than the one pinned for its address. */
+export const ServerKeyChangedError = errorClass('ServerKeyChangedError', 7)
+/** No device of the user is online (a later issue adds offline delivery). */
+export const OfflineError = errorClass('OfflineError', 8)
+export const TimeoutError = errorClass('TimeoutError', 9)
+export const ServerBusyError = errorClass('ServerBusyError', 10)
+
+/** Errors the wire may carry by name; anything else becomes a plain MeshchatError. */
+const byName: Record<string, new (message: string) => MeshchatError> = {
+  InvalidInputError,
+  InvalidMessageError,
+  UsernameTakenError,
+  UnknownUserError,
+  WrongPasswordError,
+  RateLimitedError,
+  AccountDisabledError,
+  NotLoggedInError,
+  InvalidCertificateError,
+  InvalidSignatureError,
+  OfflineError,
+  TimeoutError,
+  ServerBusyError
+}
+
+export interface WireError {
+  name: string
+  message: string
+}
+
+export function toWireError (err: unknown): WireError {
+  if (err instanceof MeshchatError && byName[err.name] != null) {
+    return { name: err.name, message: err.message }
+  }
+  return { name: 'MeshchatError', message: 'internal error' }
+}
+
+export function fromWireError (err: WireError): MeshchatError {
+  const cls = byName[err.name]
+  if (cls == null) {
+    return new MeshchatError(err.message)
+  }
+  return new cls(err.message)
+}

@@ -1,0 +1,6 @@
+export * from './constants.js'
+export * from './errors.js'
+export * from './names.js'
+export * from './schemas.js'
+export * from './codec.js'
+export * from './limits.js'

@@ -1,0 +1,80 @@
+/** Pure rate-limiting logic shared by the rendezvous node and clients (bounded memory). */
+
+/**
+ * Token buckets keyed by a string (a device, an address), `rate` tokens a second up to `burst`.
+ * At most `maxKeys` buckets are kept; the oldest is forgotten first.
+ */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+
+  constructor (private readonly rate: number, private readonly burst: number, private readonly maxKeys = 10_000) {}
+
+  /** Takes one token for `key`; false when the key is over its rate. */
+  take (key: string, now = Date.now()): boolean {
+    let b = this.buckets.get(key)
+    if (b == null) {
+      if (this.buckets.size >= this.maxKeys) {
+        const oldest = this.buckets.keys().next().value
+        if (oldest != null) this.buckets.delete(oldest)
+      }
+      b = { tokens: this.burst, at: now }
+    } else {
+      this.buckets.delete(key)
+      b.tokens = Math.min(this.burst, b.tokens + (now - b.at) / 1000 * this.rate)
+      b.at = now
+    }
+    this.buckets.set(key, b)
+    if (b.tokens < 1) return false
+    b.tokens -= 1
+    return true
+  }
+}
+
+export interface FailureThrottleInit {
+  /** Failures allowed before any waiting is imposed. */
+  freeFailures: number
+  /** The wait after the first counted failure; it doubles with each further one. */
+  baseDelayMs: number
+  maxDelayMs: number
+  /** Failures older than this are forgotten. */
+  forgetAfterMs: number
+  maxKeys?: number
+}
+
+/**
+ * Slows down guessing: after `freeFailures` failed attempts for a key, the next attempt is refused
+ * until an exponentially growing wait has passed since the last failure.
+ */
+export class FailureThrottle {
+  private readonly failures = new Map<string, { count: number, last: number }>()
+
+  constructor (private readonly init: FailureThrottleInit) {}
+
+  /** Milliseconds the key must still wait before its next attempt is looked at (0: go ahead). */
+  waitMs (key: string, now = Date.now()): number {
+    const f = this.failures.get(key)
+    if (f == null) return 0
+    if (now - f.last > this.init.forgetAfterMs) {
+      this.failures.delete(key)
+      return 0
+    }
+    const over = f.count - this.init.freeFailures
+    if (over < 0) return 0
+    const delay = Math.min(this.init.maxDelayMs, this.init.baseDelayMs * 2 ** Math.min(over, 30))
+    return Math.max(0, f.last + delay - now)
+  }
+
+  fail (key: string, now = Date.now()): void {
+    const f = this.failures.get(key)
+    this.failures.delete(key)
+    if (f == null && this.failures.size >= (this.init.maxKeys ?? 100_000)) {
+      const oldest = this.failures.keys().next().value
+      if (oldest != null) this.failures.delete(oldest)
+    }
+    this.failures.set(key, { count: (f?.count ?? 0) + 1, last: now })
+  }
+
+  succeed (key: string): void {
+    this.failures.delete(key)
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The wire formats of every meshchat protocol, as zod schemas. Everything that arrives from a
+ * peer is parsed through one of these before any other code looks at it.
+ */
+import { z } from 'zod'
+import {
+  MAX_ADDR_LENGTH, MAX_ADDRS, MAX_PASSWORD_LENGTH, MAX_TEXT_BYTES
+} from './constants.js'
+
+const USERNAME = /^[a-z][a-z0-9_-]{2,31}$/
+/** base58btc peer ids of Ed25519 keys (12D3Koo…) and other key types. */
+const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{40,64}$/
+const BASE64URL = /^[A-Za-z0-9_-]*$/
+
+export const username = z.string().regex(USERNAME, 'invalid username')
+export const peerIdString = z.string().regex(PEER_ID, 'invalid peer id')
+export const signature = z.string().max(200).regex(BASE64URL, 'invalid signature encoding')
+export const timestamp = z.number().int().nonnegative().max(2 ** 47)
+export const addr = z.string().min(1).max(MAX_ADDR_LENGTH)
+export const addrs = z.array(addr).max(MAX_ADDRS)
+export const messageId = z.string().regex(/^[0-9a-f]{32}$/, 'invalid message id')
+
+export const wireError = z.object({
+  name: z.string().max(64),
+  message: z.string().max(512)
+})
+
+/** Signed by the rendezvous node's key: this device belongs to this user until `expires`. */
+export const certificate = z.object({
+  v: z.literal(1),
+  user: username,
+  device: peerIdString,
+  issued: timestamp,
+  expires: timestamp,
+  sig: signature
+})
+export type Certificate = z.infer<typeof certificate>
+
+const utf8 = new TextEncoder()
+export const text = z.string().min(1).refine(s => utf8.encode(s).length <= MAX_TEXT_BYTES, {
+  message: `text longer than ${MAX_TEXT_BYTES} bytes`
+})
+
+export const textBody = z.object({ text })
+
+/** One envelope for everything a person sends, signed by the sending device. */
+export const envelope = z.object({
+  v: z.literal(1),
+  id: messageId,
+  conv: z.string().min(1).max(80).regex(/^(dm:[a-z0-9_:-]+|room:[a-z0-9_-]+)$/, 'invalid conversation'),
+  author: username,
+  device: peerIdString,
+  sentAt: timestamp,
+  kind: z.literal('text'),
+  body: textBody,
+  cert: certificate,
+  sig: signature
+})
+export type Envelope = z.infer<typeof envelope>
+
+export const authRequest = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('register'), user: z.string().max(64), password: z.string().max(MAX_PASSWORD_LENGTH + 1) }),
+  z.object({ op: z.literal('login'), user: z.string().max(64), password: z.string().max(MAX_PASSWORD_LENGTH + 1) }),
+  z.object({ op: z.literal('logout'), cert: certificate })
+])
+export type AuthRequest = z.infer<typeof authRequest>
+
+export const authResponse = z.union([
+  z.object({ ok: z.literal(true), cert: certificate.optional() }),
+  z.object({ ok: z.literal(false), error: wireError })
+])
+export type AuthResponse = z.infer<typeof authResponse>
+
+export const deviceInfo = z.object({ peer: peerIdString, addrs })
+export type DeviceInfo = z.infer<typeof deviceInfo>
+
+export const userInfo = z.object({
+  user: username,
+  online: z.boolean(),
+  lastSeen: timestamp.nullable(),
+  createdAt: timestamp,
+  devices: z.array(deviceInfo).max(64)
+})
+export type UserInfo = z.infer<typeof userInfo>
+
+export const sessionClientFrame = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('hello'), cert: certificate, addrs }),
+  z.object({ t: z.literal('ping'), n: z.number().int().nonnegative() }),
+  z.object({ t: z.literal('addrs'), addrs })
+])
+export type SessionClientFrame = z.infer<typeof sessionClientFrame>
+
+export const presenceEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('registered'), user: username, at: timestamp }),
+  /** The user's set of online devices changed; `online` is true while any device is. */
+  z.object({ type: z.literal('presence'), user: username, online: z.boolean(), lastSeen: timestamp.nullable(), devices: z.array(deviceInfo).max(64), at: timestamp })
+])
+export type PresenceEvent = z.infer<typeof presenceEvent>
+
+export const sessionServerFrame = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('welcome'), cert: certificate, heartbeatMs: z.number().int().positive(), users: z.array(userInfo).max(100_000) }),
+  z.object({ t: z.literal('event'), ev: presenceEvent }),
+  z.object({ t: z.literal('pong'), n: z.number().int().nonnegative() }),
+  z.object({ t: z.literal('error'), error: wireError })
+])
+export type SessionServerFrame = z.infer<typeof sessionServerFrame>
+
+export const directoryRequest = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('users'), cert: certificate }),
+  z.object({ op: z.literal('user'), cert: certificate, user: z.string().max(64) })
+])
+export type DirectoryRequest = z.infer<typeof directoryRequest>
+
+export const directoryResponse = z.union([
+  z.object({ ok: z.literal(true), users: z.array(userInfo).max(100_000) }),
+  z.object({ ok: z.literal(false), error: wireError })
+])
+export type DirectoryResponse = z.infer<typeof directoryResponse>
+
+export const dmAck = z.union([
+  z.object({ ok: z.literal(true), id: messageId }),
+  z.object({ ok: z.literal(false), error: wireError })
+])
+export type DmAck = z.infer<typeof dmAck>

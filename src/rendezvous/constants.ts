@@ -1,0 +1,18 @@
+/** Defaults of the rendezvous node; each is an option of RendezvousInit and of `meshchat serve`. */
+
+export const DEFAULT_PORT = 4001
+/** Session heartbeat: clients ping this often; a session silent for 3 beats is dropped. */
+export const DEFAULT_HEARTBEAT_MS = 2_000
+/** Password hashes computed at once; more wait in a queue of at most MAX_AUTH_QUEUE. */
+export const MAX_CONCURRENT_HASHES = 2
+export const MAX_AUTH_QUEUE = 64
+/** Failed logins per account before waits begin, and the first wait (it doubles each time). */
+export const ACCOUNT_FREE_FAILURES = 3
+export const ADDRESS_FREE_FAILURES = 20
+export const FAILURE_BASE_DELAY_MS = 500
+export const FAILURE_MAX_DELAY_MS = 60_000
+export const FAILURE_FORGET_MS = 15 * 60_000
+/** Frames queued to one session before it is judged too slow and dropped. */
+export const MAX_SESSION_BACKLOG = 1_000
+/** Concurrent sessions one account may hold (one per device). */
+export const MAX_DEVICES_PER_ACCOUNT = 16

@@ -1,0 +1,341 @@
+/**
+ * The rendezvous node: accounts, device certificates, presence, directory, and a member of every
+ * room's gossipsub mesh. It vouches for who is who; it never needs to read a direct message.
+ */
+import { join } from 'node:path'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import {
+  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, SESSION_PROTOCOL, GLOBAL_ROOM, roomTopic,
+  authRequest, directoryRequest, sessionClientFrame, encodeFrame,
+  checkUsername, checkPassword, printable, FailureThrottle, RateLimiter,
+  AccountDisabledError, InvalidCertificateError, InvalidMessageError, RateLimitedError, UnknownUserError,
+  UsernameTakenError, WrongPasswordError, TimeoutError
+} from '../protocol/index.js'
+import { issueCertificate, verifyCertificate, hashPassword, verifyPassword, loadOrCreateKey, RoomValidator, DEFAULT_SCRYPT } from '../crypto/index.js'
+import { LevelRendezvousState } from '../store/index.js'
+import { createMeshNode, frameStream, handleRequests, readFrame, writeFrame } from '../net/index.js'
+import { Presence } from './presence.js'
+import { Semaphore } from './semaphore.js'
+import { silentLogger } from './log.js'
+import {
+  DEFAULT_HEARTBEAT_MS, MAX_CONCURRENT_HASHES, MAX_AUTH_QUEUE, ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES,
+  FAILURE_BASE_DELAY_MS, FAILURE_MAX_DELAY_MS, FAILURE_FORGET_MS, MAX_SESSION_BACKLOG, MAX_DEVICES_PER_ACCOUNT, DEFAULT_PORT
+} from './constants.js'
+import type { Logger } from './log.js'
+import type { SessionSink } from './presence.js'
+import type { AccountRecord, RendezvousState } from '../store/index.js'
+import type { Certificate, UserInfo, AuthRequest, DirectoryRequest } from '../protocol/index.js'
+import type { GossipInit, MeshNode } from '../net/index.js'
+import type { Connection, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
+import type { GossipsubMessage } from '@libp2p/gossipsub'
+
+export interface RendezvousInit {
+  /** Folder for the node key (`node.key`) and the LevelDB database (`db/`). */
+  dataDir: string
+  /** @default ['/ip4/0.0.0.0/tcp/4001'] */
+  listen?: string[]
+  logger?: Logger
+  /** @default 2000 */
+  heartbeatMs?: number
+  /** scrypt cost for new password hashes; lower only in tests. @default DEFAULT_SCRYPT */
+  scrypt?: { N: number, r: number, p: number }
+  gossip?: GossipInit
+  /** @default 20000 */
+  maxConnections?: number
+  /** New connections per second from one host. @default 200 */
+  inboundConnectionThreshold?: number
+  /** @default 1000 */
+  maxIncomingPendingConnections?: number
+  /** Failed logins for one account before they are slowed down. @default 3 */
+  accountFreeFailures?: number
+  /** Failed logins from one address before they are slowed down. @default 20 */
+  addressFreeFailures?: number
+  /** First wait imposed after the free failures; doubles each time. @default 500 */
+  failureBaseDelayMs?: number
+  /** Registrations per second from one address (burst 20). @default 2 */
+  registrationsPerSecond?: number
+}
+
+/** The host part of a remote multiaddr (`/ip4/1.2.3.4/tcp/5` → `1.2.3.4`), for per-address limits. */
+function hostOf (addr: string): string {
+  const parts = addr.split('/')
+  return parts[2] ?? addr
+}
+
+export class RendezvousNode {
+  readonly presence = new Presence()
+  private node?: MeshNode
+  private state?: RendezvousState
+  private key?: PrivateKey
+  private readonly log: Logger
+  private readonly heartbeatMs: number
+  private readonly hashes = new Semaphore(MAX_CONCURRENT_HASHES, MAX_AUTH_QUEUE)
+  private readonly accountFailures: FailureThrottle
+  private readonly addressFailures: FailureThrottle
+  private readonly registrations: RateLimiter
+  private roomValidator?: RoomValidator
+
+  constructor (private readonly init: RendezvousInit) {
+    this.log = init.logger ?? silentLogger
+    this.heartbeatMs = init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+    const base = init.failureBaseDelayMs ?? FAILURE_BASE_DELAY_MS
+    this.accountFailures = new FailureThrottle({ freeFailures: init.accountFreeFailures ?? ACCOUNT_FREE_FAILURES, baseDelayMs: base, maxDelayMs: FAILURE_MAX_DELAY_MS, forgetAfterMs: FAILURE_FORGET_MS })
+    this.addressFailures = new FailureThrottle({ freeFailures: init.addressFreeFailures ?? ADDRESS_FREE_FAILURES, baseDelayMs: base, maxDelayMs: FAILURE_MAX_DELAY_MS, forgetAfterMs: FAILURE_FORGET_MS })
+    const perSecond = init.registrationsPerSecond ?? 2
+    this.registrations = new RateLimiter(perSecond, Math.max(20, perSecond))
+  }
+
+  get peerId (): string {
+    return this.libp2p.peerId.toString()
+  }
+
+  get publicKey (): PublicKey {
+    return this.privateKey.publicKey
+  }
+
+  get libp2p (): MeshNode {
+    if (this.node == null) throw new Error('rendezvous node is not started')
+    return this.node
+  }
+
+  get store (): RendezvousState {
+    if (this.state == null) throw new Error('rendezvous node is not started')
+    return this.state
+  }
+
+  private get privateKey (): PrivateKey {
+    if (this.key == null) throw new Error('rendezvous node is not started')
+    return this.key
+  }
+
+  /** Every address clients can use, each ending in /p2p/<peer id>. */
+  addresses (): string[] {
+    return this.libp2p.getMultiaddrs().map(ma => ma.toString())
+  }
+
+  async start (): Promise<void> {
+    this.key = await loadOrCreateKey(join(this.init.dataDir, 'node.key'))
+    this.state = await LevelRendezvousState.open(join(this.init.dataDir, 'db'))
+    try {
+      this.node = await createMeshNode({
+        privateKey: this.key,
+        listen: this.init.listen ?? [`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`],
+        maxConnections: this.init.maxConnections ?? 20_000,
+        inboundConnectionThreshold: this.init.inboundConnectionThreshold ?? 200,
+        maxIncomingPendingConnections: this.init.maxIncomingPendingConnections ?? 1_000,
+        gossip: this.init.gossip
+      })
+    } catch (err) {
+      await this.state.close()
+      throw err
+    }
+    const onError = (op: string) => (err: unknown, ctx: { connection: Connection }) => {
+      this.log.warn('request failed', { op, peer: ctx.connection.remotePeer.toString(), error: (err as Error).name, reason: (err as Error).message })
+    }
+    await handleRequests(this.node, AUTH_PROTOCOL, authRequest, async (req, ctx) => await this.handleAuth(req, ctx.connection), { onError: onError('auth') })
+    await handleRequests(this.node, DIRECTORY_PROTOCOL, directoryRequest, async (req, ctx) => await this.handleDirectory(req, ctx.connection), { onError: onError('directory') })
+    await this.node.handle(SESSION_PROTOCOL, (stream, connection) => { void this.handleSession(stream, connection) }, { maxInboundStreams: 2 })
+
+    this.roomValidator = new RoomValidator(this.key.publicKey)
+    this.joinRoom(GLOBAL_ROOM)
+
+    this.node.addEventListener('connection:open', evt => {
+      this.log.debug('connection open', { peer: evt.detail.remotePeer.toString(), addr: evt.detail.remoteAddr.toString() })
+    })
+    this.log.info('rendezvous started', { peer: this.peerId, addrs: this.addresses() })
+  }
+
+  async stop (): Promise<void> {
+    this.presence.closeAll('rendezvous node stopping')
+    await this.node?.stop()
+    await this.state?.close()
+    this.node = undefined
+    this.state = undefined
+    this.log.info('rendezvous stopped')
+  }
+
+  private joinRoom (room: string): void {
+    const pubsub = this.libp2p.services.pubsub
+    const topic = roomTopic(room)
+    pubsub.topicValidators.set(topic, async (_peer, msg) => {
+      const verdict = await this.roomValidator!.check(room, msg)
+      if (!verdict.ok) {
+        this.log.info('room message rejected', { room, reason: verdict.reason })
+        return TopicValidatorResult.Reject
+      }
+      return TopicValidatorResult.Accept
+    })
+    pubsub.subscribe(topic)
+  }
+
+  /** Checks a certificate presented by the device at the other end of `connection`. */
+  private async authenticate (cert: Certificate, connection: Connection): Promise<AccountRecord> {
+    await verifyCertificate(this.publicKey, cert, { device: connection.remotePeer.toString() })
+    const device = await this.store.getDevice(cert.device)
+    if (device == null || !device.loggedIn || device.user !== cert.user) {
+      throw new InvalidCertificateError('this device is logged out; log in again')
+    }
+    const account = await this.store.getAccount(cert.user)
+    if (account == null) throw new UnknownUserError(`no user named "${cert.user}"`)
+    if (account.disabled) throw new AccountDisabledError(`account "${cert.user}" is disabled`)
+    return account
+  }
+
+  private async handleAuth (req: AuthRequest, connection: Connection): Promise<unknown> {
+    const remoteAddr = connection.remoteAddr.toString()
+    const host = hostOf(remoteAddr)
+    const device = connection.remotePeer.toString()
+    if (req.op === 'logout') {
+      await this.authenticate(req.cert, connection)
+      const record = await this.store.getDevice(device)
+      if (record != null) await this.store.putDevice({ ...record, loggedIn: false, lastSeen: Date.now() })
+      this.presence.sessionOf(req.cert.user, device)?.close('logged out')
+      this.log.info('logout', { user: req.cert.user, device })
+      return { ok: true }
+    }
+    const user = checkUsername(req.user)
+    checkPassword(req.password)
+    if (req.op === 'register') {
+      if (!this.registrations.take(host)) {
+        throw new RateLimitedError('too many registrations from this address; try again in a minute')
+      }
+      const password = await this.hashes.run(async () => await hashPassword(req.password, this.init.scrypt ?? DEFAULT_SCRYPT))
+      const now = Date.now()
+      const created = await this.store.createAccount({ user, password, createdAt: now, disabled: false, lastSeen: null, lastAddr: remoteAddr })
+      if (!created) throw new UsernameTakenError(`username "${user}" is taken`)
+      this.log.info('registered', { user, addr: remoteAddr })
+      this.presence.emit({ type: 'registered', user, at: now })
+      return { ok: true, cert: await this.admitDevice(user, device, remoteAddr) }
+    }
+    const wait = Math.max(this.accountFailures.waitMs(user), this.addressFailures.waitMs(host))
+    if (wait > 0) {
+      this.log.warn('login throttled', { user, addr: remoteAddr, waitMs: wait })
+      throw new RateLimitedError(`too many failed logins; try again in ${Math.ceil(wait / 1000)} s`)
+    }
+    const account = await this.store.getAccount(user)
+    if (account == null) {
+      this.addressFailures.fail(host)
+      throw new UnknownUserError(`no user named "${user}"`)
+    }
+    const ok = await this.hashes.run(async () => await verifyPassword(req.password, account.password))
+    if (!ok) {
+      this.accountFailures.fail(user)
+      this.addressFailures.fail(host)
+      this.log.warn('login failed', { user, addr: remoteAddr })
+      throw new WrongPasswordError(`wrong password for "${user}"`)
+    }
+    this.accountFailures.succeed(user)
+    if (account.disabled) throw new AccountDisabledError(`account "${user}" is disabled`)
+    this.log.info('login', { user, device, addr: remoteAddr })
+    return { ok: true, cert: await this.admitDevice(user, device, remoteAddr) }
+  }
+
+  private async admitDevice (user: string, device: string, addr: string): Promise<Certificate> {
+    const now = Date.now()
+    const existing = await this.store.getDevice(device)
+    await this.store.putDevice({ peer: device, user, firstSeen: existing?.firstSeen ?? now, lastSeen: now, lastAddr: addr, loggedIn: true })
+    return await issueCertificate(this.privateKey, user, device, now)
+  }
+
+  private async userList (): Promise<UserInfo[]> {
+    const accounts = await this.store.listAccounts()
+    return accounts.map(a => this.userInfo(a))
+  }
+
+  private userInfo (a: AccountRecord): UserInfo {
+    return { user: a.user, online: this.presence.isOnline(a.user), lastSeen: a.lastSeen, createdAt: a.createdAt, devices: this.presence.devices(a.user) }
+  }
+
+  private async handleDirectory (req: DirectoryRequest, connection: Connection): Promise<unknown> {
+    await this.authenticate(req.cert, connection)
+    if (req.op === 'users') {
+      return { ok: true, users: await this.userList() }
+    }
+    const account = await this.store.getAccount(checkUsername(req.user))
+    if (account == null) throw new UnknownUserError(`no user named "${printable(req.user)}"`)
+    return { ok: true, users: [this.userInfo(account)] }
+  }
+
+  private async handleSession (stream: Stream, connection: Connection): Promise<void> {
+    const lp = frameStream(stream)
+    const peer = connection.remotePeer.toString()
+    const remoteAddr = connection.remoteAddr.toString()
+    let session: SessionSink | undefined
+    let reason = 'ended'
+    try {
+      const hello = await readFrame(lp, sessionClientFrame, { signal: AbortSignal.timeout(5_000) })
+      if (hello.t !== 'hello') throw new InvalidMessageError('a session starts with hello')
+      const account = await this.authenticate(hello.cert, connection)
+      if (this.presence.deviceCount(account.user) >= MAX_DEVICES_PER_ACCOUNT && this.presence.sessionOf(account.user, peer) == null) {
+        throw new RateLimitedError(`at most ${MAX_DEVICES_PER_ACCOUNT} devices of one account can be online at once`)
+      }
+      const cert = await issueCertificate(this.privateKey, account.user, peer)
+      await writeFrame(lp, { t: 'welcome', cert, heartbeatMs: this.heartbeatMs, users: await this.userList() }, { signal: AbortSignal.timeout(10_000) })
+
+      let backlog = 0
+      let closed = false
+      const send = (frame: unknown): boolean => {
+        if (closed) return true
+        if (backlog >= MAX_SESSION_BACKLOG) return false
+        backlog++
+        lp.write(encodeFrame(frame)).then(() => { backlog-- }, () => { backlog-- })
+        return true
+      }
+      session = {
+        user: account.user,
+        peer,
+        addrs: hello.addrs,
+        push: ev => send({ t: 'event', ev }),
+        close: why => {
+          if (closed) return
+          closed = true
+          reason = why
+          stream.abort(new Error(why))
+        }
+      }
+      const now = Date.now()
+      const device = await this.store.getDevice(peer)
+      if (device != null) await this.store.putDevice({ ...device, lastSeen: now, lastAddr: remoteAddr })
+      await this.store.updateAccount(account.user, { lastAddr: remoteAddr })
+      const wasOnline = this.presence.isOnline(account.user)
+      this.presence.add(session, now)
+      if (!wasOnline) this.log.info('online', { user: account.user, device: peer, addr: remoteAddr })
+
+      // the client beats every heartbeatMs; three missed beats end the session
+      for (;;) {
+        const frame = await readFrame(lp, sessionClientFrame, { signal: AbortSignal.timeout(this.heartbeatMs * 3) })
+        if (frame.t === 'ping') {
+          if (!send({ t: 'pong', n: frame.n })) throw new TimeoutError('session too far behind')
+        } else if (frame.t === 'addrs') {
+          this.presence.updateAddrs(session, frame.addrs)
+        } else {
+          throw new InvalidMessageError('hello sent twice')
+        }
+      }
+    } catch (err) {
+      if (session == null) {
+        this.log.warn('session refused', { peer, addr: remoteAddr, error: (err as Error).name, reason: (err as Error).message })
+        await writeFrame(lp, { t: 'error', error: { name: (err as Error).name, message: (err as Error).message.slice(0, 500) } }, { signal: AbortSignal.timeout(1_000) }).catch(() => {})
+      } else if (reason === 'ended') {
+        reason = (err as Error).name === 'TimeoutError' ? 'heartbeat timeout' : 'disconnected'
+      }
+      stream.abort(err as Error)
+    } finally {
+      if (session != null) {
+        const now = Date.now()
+        const wentOffline = this.presence.remove(session, now, now)
+        if (this.state != null) {
+          const device = await this.store.getDevice(peer).catch(() => undefined)
+          if (device != null) await this.store.putDevice({ ...device, lastSeen: now }).catch(() => {})
+          if (wentOffline) await this.store.updateAccount(session.user, { lastSeen: now }).catch(() => {})
+        }
+        if (wentOffline) this.log.info('offline', { user: session.user, device: peer, reason })
+      }
+    }
+  }
+
+  /** For tests and the admin: the gossipsub message handler hook. */
+  onRoomMessage (handler: (msg: GossipsubMessage) => void): void {
+    this.libp2p.services.pubsub.addEventListener('gossipsub:message', evt => { handler(evt.detail) })
+  }
+}
