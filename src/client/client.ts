@@ -144,7 +144,15 @@ export class MeshClient {
       this.receiveRoom(evt.detail.msg.topic, evt.detail.msg.data)
     })
     this.joinRoom(GLOBAL_ROOM)
-    if (this.init.session !== false) {
+    if (this.init.session === false) {
+      // one-shot: no presence, but fail fast (and learn the room's members) by connecting now
+      try {
+        await this.node.dial(this.serverPeer, { signal: options.signal ?? AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS) })
+      } catch (err) {
+        await this.stop()
+        throw dialError(err, this.login.server)
+      }
+    } else {
       const first = Promise.withResolvers<void>()
       this.sessionTask = this.sessionLoop(first)
       const timeout = options.signal ?? AbortSignal.timeout(DEFAULT_SESSION_TIMEOUT_MS)

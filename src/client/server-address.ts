@@ -38,7 +38,7 @@ export function dialError (err: unknown, addr: string): MeshchatError {
   if (err instanceof MeshchatError) return err
   const e = err as Error & { code?: string }
   const text = `${e.name ?? ''} ${e.message ?? ''}`
-  if (/UnexpectedPeer|InvalidPeerId|peer id|PeerId/i.test(text) && !/ECONNREFUSED/.test(text)) {
+  if (/UnexpectedPeer|InvalidPeerId|identity key|does not match expected remote/i.test(text)) {
     return new ServerKeyChangedError(`the server at ${addr} answered with a different key than the one pinned; refusing it (if the operator really re-keyed it, log in again with its new address)`)
   }
   if (e.name === 'AbortError' || e.name === 'TimeoutError') {

@@ -270,14 +270,20 @@ export class RendezvousNode {
         throw new RateLimitedError(`at most ${MAX_DEVICES_PER_ACCOUNT} devices of one account can be online at once`)
       }
       const cert = await issueCertificate(this.privateKey, account.user, peer)
-      await writeFrame(lp, { t: 'welcome', cert, heartbeatMs: this.heartbeatMs, users: await this.userList() }, { signal: AbortSignal.timeout(10_000) })
 
+      // Join presence before taking the snapshot, holding back events until the welcome is out:
+      // nothing that happens between the snapshot and the first event can be missed.
       let backlog = 0
       let closed = false
+      let held: unknown[] | undefined = []
       const send = (frame: unknown): boolean => {
         if (closed) return true
         if (backlog >= MAX_SESSION_BACKLOG) return false
         backlog++
+        if (held != null) {
+          held.push(frame)
+          return true
+        }
         lp.write(encodeFrame(frame)).then(() => { backlog-- }, () => { backlog-- })
         return true
       }
@@ -294,12 +300,17 @@ export class RendezvousNode {
         }
       }
       const now = Date.now()
-      const device = await this.store.getDevice(peer)
-      if (device != null) await this.store.putDevice({ ...device, lastSeen: now, lastAddr: remoteAddr })
-      await this.store.updateAccount(account.user, { lastAddr: remoteAddr })
       const wasOnline = this.presence.isOnline(account.user)
       this.presence.add(session, now)
       if (!wasOnline) this.log.info('online', { user: account.user, device: peer, addr: remoteAddr })
+      await writeFrame(lp, { t: 'welcome', cert, heartbeatMs: this.heartbeatMs, users: await this.userList() }, { signal: AbortSignal.timeout(10_000) })
+      const queued = held
+      held = undefined
+      backlog -= queued.length
+      for (const frame of queued) send(frame)
+      const device = await this.store.getDevice(peer)
+      if (device != null) await this.store.putDevice({ ...device, lastSeen: now, lastAddr: remoteAddr })
+      await this.store.updateAccount(account.user, { lastAddr: remoteAddr })
 
       // the client beats every heartbeatMs; three missed beats end the session
       for (;;) {

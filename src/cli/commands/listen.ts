@@ -1,0 +1,72 @@
+import { MeshClient, ControlServer, runCommand, lineReader } from '../../client/index.js'
+import { gossipFrom } from '../options.js'
+import { formatTime, printJson, printLine } from '../output.js'
+import type { ClientEvent } from '../../client/index.js'
+import type { GlobalArgs } from '../options.js'
+import type { Settings } from '../settings.js'
+import type { CommandModule } from 'yargs'
+
+interface ListenArgs extends GlobalArgs {
+  listen: string[]
+  peerDials: number
+}
+
+/** One human line for an event. */
+export function describeEvent (ev: ClientEvent, me: string): string {
+  switch (ev.type) {
+    case 'message': {
+      const m = ev.message
+      const at = formatTime(m.sentAt)
+      if (m.room != null) return `[${at}] #${m.room} ${m.from}: ${m.text}`
+      return m.from === me ? `[${at}] you → ${m.peer ?? '?'}: ${m.text}` : `[${at}] ${m.from}: ${m.text}`
+    }
+    case 'presence': return `* ${ev.user} is ${ev.online ? 'online' : 'offline'}`
+    case 'registered': return `* ${ev.user} registered`
+    case 'connection': return `* ${ev.state}${ev.reason == null ? '' : `: ${ev.reason}`}`
+    case 'error': return `* error: ${ev.error.message}`
+  }
+}
+
+export const listen = (settings: Settings): CommandModule<GlobalArgs, ListenArgs> => ({
+  command: 'listen',
+  describe: 'Stay connected and print messages and presence as they happen (--json: one object a line, commands on stdin)',
+  builder: y => y
+    .option('listen', { type: 'array', string: true, default: settings.listen as string[], describe: 'Multiaddrs this device listens on for its peers' })
+    .option('peer-dials', { type: 'number', default: settings['peer-dials'] as number, describe: 'Other online devices to keep connections to' }) as any,
+  handler: async argv => {
+    const client = new MeshClient({ home: argv.home, listen: argv.listen.map(String), peerDials: argv.peerDials, gossip: gossipFrom(argv) })
+    const stopController = new AbortController()
+    const printer = (async () => {
+      for await (const ev of client.events(stopController.signal)) {
+        if (argv.json) printJson(ev.type === 'message' ? { type: 'message', ...ev.message } : ev)
+        else printLine(describeEvent(ev, client.user))
+      }
+    })()
+    // claim the home first: a second process with the same device key would steal the session
+    const control = new ControlServer(client, client.home.controlPath)
+    await client.home.ensure()
+    await control.start()
+    try {
+      await client.start()
+    } catch (err) {
+      await control.stop()
+      throw err
+    }
+    const me = client.whoami()
+    if (argv.json) printJson({ type: 'ready', user: me.user, device: me.device })
+    else printLine(`* listening as ${me.user} (device ${me.device}); Ctrl-C to stop`)
+    if (argv.json) {
+      process.stdin.on('data', lineReader(line => {
+        void runCommand(client, line).then(res => { printJson({ type: 'result', ...res }) })
+      }, () => { printJson({ type: 'result', ok: false, error: { name: 'InvalidInputError', message: 'command too long' } }) }))
+    }
+    await new Promise<void>(resolve => {
+      process.once('SIGINT', () => { resolve() })
+      process.once('SIGTERM', () => { resolve() })
+    })
+    stopController.abort()
+    await control.stop()
+    await client.stop()
+    await printer.catch(() => {})
+  }
+})

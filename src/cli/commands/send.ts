@@ -1,0 +1,25 @@
+import { withDevice } from '../device.js'
+import { gossipFrom } from '../options.js'
+import { printJson, printLine } from '../output.js'
+import type { GlobalArgs } from '../options.js'
+import type { CommandModule } from 'yargs'
+
+interface SendArgs extends GlobalArgs {
+  to: string
+  text: string[]
+}
+
+export const send: CommandModule<GlobalArgs, SendArgs> = {
+  command: 'send <to> <text...>',
+  describe: 'Send a direct message to <to>, or to a room with #name (e.g. \'#global\')',
+  builder: y => y
+    .positional('to', { type: 'string', demandOption: true, describe: 'A username, or #global' })
+    .positional('text', { type: 'string', array: true, demandOption: true, describe: 'The message' }) as any,
+  handler: async argv => {
+    const text = argv.text.map(String).join(' ')
+    const res = await withDevice({ home: argv.home, gossip: gossipFrom(argv) }, async api => await api.send(String(argv.to), text))
+    if (argv.json) printJson(res)
+    else if (String(argv.to).startsWith('#')) printLine(`sent to ${String(argv.to)} (${res.deliveredTo.length} peer${res.deliveredTo.length === 1 ? '' : 's'})`)
+    else printLine(`delivered to ${String(argv.to)} (${res.deliveredTo.length} device${res.deliveredTo.length === 1 ? '' : 's'})`)
+  }
+}

@@ -1,0 +1,60 @@
+import { RendezvousNode, jsonLogger } from '../../rendezvous/index.js'
+import { defaultDataDir, gossipFrom } from '../options.js'
+import { printJson, printLine } from '../output.js'
+import type { LogLevel } from '../../rendezvous/index.js'
+import type { GlobalArgs } from '../options.js'
+import type { Settings } from '../settings.js'
+import type { CommandModule } from 'yargs'
+
+interface ServeArgs extends GlobalArgs {
+  host: string
+  port: number
+  data?: string
+  logLevel: LogLevel
+  heartbeatMs: number
+  maxConnections: number
+  connectionsPerSecond: number
+  accountFreeFailures: number
+  addressFreeFailures: number
+  registrationsPerSecond: number
+}
+
+export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> => ({
+  command: 'serve',
+  describe: 'Run a rendezvous node: accounts, presence, certificates, introductions',
+  builder: y => y
+    .option('host', { type: 'string', default: settings['host'] as string | undefined, describe: 'Address to listen on (0.0.0.0 for every IPv4 interface, :: for IPv6)' })
+    .option('port', { type: 'number', default: settings['port'] as number | undefined, describe: 'TCP port to listen on' })
+    .option('data', { type: 'string', describe: `Folder for the node key and database [default: ${defaultDataDir()}]` })
+    .option('log-level', { type: 'string', default: settings['log-level'] as string | undefined, choices: ['debug', 'info', 'warn', 'error', 'silent'], describe: 'Structured log lines on stderr at this level and above' })
+    .option('heartbeat-ms', { type: 'number', default: settings['heartbeat-ms'] as number | undefined, describe: 'Session heartbeat; a device silent for 3 beats is offline' })
+    .option('max-connections', { type: 'number', default: settings['max-connections'] as number | undefined, describe: 'Connections held at most' })
+    .option('connections-per-second', { type: 'number', default: settings['connections-per-second'] as number | undefined, describe: 'New inbound connections per second per remote host' })
+    .option('account-free-failures', { type: 'number', default: settings['account-free-failures'] as number | undefined, describe: 'Failed logins per account before they are slowed down' })
+    .option('address-free-failures', { type: 'number', default: settings['address-free-failures'] as number | undefined, describe: 'Failed logins per address before they are slowed down' })
+    .option('registrations-per-second', { type: 'number', default: settings['registrations-per-second'] as number | undefined, describe: 'New accounts per second per address' }) as any,
+  handler: async argv => {
+    const host = argv.host.includes(':') ? `/ip6/${argv.host}` : `/ip4/${argv.host}`
+    const node = new RendezvousNode({
+      dataDir: argv.data ?? (settings.data as string | undefined) ?? defaultDataDir(),
+      listen: [`${host}/tcp/${argv.port}`],
+      logger: jsonLogger(argv.logLevel),
+      heartbeatMs: argv.heartbeatMs,
+      maxConnections: argv.maxConnections,
+      inboundConnectionThreshold: argv.connectionsPerSecond,
+      accountFreeFailures: argv.accountFreeFailures,
+      addressFreeFailures: argv.addressFreeFailures,
+      registrationsPerSecond: argv.registrationsPerSecond,
+      gossip: gossipFrom(argv)
+    })
+    await node.start()
+    if (argv.json) printJson({ peerId: node.peerId, addrs: node.addresses() })
+    else printLine(`meshchat rendezvous node listening on ${node.addresses().join(' ')}`)
+    await new Promise<void>(resolve => {
+      const stop = (): void => { resolve() }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+    await node.stop()
+  }
+})

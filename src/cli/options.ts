@@ -1,0 +1,42 @@
+/** Options every command shares, and where defaults come from (config/defaults.json). */
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export interface GlobalArgs {
+  home: string
+  server?: string
+  json: boolean
+  debug: boolean
+  /** IPs gossipsub does not penalise for sharing an address (loopback tests). */
+  ipColocationWhitelist?: string[]
+}
+
+/** The repo's config/defaults.json: option name → default value. */
+export function loadDefaults (): Record<string, unknown> {
+  const here = dirname(fileURLToPath(import.meta.url))
+  // dist/src/cli → repo root
+  const path = join(here, '..', '..', '..', 'config', 'defaults.json')
+  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+}
+
+function dataRoot (): string {
+  return process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share')
+}
+
+/** A device's home when neither --home nor MESHCHAT_HOME says otherwise. */
+export function defaultHome (): string {
+  return join(dataRoot(), 'meshchat')
+}
+
+/** The rendezvous node's data folder when --data is not given. */
+export function defaultDataDir (): string {
+  return join(dataRoot(), 'meshchat-server')
+}
+
+/** Gossipsub scoring options from config (loopback deployments whitelist 127.0.0.1). */
+export function gossipFrom (argv: { ipColocationWhitelist?: unknown }): { ipColocationWhitelist: string[] } {
+  const list = Array.isArray(argv.ipColocationWhitelist) ? argv.ipColocationWhitelist.map(String) : []
+  return { ipColocationWhitelist: list }
+}
