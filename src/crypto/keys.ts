@@ -1,5 +1,6 @@
 /** Persistent Ed25519 keys: a device's identity, or the rendezvous node's. */
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -22,9 +23,17 @@ export async function loadOrCreateKey (path: string): Promise<PrivateKey> {
   }
   const key = await generateKeyPair('Ed25519')
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-  const tmp = `${path}.${process.pid}.tmp`
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   await writeFile(tmp, privateKeyToProtobuf(key), { mode: 0o600 })
-  await rename(tmp, path)
+  try {
+    // link() never replaces an existing file: the first writer wins and everyone else loads its key
+    await link(tmp, path)
+  } catch (err: unknown) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    return await loadOrCreateKey(path)
+  } finally {
+    await rm(tmp, { force: true })
+  }
   return key
 }
 

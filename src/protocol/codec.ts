@@ -41,7 +41,8 @@ export function decodeFrame<S extends z.ZodType> (bytes: Uint8Array, schema: S, 
 /** JSON with object keys sorted at every depth: the bytes that signatures cover. */
 export function canonicalJson (value: unknown): string {
   if (Array.isArray(value)) {
-    return `[${value.map(canonicalJson).join(',')}]`
+    // like JSON.stringify: items that have no JSON form (undefined, functions) become null
+    return `[${value.map(v => canonicalJson(v) ?? 'null').join(',')}]`
   }
   if (value !== null && typeof value === 'object') {
     const obj = value as Record<string, unknown>

@@ -20,7 +20,8 @@ export class RateLimiter {
       b = { tokens: this.burst, at: now }
     } else {
       this.buckets.delete(key)
-      b.tokens = Math.min(this.burst, b.tokens + (now - b.at) / 1000 * this.rate)
+      // a clock that stepped back refills nothing rather than taking tokens away
+      b.tokens = Math.min(this.burst, b.tokens + Math.max(0, now - b.at) / 1000 * this.rate)
       b.at = now
     }
     this.buckets.set(key, b)
@@ -65,8 +66,9 @@ export class FailureThrottle {
   }
 
   fail (key: string, now = Date.now()): void {
-    const f = this.failures.get(key)
+    let f = this.failures.get(key)
     this.failures.delete(key)
+    if (f != null && now - f.last > this.init.forgetAfterMs) f = undefined
     if (f == null && this.failures.size >= (this.init.maxKeys ?? 100_000)) {
       const oldest = this.failures.keys().next().value
       if (oldest != null) this.failures.delete(oldest)
@@ -76,5 +78,13 @@ export class FailureThrottle {
 
   succeed (key: string): void {
     this.failures.delete(key)
+  }
+
+  /** Takes back one failure counted in advance (an attempt that turned out to succeed). */
+  undo (key: string): void {
+    const f = this.failures.get(key)
+    if (f == null) return
+    if (f.count <= 1) this.failures.delete(key)
+    else f.count--
   }
 }

@@ -56,9 +56,10 @@ export function parseTarget (to: string): Target {
 
 /** Cuts and escapes a value from outside before it goes into an error line. */
 export function printable (value: string, max = 40): string {
+  // C0 and C1 controls and bidi overrides could drive or disguise the terminal
   // eslint-disable-next-line no-control-regex
-  const clean = value.replace(/[\u0000-\u001f\u007f]/g, '?')
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean
+  const chars = Array.from(value.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?'))
+  return chars.length > max ? `${chars.slice(0, max).join('')}…` : chars.join('')
 }
 
 export { MeshchatError }

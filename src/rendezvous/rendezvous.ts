@@ -140,7 +140,10 @@ export class RendezvousNode {
     this.joinRoom(GLOBAL_ROOM)
 
     this.node.addEventListener('connection:open', evt => {
-      this.log.debug('connection open', { peer: evt.detail.remotePeer.toString(), addr: evt.detail.remoteAddr.toString() })
+      this.log.info('connection open', { peer: evt.detail.remotePeer.toString(), addr: evt.detail.remoteAddr.toString() })
+    })
+    this.node.addEventListener('connection:close', evt => {
+      this.log.info('connection closed', { peer: evt.detail.remotePeer.toString(), addr: evt.detail.remoteAddr.toString() })
     })
     this.log.info('rendezvous started', { peer: this.peerId, addrs: this.addresses() })
   }
@@ -212,19 +215,22 @@ export class RendezvousNode {
       this.log.warn('login throttled', { user, addr: remoteAddr, waitMs: wait })
       throw new RateLimitedError(`too many failed logins; try again in ${Math.ceil(wait / 1000)} s`)
     }
+    // count the attempt as failed before any await, so parallel guesses cannot all slip through
+    // the throttle while the first ones are still being hashed; a success takes it back
+    this.accountFailures.fail(user)
+    this.addressFailures.fail(host)
     const account = await this.store.getAccount(user)
     if (account == null) {
-      this.addressFailures.fail(host)
+      this.accountFailures.undo(user)
       throw new UnknownUserError(`no user named "${user}"`)
     }
     const ok = await this.hashes.run(async () => await verifyPassword(req.password, account.password))
     if (!ok) {
-      this.accountFailures.fail(user)
-      this.addressFailures.fail(host)
       this.log.warn('login failed', { user, addr: remoteAddr })
       throw new WrongPasswordError(`wrong password for "${user}"`)
     }
     this.accountFailures.succeed(user)
+    this.addressFailures.undo(host)
     if (account.disabled) throw new AccountDisabledError(`account "${user}" is disabled`)
     this.log.info('login', { user, device, addr: remoteAddr })
     return { ok: true, cert: await this.admitDevice(user, device, remoteAddr) }

@@ -104,16 +104,23 @@ export class LevelRendezvousState implements RendezvousState {
   }
 
   async putDevice (record: DeviceRecord): Promise<void> {
-    await this.db.batch([
-      { type: 'put', sublevel: this.devices, key: record.peer, value: record },
-      { type: 'put', sublevel: this.userDevices, key: `${record.user}!${record.peer}`, value: '' }
-    ])
+    await this.serial(async () => {
+      const old = await this.devices.get(record.peer)
+      await this.db.batch([
+        // a device that now belongs to another user leaves the old user's index
+        ...(old != null && old.user !== record.user
+          ? [{ type: 'del' as const, sublevel: this.userDevices, key: `${old.user}!${record.peer}` }]
+          : []),
+        { type: 'put', sublevel: this.devices, key: record.peer, value: record },
+        { type: 'put', sublevel: this.userDevices, key: `${record.user}!${record.peer}`, value: '' }
+      ])
+    })
   }
 
   async listDevices (user: string): Promise<DeviceRecord[]> {
     const peers = await this.userDevices.keys({ gt: `${user}!`, lt: `${user}!\xff` }).all()
     const found = await this.devices.getMany(peers.map(k => k.slice(user.length + 1)))
-    return found.filter((d): d is DeviceRecord => d != null)
+    return found.filter((d): d is DeviceRecord => d != null && d.user === user)
   }
 
   async close (): Promise<void> {

@@ -50,6 +50,17 @@ describe('accounts', function () {
     await rejectsNamed(login({ home, server, user: 'alice', password: TEST_PASSWORD }), 'RateLimitedError')
   })
 
+  it('throttles parallel guesses as well as sequential ones', async () => {
+    const home = await h.tempDir('x')
+    const server = h.serverAddress
+    await register({ home, server, user: 'alice', password: TEST_PASSWORD })
+    const homes = await Promise.all(Array.from({ length: 10 }, async (_, i) => await h.tempDir(`g${i}`)))
+    const results = await Promise.allSettled(homes.map(async (home, i) => await login({ home, server, user: 'alice', password: `guess number ${i}` })))
+    const names = results.map(r => r.status === 'rejected' ? (r.reason as Error).name : 'ok')
+    assert.equal(names.filter(n => n === 'WrongPasswordError').length, 3, names.join(' '))
+    assert.equal(names.filter(n => n === 'RateLimitedError').length, 7, names.join(' '))
+  })
+
   it('stays logged in across restarts, and a logged-out device is refused', async () => {
     const alice = await h.client('alice')
     const home = alice.home.dir

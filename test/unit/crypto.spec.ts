@@ -1,0 +1,331 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, readFile, rm, stat, writeFile, readdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import {
+  hashPassword, issueCertificate, loadOrCreateKey, newMessageId, publicKeyOf, signEnvelope,
+  verifyCertificate, verifyEnvelope, verifyPassword
+} from '../../src/crypto/index.js'
+import {
+  CERT_LIFETIME_MS, MAX_CLOCK_SKEW_MS, certificate as certificateSchema, envelope as envelopeSchema
+} from '../../src/protocol/index.js'
+import type { Certificate, Envelope } from '../../src/protocol/index.js'
+import type { PrivateKey } from '@libp2p/interface'
+
+const NOW = 1_700_000_000_000
+const FAST_SCRYPT = { N: 1024, r: 8, p: 1 }
+
+/** A copy of a base64url signature with its first byte changed. */
+function flipSig (sig: string): string {
+  return (sig[0] === 'A' ? 'B' : 'A') + sig.slice(1)
+}
+
+describe('crypto', function () {
+  let serverKey: PrivateKey
+  let otherServerKey: PrivateKey
+  let deviceKey: PrivateKey
+  let otherDeviceKey: PrivateKey
+  let device: string
+  let otherDevice: string
+
+  before(async () => {
+    serverKey = await generateKeyPair('Ed25519')
+    otherServerKey = await generateKeyPair('Ed25519')
+    deviceKey = await generateKeyPair('Ed25519')
+    otherDeviceKey = await generateKeyPair('Ed25519')
+    device = peerIdFromPrivateKey(deviceKey).toString()
+    otherDevice = peerIdFromPrivateKey(otherDeviceKey).toString()
+  })
+
+  describe('certificates', function () {
+    let cert: Certificate
+
+    beforeEach(async () => {
+      cert = await issueCertificate(serverKey, 'alice', device, NOW)
+    })
+
+    it('issues a certificate with the given fields and lifetime', () => {
+      assert.equal(cert.v, 1)
+      assert.equal(cert.user, 'alice')
+      assert.equal(cert.device, device)
+      assert.equal(cert.issued, NOW)
+      assert.equal(cert.expires, NOW + CERT_LIFETIME_MS)
+      assert.match(cert.sig, /^[A-Za-z0-9_-]+$/)
+    })
+
+    it('verifies a good certificate', async () => {
+      await verifyCertificate(serverKey.publicKey, cert, { now: NOW + 1000 })
+      await verifyCertificate(serverKey.publicKey, cert, { user: 'alice', device, now: NOW })
+    })
+
+    it('refuses an expired certificate', async () => {
+      await assert.rejects(verifyCertificate(serverKey.publicKey, cert, { now: cert.expires }), { name: 'InvalidCertificateError' })
+      await assert.rejects(verifyCertificate(serverKey.publicKey, cert, { now: cert.expires + 1 }), { name: 'InvalidCertificateError' })
+      await verifyCertificate(serverKey.publicKey, cert, { now: cert.expires - 1 })
+    })
+
+    it('refuses a certificate that has a short custom lifetime once it ran out', async () => {
+      const short = await issueCertificate(serverKey, 'alice', device, NOW, 1000)
+      assert.equal(short.expires, NOW + 1000)
+      await verifyCertificate(serverKey.publicKey, short, { now: NOW + 999 })
+      await assert.rejects(verifyCertificate(serverKey.publicKey, short, { now: NOW + 1000 }), { name: 'InvalidCertificateError' })
+    })
+
+    it('refuses a certificate issued too far in the future', async () => {
+      const future = await issueCertificate(serverKey, 'alice', device, NOW + 10 * 60_000)
+      await assert.rejects(verifyCertificate(serverKey.publicKey, future, { now: NOW }), { name: 'InvalidCertificateError' })
+    })
+
+    it('refuses a certificate for another device', async () => {
+      await assert.rejects(verifyCertificate(serverKey.publicKey, cert, { device: otherDevice, now: NOW }), { name: 'InvalidCertificateError' })
+    })
+
+    it('refuses a certificate for another user', async () => {
+      await assert.rejects(verifyCertificate(serverKey.publicKey, cert, { user: 'bob', now: NOW }), { name: 'InvalidCertificateError' })
+    })
+
+    it('refuses a certificate signed by another key', async () => {
+      const forged = await issueCertificate(otherServerKey, 'alice', device, NOW)
+      await assert.rejects(verifyCertificate(serverKey.publicKey, forged, { now: NOW }), { name: 'InvalidCertificateError' })
+      // and the genuine one does not verify under the other key
+      await assert.rejects(verifyCertificate(otherServerKey.publicKey, cert, { now: NOW }), { name: 'InvalidCertificateError' })
+    })
+
+    it('refuses a certificate signed by the device itself', async () => {
+      const self = await issueCertificate(deviceKey, 'alice', device, NOW)
+      await assert.rejects(verifyCertificate(serverKey.publicKey, self, { now: NOW }), { name: 'InvalidCertificateError' })
+    })
+
+    it('refuses a certificate with any tampered field', async () => {
+      const tampered: Certificate[] = [
+        { ...cert, user: 'mallory' },
+        { ...cert, device: otherDevice },
+        { ...cert, issued: cert.issued - 1 },
+        { ...cert, expires: cert.expires + CERT_LIFETIME_MS },
+        { ...cert, sig: flipSig(cert.sig) },
+        { ...cert, sig: '' },
+        { ...cert, sig: cert.sig.slice(0, 20) }
+      ]
+      for (const c of tampered) {
+        await assert.rejects(verifyCertificate(serverKey.publicKey, c, { now: NOW }), { name: 'InvalidCertificateError' }, JSON.stringify(c))
+      }
+    })
+
+    it('still verifies after a trip through JSON and the schema with its keys reordered', async () => {
+      const reordered = Object.fromEntries(Object.entries(cert).reverse())
+      const again = certificateSchema.parse(JSON.parse(JSON.stringify(reordered)))
+      await verifyCertificate(serverKey.publicKey, again, { user: 'alice', device, now: NOW })
+    })
+  })
+
+  describe('envelopes', function () {
+    let cert: Certificate
+    let env: Envelope
+
+    beforeEach(async () => {
+      cert = await issueCertificate(serverKey, 'alice', device, NOW)
+      env = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'text', body: { text: 'hi bob' }, sentAt: NOW + 10 })
+    })
+
+    it('fills author, device, id and version from the certificate', () => {
+      assert.equal(env.v, 1)
+      assert.equal(env.author, 'alice')
+      assert.equal(env.device, device)
+      assert.match(env.id, /^[0-9a-f]{32}$/)
+      assert.equal(env.sentAt, NOW + 10)
+      assert.deepEqual(env.cert, cert)
+      assert.equal(envelopeSchema.safeParse(env).success, true)
+    })
+
+    it('makes a fresh id for every envelope unless one is given', async () => {
+      const again = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'text', body: { text: 'hi bob' }, sentAt: NOW + 10 })
+      assert.notEqual(again.id, env.id)
+      const fixed = await signEnvelope(deviceKey, cert, { id: 'ab'.repeat(16), conv: 'dm:alice:bob', kind: 'text', body: { text: 'x' } })
+      assert.equal(fixed.id, 'ab'.repeat(16))
+      assert.notEqual(newMessageId(), newMessageId())
+    })
+
+    it('verifies a good envelope', async () => {
+      await verifyEnvelope(serverKey.publicKey, env, NOW + 1000)
+    })
+
+    it('verifies an envelope after a trip through JSON with its keys reordered', async () => {
+      const reordered = JSON.parse(JSON.stringify(Object.fromEntries(Object.entries(env).reverse()))) as Envelope
+      await verifyEnvelope(serverKey.publicKey, envelopeSchema.parse(reordered), NOW + 1000)
+    })
+
+    it('refuses a tampered body', async () => {
+      await assert.rejects(verifyEnvelope(serverKey.publicKey, { ...env, body: { text: 'hi bob!' } }, NOW), { name: 'InvalidSignatureError' })
+    })
+
+    it('refuses any other tampered signed field', async () => {
+      const tampered: Envelope[] = [
+        { ...env, id: 'f'.repeat(32) },
+        { ...env, conv: 'dm:alice:carol' },
+        { ...env, sentAt: env.sentAt - 1 },
+        { ...env, sig: flipSig(env.sig) },
+        { ...env, sig: '' }
+      ]
+      for (const e of tampered) {
+        await assert.rejects(verifyEnvelope(serverKey.publicKey, e, NOW), { name: 'InvalidSignatureError' }, JSON.stringify(e))
+      }
+    })
+
+    it('refuses a tampered author', async () => {
+      await assert.rejects(verifyEnvelope(serverKey.publicKey, { ...env, author: 'mallory' }, NOW), { name: 'InvalidCertificateError' })
+    })
+
+    it('refuses an envelope carrying another device\'s certificate', async () => {
+      const otherCert = await issueCertificate(serverKey, 'alice', otherDevice, NOW)
+      await assert.rejects(verifyEnvelope(serverKey.publicKey, { ...env, cert: otherCert }, NOW), { name: 'InvalidCertificateError' })
+    })
+
+    it('refuses an envelope whose certificate was not issued by the server', async () => {
+      const forged = await issueCertificate(otherServerKey, 'alice', device, NOW)
+      const e = await signEnvelope(deviceKey, forged, { conv: 'dm:alice:bob', kind: 'text', body: { text: 'hi' }, sentAt: NOW })
+      await assert.rejects(verifyEnvelope(serverKey.publicKey, e, NOW), { name: 'InvalidCertificateError' })
+    })
+
+    it('refuses an envelope whose certificate expired', async () => {
+      await assert.rejects(verifyEnvelope(serverKey.publicKey, env, cert.expires), { name: 'InvalidCertificateError' })
+    })
+
+    it('refuses an envelope signed by another device key', async () => {
+      const e = await signEnvelope(otherDeviceKey, cert, { conv: 'dm:alice:bob', kind: 'text', body: { text: 'hi' }, sentAt: NOW })
+      assert.equal(e.device, device) // it claims the certified device...
+      await assert.rejects(verifyEnvelope(serverKey.publicKey, e, NOW), { name: 'InvalidSignatureError' })
+    })
+
+    it('refuses an envelope whose device and certificate were both switched to another device', async () => {
+      // a valid certificate for otherDevice, but the signature is still deviceKey's
+      const otherCert = await issueCertificate(serverKey, 'alice', otherDevice, NOW)
+      await assert.rejects(verifyEnvelope(serverKey.publicKey, { ...env, device: otherDevice, cert: otherCert }, NOW), { name: 'InvalidSignatureError' })
+    })
+
+    it('refuses an envelope dated too far in the future', async () => {
+      const e = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'text', body: { text: 'hi' }, sentAt: NOW + MAX_CLOCK_SKEW_MS + 1 })
+      await assert.rejects(verifyEnvelope(serverKey.publicKey, e, NOW), { name: 'InvalidMessageError' })
+      const edge = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'text', body: { text: 'hi' }, sentAt: NOW + MAX_CLOCK_SKEW_MS })
+      await verifyEnvelope(serverKey.publicKey, edge, NOW)
+    })
+  })
+
+  describe('publicKeyOf', function () {
+    it('returns the key inside an Ed25519 peer id', () => {
+      assert.ok(publicKeyOf(device).equals(deviceKey.publicKey))
+    })
+
+    it('refuses a string that is not a peer id', () => {
+      assert.throws(() => publicKeyOf('hello'), { name: 'InvalidInputError' })
+    })
+  })
+
+  describe('passwords', function () {
+    it('verifies the right password', async () => {
+      const stored = await hashPassword('correct horse', FAST_SCRYPT)
+      assert.equal(stored.alg, 'scrypt')
+      assert.equal(stored.N, 1024)
+      assert.equal(await verifyPassword('correct horse', stored), true)
+    })
+
+    it('refuses a wrong password', async () => {
+      const stored = await hashPassword('correct horse', FAST_SCRYPT)
+      assert.equal(await verifyPassword('correct horsf', stored), false)
+      assert.equal(await verifyPassword('', stored), false)
+      assert.equal(await verifyPassword('Correct horse', stored), false)
+    })
+
+    it('salts every hash differently', async () => {
+      const a = await hashPassword('same password', FAST_SCRYPT)
+      const b = await hashPassword('same password', FAST_SCRYPT)
+      assert.notEqual(a.salt, b.salt)
+      assert.notEqual(a.hash, b.hash)
+      assert.equal(await verifyPassword('same password', a), true)
+      assert.equal(await verifyPassword('same password', b), true)
+    })
+
+    it('refuses when the stored hash or salt was changed', async () => {
+      const stored = await hashPassword('correct horse', FAST_SCRYPT)
+      const otherSalt = (await hashPassword('x', FAST_SCRYPT)).salt
+      assert.equal(await verifyPassword('correct horse', { ...stored, salt: otherSalt }), false)
+      assert.equal(await verifyPassword('correct horse', { ...stored, hash: stored.hash.slice(4) }), false)
+    })
+
+    it('treats canonically equal Unicode forms as the same password', async () => {
+      const stored = await hashPassword('caf\u00e9 latte', FAST_SCRYPT)
+      assert.equal(await verifyPassword('cafe\u0301 latte', stored), true)
+    })
+  })
+
+  describe('loadOrCreateKey', function () {
+    let dir: string
+
+    beforeEach(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'meshchat-keys-'))
+    })
+
+    afterEach(async () => {
+      await rm(dir, { recursive: true, force: true })
+    })
+
+    it('creates a key owner-only, in a folder it makes', async () => {
+      const path = join(dir, 'nested', 'identity.key')
+      const key = await loadOrCreateKey(path)
+      assert.equal(key.type, 'Ed25519')
+      const st = await stat(path)
+      assert.equal(st.mode & 0o777, 0o600)
+      assert.equal((await stat(join(dir, 'nested'))).mode & 0o077, 0, 'the folder is owner-only')
+      assert.deepEqual(await readdir(join(dir, 'nested')), ['identity.key'])
+    })
+
+    it('loads the same key again', async () => {
+      const path = join(dir, 'identity.key')
+      const first = await loadOrCreateKey(path)
+      const bytes = await readFile(path)
+      const second = await loadOrCreateKey(path)
+      assert.ok(second.equals(first))
+      assert.equal(peerIdFromPrivateKey(second).toString(), peerIdFromPrivateKey(first).toString())
+      assert.deepEqual(await readFile(path), bytes)
+    })
+
+    it('makes a different key in another place', async () => {
+      const a = await loadOrCreateKey(join(dir, 'a.key'))
+      const b = await loadOrCreateKey(join(dir, 'b.key'))
+      assert.equal(a.equals(b), false)
+    })
+
+    it('refuses a damaged key file and leaves it alone', async () => {
+      const path = join(dir, 'identity.key')
+      await writeFile(path, 'not a key at all')
+      await assert.rejects(loadOrCreateKey(path), { name: 'InvalidInputError' })
+      assert.equal(await readFile(path, 'utf8'), 'not a key at all')
+    })
+
+    it('refuses a truncated key file', async () => {
+      const path = join(dir, 'identity.key')
+      await loadOrCreateKey(path)
+      const bytes = await readFile(path)
+      await writeFile(path, bytes.subarray(0, bytes.length - 10))
+      await assert.rejects(loadOrCreateKey(path), { name: 'InvalidInputError' })
+    })
+
+    it('gives concurrent callers the one key that is on disk', async () => {
+      const path = join(dir, 'identity.key')
+      const [a, b] = await Promise.all([loadOrCreateKey(path), loadOrCreateKey(path)])
+      const onDisk = await loadOrCreateKey(path)
+      assert.ok(a.equals(onDisk))
+      assert.ok(b.equals(onDisk))
+    })
+
+    it('passes on errors other than a missing file', async () => {
+      // the path is a folder: reading it fails with EISDIR, which is not "no key yet"
+      await assert.rejects(loadOrCreateKey(dir), (err: unknown) => {
+        assert.equal((err as NodeJS.ErrnoException).code, 'EISDIR')
+        return true
+      })
+    })
+  })
+})
+
