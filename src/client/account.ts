@@ -1,5 +1,6 @@
 /** Register, login and logout of a device: short exchanges with the rendezvous node over Noise. */
 import { checkPassword, checkUsername, InvalidCertificateError, MeshchatError } from '../protocol/index.js'
+import { generateAccountKey, wrapAccountKey, unwrapAccountKey, DEFAULT_WRAP_SCRYPT } from '../crypto/index.js'
 import { createMeshNode } from '../net/index.js'
 import { authRequest } from './client.js'
 import { Home } from './home.js'
@@ -14,6 +15,8 @@ export interface Credentials {
   server: string
   user: string
   password: string
+  /** scrypt cost for wrapping a new account key; lower only in tests. */
+  wrapScrypt?: { N: number, r: number, p: number }
 }
 
 /** Opens a node with the device key (no listening), resolves the pinned server address, runs `fn`. */
@@ -54,12 +57,21 @@ async function authenticate (op: 'register' | 'login', creds: Credentials, optio
   const user = checkUsername(creds.user)
   checkPassword(creds.password)
   const home = new Home(creds.home)
+  // the first device makes the account's sealing key; the node only ever sees it wrapped
+  const fresh = op === 'register' ? generateAccountKey() : undefined
+  const accountKey = fresh == null
+    ? undefined
+    : { publicKey: fresh.publicKey, wrapped: await wrapAccountKey(fresh.privateKey, creds.password, creds.wrapScrypt ?? DEFAULT_WRAP_SCRYPT) }
   return await withServer(home, creds.server, async (node, addr) => {
-    const cert = await authRequest(node, addr, { op, user, password: creds.password }, options)
+    const res = await authRequest(node, addr, { op, user, password: creds.password, ...(accountKey == null ? {} : { accountKey }) }, options)
+    const cert = res.cert
     if (cert == null) throw new InvalidCertificateError('the server sent no certificate')
     if (cert.device !== node.peerId.toString() || cert.user !== user) {
       throw new InvalidCertificateError('the server sent a certificate for someone else')
     }
+    if (res.accountKey == null) throw new MeshchatError('the server holds no account key for this account')
+    const privateKey = fresh?.privateKey ?? await unwrapAccountKey(res.accountKey.wrapped, creds.password)
+    await home.saveAccountKey({ publicKey: res.accountKey.publicKey, privateKey })
     const login = { server: fullAddress(node, addr), user, cert }
     await home.saveLogin(login)
     return login

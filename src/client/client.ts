@@ -6,13 +6,15 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame,
+  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, ARCHIVE_PROTOCOL, GLOBAL_ROOM, roomTopic,
+  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, archiveResponse,
   checkUsername, dmConversation, roomConversation, encodeFrame, decodeFrame, fromWireError, parseTarget,
   InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
-  InvalidCertificateError, AccountDisabledError, MAX_ENVELOPE_BYTES, text as textSchema
+  InvalidCertificateError, AccountDisabledError, MAX_ENVELOPE_BYTES, MAX_ARCHIVE_FRAME_BYTES, text as textSchema
 } from '../protocol/index.js'
-import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator } from '../crypto/index.js'
+import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator, seal, open as openSealed } from '../crypto/index.js'
+import { ClientStore } from '../store/index.js'
+import { History } from './history.js'
 import { createMeshNode, frameStream, handleRequests, readFrame, request, writeFrame, isRelayed } from '../net/index.js'
 import { Home } from './home.js'
 import { EventHub } from './events.js'
@@ -23,7 +25,9 @@ import {
 } from './constants.js'
 import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
-import type { Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo } from '../protocol/index.js'
+import type { Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, TextEnvelope, ReceiptBody } from '../protocol/index.js'
+import type { AccountKeyFile } from './home.js'
+import type { MessageStatus } from '../store/index.js'
 import type { GossipInit, MeshNode, FrameStream } from '../net/index.js'
 import type { AbortOptions, Connection, PeerId, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -51,6 +55,8 @@ export interface SendResult {
   sentAt: number
   /** Recipient devices that acknowledged (direct), or peers the room message went to. */
   deliveredTo: string[]
+  /** For direct messages: sent (stored at the rendezvous node) or delivered (a device acked). */
+  status?: MessageStatus
 }
 
 export interface PingResult {
@@ -91,6 +97,9 @@ export class MeshClient {
   private readonly seen = new Set<string>()
   private roomValidator?: RoomValidator
   private readonly rooms = new Set<string>()
+  private accountKey?: AccountKeyFile
+  private store?: ClientStore
+  private historyApi?: History
 
   constructor (private readonly init: ClientInit) {
     this.home = new Home(init.home)
@@ -130,6 +139,13 @@ export class MeshClient {
       throw new NotLoggedInError('the saved login belongs to another device key; run meshchat login again')
     }
     this.roomValidator = new RoomValidator(this.serverKey)
+    this.accountKey = await this.home.readAccountKey()
+    if (this.accountKey == null) throw new NotLoggedInError('this device has no account key; run meshchat login again')
+    this.store = await ClientStore.open(this.home.storePath, this.login.user)
+    this.historyApi = new History(this.store, this.login.user, {
+      sendReceipt: async (conv, body, to) => { await this.sendReceipt(conv, body, to) },
+      emit: ev => { this.hub.emit(ev) }
+    })
     this.node = await createMeshNode({
       privateKey: this.key,
       listen: this.init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
@@ -138,7 +154,7 @@ export class MeshClient {
       maxIncomingPendingConnections: 100,
       gossip: this.init.gossip
     })
-    await this.node.peerStore.merge(this.serverPeer, { multiaddrs: [this.serverAddr] })
+    await this.node.peerStore.merge(this.serverPeer, { multiaddrs: [this.serverAddr] }).catch(async err => { await this.stop(); throw err })
     await handleRequests(this.node, DM_PROTOCOL, envelopeSchema, async (env, ctx) => await this.receiveDirect(env, ctx.connection))
     this.node.services.pubsub.addEventListener('gossipsub:message', evt => {
       this.receiveRoom(evt.detail.msg.topic, evt.detail.msg.data)
@@ -152,6 +168,7 @@ export class MeshClient {
         await this.stop()
         throw dialError(err, this.login.server)
       }
+      this.setState('connected')
     } else {
       const first = Promise.withResolvers<void>()
       this.sessionTask = this.sessionLoop(first)
@@ -172,7 +189,26 @@ export class MeshClient {
     this.live?.stream.abort(new Error('client stopping'))
     await this.node?.stop()
     await this.sessionTask?.catch(() => {})
+    await this.syncing?.catch(() => {})
+    await this.historyApi?.flush().catch(() => {})
+    await this.store?.close()
     this.setState('offline')
+  }
+
+  /** Conversations, pages, unread counts and read marks (see history.ts). */
+  get history (): History {
+    if (this.historyApi == null) throw new MeshchatError('client is not started')
+    return this.historyApi
+  }
+
+  /**
+   * Catches up with the rendezvous node: everything waiting in this account's sealed archive
+   * since this device's cursor, and the global room's recent history. One-shot commands call it
+   * before they answer, so what they print is current.
+   */
+  async catchUp (options: AbortOptions = {}): Promise<void> {
+    await this.syncArchive(options)
+    await this.syncRoom(GLOBAL_ROOM, options)
   }
 
   whoami (): WhoAmI {
@@ -198,30 +234,39 @@ export class MeshClient {
   }
 
   /**
-   * A direct message, streamed to every online device of `to` (and to this account's other
-   * devices); resolves once at least one recipient device acknowledged it.
+   * A direct message: stored here, streamed to every online device of `to` (and to this
+   * account's other devices), and left at the rendezvous node sealed to both accounts, so that
+   * offline devices get it later. Resolves once it is stored there or acknowledged by a device.
    */
   async sendDirect (to: string, text: string, options: AbortOptions = {}): Promise<SendResult> {
     const login = this.requireLogin()
     checkUsername(to)
     const body = { text: checkText(text) }
-    const recipients = (await this.devicesOf(to, options)).filter(d => d.peer !== this.peerId)
-    if (recipients.length === 0) {
-      throw new OfflineError(`${to} is offline (no device online); offline delivery arrives in a later release`)
-    }
-    const env = await signEnvelope(this.requireKey(), login.cert, { conv: dmConversation(login.user, to), kind: 'text', body })
-    const own = to === login.user ? [] : (this.directory.get(login.user)?.devices ?? []).filter(d => d.peer !== this.peerId)
     const signal = options.signal ?? AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
+    const target = await this.userInfo(to, { signal })
+    if (target.accountKey == null) throw new UnknownUserError(`${to} has no account key yet`)
+    const conv = dmConversation(login.user, to)
+    const env = await signEnvelope(this.requireKey(), login.cert, { conv, kind: 'text', body, n: await this.store!.nextSeq(conv) })
+    await this.history.receive(env, 'sending')
+
+    const recipients = target.devices.filter(d => d.peer !== this.peerId)
+    const own = to === login.user ? [] : (this.directory.get(login.user)?.devices ?? []).filter(d => d.peer !== this.peerId)
+    let archiveError: unknown
+    const archived = this.archivePut(env, to === login.user ? [to] : [to, login.user], { signal })
+      .then(() => true, (err: unknown) => { archiveError = err; return false })
     const delivered = await Promise.allSettled(recipients.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
     void Promise.allSettled(own.map(async d => { await this.deliver(d, env, { signal }) }))
     const ok = delivered.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
-    if (ok.length === 0) {
+    const stored = await archived
+    if (ok.length > 0) await this.history.raise([env.id], 'delivered')
+    else if (stored) await this.history.raise([env.id], 'sent')
+    else {
       const first = delivered.find(r => r.status === 'rejected')
-      const reason = first?.status === 'rejected' ? (first.reason as Error) : undefined
-      if (reason instanceof MeshchatError && !(reason instanceof OfflineError)) throw reason
-      throw new OfflineError(`could not reach any device of ${to}${reason == null ? '' : `: ${reason.message.split('\n')[0] ?? ''}`}`)
+      const reason = (archiveError ?? (first?.status === 'rejected' ? first.reason : undefined)) as Error | undefined
+      if (reason instanceof MeshchatError && !['OfflineError', 'UnreachableError', 'TimeoutError'].includes(reason.name)) throw reason
+      throw new OfflineError(`could not deliver to ${to} nor store it for later (${reason?.message.split('\n')[0] ?? 'no route'}); it stays in history as sending`)
     }
-    return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: ok }
+    return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: ok, status: ok.length > 0 ? 'delivered' : 'sent' }
   }
 
   /** A message to a room's gossipsub topic (signed envelope inside a signed gossipsub message). */
@@ -234,8 +279,10 @@ export class MeshClient {
     const topic = roomTopic(room)
     const pubsub = this.libp2p.services.pubsub
     await waitFor(() => pubsub.getSubscribers(topic).length > 0, options.signal ?? AbortSignal.timeout(ROOM_PEER_WAIT_MS))
-    const env = await signEnvelope(this.requireKey(), login.cert, { conv: roomConversation(room), kind: 'text', body })
+    const conv = roomConversation(room)
+    const env = await signEnvelope(this.requireKey(), login.cert, { conv, kind: 'text', body, n: await this.store!.nextSeq(conv) })
     this.seen.add(env.id)
+    await this.history.receive(env)
     const res = await pubsub.publish(topic, encodeFrame(env))
     if (res.recipients.length === 0) {
       throw new OfflineError(`nobody could be reached in #${room}`)
@@ -311,10 +358,6 @@ export class MeshClient {
     return true
   }
 
-  private toMessage (env: Envelope, extra: Partial<ChatMessage>): ChatMessage {
-    return { id: env.id, conv: env.conv, from: env.author, fromDevice: env.device, sentAt: env.sentAt, receivedAt: Date.now(), text: env.body.text, ...extra }
-  }
-
   private receiveRoom (topic: string, data: Uint8Array): void {
     const room = [...this.rooms].find(r => roomTopic(r) === topic)
     if (room == null) return
@@ -324,8 +367,8 @@ export class MeshClient {
     } catch {
       return
     }
-    if (!this.remember(env.id)) return
-    this.hub.emit({ type: 'message', message: this.toMessage(env, { room }) })
+    if (env.kind !== 'text' || !this.remember(env.id)) return
+    void this.history.receive(env).catch(() => {})
   }
 
   private async receiveDirect (env: Envelope, connection: Connection): Promise<unknown> {
@@ -334,14 +377,11 @@ export class MeshClient {
       throw new InvalidMessageError('message was not sent by the device that signed it')
     }
     await verifyEnvelope(this.serverKey!, env)
-    const [, a, b] = env.conv.split(':')
-    const peer = env.author === me ? (a === me ? b : a) : env.author
-    if (peer == null || env.conv !== dmConversation(me, peer) || (env.author !== me && env.conv !== dmConversation(env.author, me))) {
+    if (!isForMe(env, me)) {
       throw new InvalidMessageError('message is not for this account')
     }
-    if (this.remember(env.id)) {
-      this.hub.emit({ type: 'message', message: this.toMessage(env, { peer }) })
-    }
+    // stored before the ack: an acknowledged message survives a crash of this device
+    await this.history.receive(env)
     return { ok: true, id: env.id }
   }
 
@@ -362,13 +402,125 @@ export class MeshClient {
   }
 
   private async devicesOf (user: string, options: AbortOptions): Promise<DeviceInfo[]> {
-    if (this.directoryLive || (this.directory.has(user) && this.state !== 'connected')) {
+    return (await this.userInfo(user, options)).devices
+  }
+
+  /** A user's directory entry: from the live session, else asked of the node, else the last known. */
+  private async userInfo (user: string, options: AbortOptions): Promise<UserInfo> {
+    if (this.directoryLive) {
       const info = this.directory.get(user)
       if (info == null) throw new UnknownUserError(`no user named "${user}"`)
-      return info.devices
+      return info
     }
-    const [info] = await this.askDirectory({ op: 'user', cert: this.requireLogin().cert, user }, options)
-    return info?.devices ?? []
+    try {
+      const [info] = await this.askDirectory({ op: 'user', cert: this.requireLogin().cert, user }, options)
+      if (info == null) throw new UnknownUserError(`no user named "${user}"`)
+      this.directory.set(user, info)
+      return info
+    } catch (err) {
+      // the node is down: chat on with what the last session told us
+      const known = this.directory.get(user)
+      if (known != null && (err as Error).name !== 'UnknownUserError') return known
+      throw err
+    }
+  }
+
+  /** Leaves sealed copies of `env` in the archives of `accounts`. */
+  private async archivePut (env: Envelope, accounts: string[], options: AbortOptions): Promise<void> {
+    const plain = encodeFrame(env, MAX_ENVELOPE_BYTES)
+    const items = []
+    for (const user of accounts) {
+      const key = user === this.requireLogin().user ? this.accountKey!.publicKey : (await this.userInfo(user, options)).accountKey
+      if (key == null) throw new UnknownUserError(`${user} has no account key`)
+      items.push({ to: user, sealed: seal(key, plain) })
+    }
+    await this.archiveRequest({ op: 'put', cert: this.requireLogin().cert, items }, options)
+  }
+
+  private async archiveRequest (req: unknown, options: AbortOptions): Promise<ReturnType<typeof archiveResponse.parse>> {
+    try {
+      return await request(this.libp2p, this.serverPeer!, ARCHIVE_PROTOCOL, req, archiveResponse, { ...options, maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
+    } catch (err) {
+      throw dialError(err, this.requireLogin().server)
+    }
+  }
+
+  private syncing?: Promise<void>
+  private syncAgain = false
+
+  /** Fetches this account's archive since the cursor, opening, checking and merging each item. */
+  private async syncArchive (options: AbortOptions = {}): Promise<void> {
+    if (this.syncing != null) {
+      this.syncAgain = true
+      await this.syncing
+      return
+    }
+    this.syncing = (async () => {
+      do {
+        this.syncAgain = false
+        for (let round = 0; round < 10_000; round++) {
+          const after = await this.store!.getCursor('archive')
+          const res = await this.archiveRequest({ op: 'fetch', cert: this.requireLogin().cert, after, limit: 200 }, options)
+          if (!('items' in res)) break
+          for (const item of res.items) {
+            try {
+              const env = decodeFrame(openSealed(this.accountKey!, item.sealed), envelopeSchema, MAX_ENVELOPE_BYTES)
+              // it was checked when sent: its certificate must have been valid then
+              await verifyEnvelope(this.serverKey!, env, env.sentAt)
+              if (env.author !== item.from || !isForMe(env, this.requireLogin().user)) throw new InvalidMessageError('archived item is not for this account')
+              await this.history.receive(env)
+            } catch {
+              // an item this account cannot open or verify is skipped, never fatal
+            }
+          }
+          await this.store!.setCursor('archive', res.last)
+          if (!res.more) break
+        }
+      } while (this.syncAgain && !this.stopped)
+    })()
+    try {
+      await this.syncing
+    } finally {
+      this.syncing = undefined
+    }
+  }
+
+  /** Fetches a room's history kept by the rendezvous node since the newest message here. */
+  private async syncRoom (room: string, options: AbortOptions = {}): Promise<void> {
+    const conv = roomConversation(room)
+    for (let round = 0; round < 100; round++) {
+      const newest = (await this.store!.page(conv, { limit: 1 }))[0]
+      const res = await this.archiveRequest({ op: 'room', cert: this.requireLogin().cert, room, after: newest == null ? null : { sentAt: newest.sentAt, id: newest.id }, limit: 500 }, options)
+      if (!('envelopes' in res)) return
+      for (const raw of res.envelopes) {
+        const parsed = envelopeSchema.safeParse(raw)
+        if (!parsed.success || parsed.data.kind !== 'text' || parsed.data.conv !== conv) continue
+        try {
+          await verifyEnvelope(this.serverKey!, parsed.data, parsed.data.sentAt)
+        } catch {
+          continue
+        }
+        this.remember(parsed.data.id)
+        await this.history.receive(parsed.data)
+      }
+      if (!res.more || res.envelopes.length === 0) return
+    }
+  }
+
+  /**
+   * A receipt: straight to the online devices of `to` and of this account, and sealed to both
+   * accounts' archives so devices that are offline learn it later.
+   */
+  private async sendReceipt (conv: string, body: ReceiptBody, to: string | null): Promise<void> {
+    const login = this.requireLogin()
+    const env = await signEnvelope(this.requireKey(), login.cert, { conv, kind: 'receipt', body })
+    const signal = AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
+    const targets = [...(to == null ? [] : (this.directory.get(to)?.devices ?? [])), ...(this.directory.get(login.user)?.devices ?? [])]
+      .filter(d => d.peer !== this.peerId)
+    await Promise.allSettled([
+      this.archivePut(env, to == null || to === login.user ? [login.user] : [to, login.user], { signal }),
+      ...targets.map(async d => { await this.deliver(d, env, { signal }) })
+    ])
   }
 
   private async askDirectory (req: unknown, options: AbortOptions): Promise<UserInfo[]> {
@@ -383,13 +535,13 @@ export class MeshClient {
   private applyPresence (ev: PresenceEvent): void {
     if (ev.type === 'registered') {
       if (!this.directory.has(ev.user)) {
-        this.directory.set(ev.user, { user: ev.user, online: false, lastSeen: null, createdAt: ev.at, devices: [] })
+        this.directory.set(ev.user, { user: ev.user, online: false, lastSeen: null, createdAt: ev.at, devices: [], accountKey: ev.accountKey ?? null })
       }
       this.hub.emit({ type: 'registered', user: ev.user, at: ev.at })
       return
     }
     const before = this.directory.get(ev.user)
-    const after: UserInfo = { user: ev.user, online: ev.online, lastSeen: ev.lastSeen ?? before?.lastSeen ?? null, createdAt: before?.createdAt ?? ev.at, devices: ev.devices }
+    const after: UserInfo = { user: ev.user, online: ev.online, lastSeen: ev.lastSeen ?? before?.lastSeen ?? null, createdAt: before?.createdAt ?? ev.at, devices: ev.devices, accountKey: before?.accountKey ?? null }
     this.directory.set(ev.user, after)
     if (before?.online !== after.online) {
       this.hub.emit({ type: 'presence', user: ev.user, online: ev.online, lastSeen: after.lastSeen, at: ev.at })
@@ -473,6 +625,7 @@ export class MeshClient {
       this.setState('connected')
       onWelcome()
       this.dialPeers()
+      void this.catchUp().catch(() => {})
       let n = 0
       const hb = welcome.heartbeatMs
       beat = setInterval(() => {
@@ -481,6 +634,7 @@ export class MeshClient {
       for (;;) {
         const frame = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.any([AbortSignal.timeout(hb * 3), this.stopController.signal]) })
         if (frame.t === 'event') this.applyPresence(frame.ev)
+        else if (frame.t === 'mail') void this.syncArchive().catch(() => {})
         else if (frame.t === 'error') throw fromWireError(frame.error)
       }
     } finally {
@@ -502,13 +656,22 @@ export class MeshClient {
 }
 
 /** The rendezvous node's one-request protocols, for register / login / logout. */
-export async function authRequest (node: MeshNode, server: Multiaddr, req: unknown, options: AbortOptions = {}): Promise<Certificate | undefined> {
+export async function authRequest (node: MeshNode, server: Multiaddr, req: unknown, options: AbortOptions = {}): Promise<Extract<AuthResponse, { ok: true }>> {
   try {
     const res = await request(node, server, AUTH_PROTOCOL, req, authResponse, options)
-    return res.ok ? res.cert : undefined
+    if (!res.ok) throw fromWireError(res.error)
+    return res
   } catch (err) {
     throw dialError(err, server.toString())
   }
+}
+
+/** Is this direct envelope part of a conversation of `me` (sent to me, or by me from another device)? */
+function isForMe (env: Envelope, me: string): boolean {
+  if (env.conv.startsWith('room:')) return true
+  const [, a, b] = env.conv.split(':')
+  if (a !== me && b !== me) return false
+  return env.author === me || env.conv === dmConversation(env.author, me)
 }
 
 function checkText (text: string): string {

@@ -1,4 +1,5 @@
 /** The client core's events: one discriminated union that the TUI, `listen` and bots consume. */
+import type { MessageStatus } from '../store/index.js'
 
 export interface ChatMessage {
   id: string
@@ -13,6 +14,10 @@ export interface ChatMessage {
   sentAt: number
   receivedAt: number
   text: string
+  /** For messages this account sent in a direct chat: sending → sent → delivered → read. */
+  status?: MessageStatus
+  /** The author device's sequence number in the conversation. */
+  n?: number
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline'
@@ -22,6 +27,8 @@ export type ClientEvent =
   | { type: 'presence', user: string, online: boolean, lastSeen: number | null, at: number }
   | { type: 'registered', user: string, at: number }
   | { type: 'message', message: ChatMessage }
+  | { type: 'status', id: string, conv: string, status: MessageStatus }
+  | { type: 'unread', conv: string, target: string, unread: number }
   | { type: 'error', error: { name: string, message: string } }
 
 export type ClientEventListener = (ev: ClientEvent) => void

@@ -21,12 +21,19 @@ export type SavedLogin = z.infer<typeof savedLogin>
 
 const knownServers = z.record(z.string(), z.string())
 
+const accountKeyFile = z.object({ publicKey: z.string(), privateKey: z.string() })
+export type AccountKeyFile = z.infer<typeof accountKeyFile>
+
 export class Home {
   constructor (readonly dir: string) {}
 
   get keyPath (): string { return join(this.dir, 'device.key') }
   get loginPath (): string { return join(this.dir, 'login.json') }
   get knownServersPath (): string { return join(this.dir, 'known_servers.json') }
+  /** The account's sealing key pair, unwrapped at login with the password. */
+  get accountKeyPath (): string { return join(this.dir, 'account.key') }
+  /** This device's own history (LevelDB). */
+  get storePath (): string { return join(this.dir, 'db') }
   /** Unix socket a running device process serves one-shot commands on (owner-only). */
   get controlPath (): string { return join(this.dir, 'control.sock') }
 
@@ -67,6 +74,19 @@ export class Home {
 
   async clearLogin (): Promise<void> {
     await rm(this.loginPath, { force: true })
+    await rm(this.accountKeyPath, { force: true })
+  }
+
+  async readAccountKey (): Promise<AccountKeyFile | undefined> {
+    const raw = await readJson(this.accountKeyPath)
+    if (raw == null) return undefined
+    const parsed = accountKeyFile.safeParse(raw)
+    if (!parsed.success) throw new InvalidInputError(`${this.accountKeyPath} is damaged; run meshchat login again`)
+    return parsed.data
+  }
+
+  async saveAccountKey (key: AccountKeyFile): Promise<void> {
+    await writeJson(this.accountKeyPath, key)
   }
 
   /** The peer id pinned for a server address without /p2p (trust on first use, like ssh known_hosts). */

@@ -11,28 +11,40 @@ import type { PrivateKey, PublicKey } from '@libp2p/interface'
 const ENVELOPE_DOMAIN = 'meshchat-envelope/1'
 
 export type UnsignedEnvelope = Omit<Envelope, 'sig' | 'cert'>
+type Content = Pick<Envelope, 'kind' | 'body'>
 
 function envelopeBytes (e: UnsignedEnvelope): Uint8Array {
-  return canonicalBytes([ENVELOPE_DOMAIN, e.v, e.id, e.conv, e.author, e.device, e.sentAt, e.kind, e.body])
+  // `n` joined the signed fields later; an envelope without it signs exactly as before
+  const fields: unknown[] = [ENVELOPE_DOMAIN, e.v, e.id, e.conv, e.author, e.device, e.sentAt, e.kind, e.body]
+  if (e.n != null) fields.push(e.n)
+  return canonicalBytes(fields)
 }
 
 export function newMessageId (): string {
   return randomBytes(16).toString('hex')
 }
 
-export async function signEnvelope (deviceKey: PrivateKey, cert: Certificate, fields: Omit<UnsignedEnvelope, 'v' | 'id' | 'sentAt' | 'author' | 'device'> & { id?: string, sentAt?: number }): Promise<Envelope> {
-  const unsigned: UnsignedEnvelope = {
-    v: 1,
+export interface EnvelopeFields {
+  conv: string
+  id?: string
+  sentAt?: number
+  n?: number
+}
+
+export async function signEnvelope<C extends Content> (deviceKey: PrivateKey, cert: Certificate, fields: EnvelopeFields & C): Promise<Extract<Envelope, { kind: C['kind'] }>> {
+  const unsigned = {
+    v: 1 as const,
     id: fields.id ?? newMessageId(),
     conv: fields.conv,
     author: cert.user,
     device: cert.device,
     sentAt: fields.sentAt ?? Date.now(),
+    ...(fields.n == null ? {} : { n: fields.n }),
     kind: fields.kind,
     body: fields.body
-  }
+  } as UnsignedEnvelope
   const sig = await deviceKey.sign(envelopeBytes(unsigned))
-  return { ...unsigned, cert, sig: toBase64url(sig) }
+  return { ...unsigned, cert, sig: toBase64url(sig) } as Extract<Envelope, { kind: C['kind'] }>
 }
 
 /**

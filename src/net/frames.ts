@@ -17,8 +17,8 @@ export function frameStream (stream: Stream, maxBytes = MAX_FRAME_BYTES): FrameS
   return lpStream(stream, { maxDataLength: maxBytes })
 }
 
-export async function writeFrame (lp: FrameStream, value: unknown, options: AbortOptions = {}): Promise<void> {
-  await lp.write(encodeFrame(value), options)
+export async function writeFrame (lp: FrameStream, value: unknown, options: AbortOptions = {}, maxBytes = MAX_FRAME_BYTES): Promise<void> {
+  await lp.write(encodeFrame(value, maxBytes), options)
 }
 
 /** Reads one frame and validates it; a closed or reset stream becomes InvalidMessageError. */
@@ -46,6 +46,8 @@ export function isMeshchatError (err: unknown): err is MeshchatError {
 
 export interface RequestOptions extends AbortOptions {
   timeoutMs?: number
+  /** Largest request and response frame. @default MAX_FRAME_BYTES */
+  maxFrameBytes?: number
 }
 
 /**
@@ -55,10 +57,11 @@ export interface RequestOptions extends AbortOptions {
 export async function request<S extends z.ZodType> (node: Libp2p, peer: PeerId | Multiaddr | Multiaddr[], protocol: string, req: unknown, schema: S, options: RequestOptions = {}): Promise<z.infer<S>> {
   const signal = options.signal ?? AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
   const stream = await node.dialProtocol(peer, protocol, { signal })
+  const max = options.maxFrameBytes ?? MAX_FRAME_BYTES
   try {
-    const lp = frameStream(stream)
-    await writeFrame(lp, req, { signal })
-    const res = await readFrame(lp, schema, { signal }) as { ok?: boolean, error?: WireError }
+    const lp = frameStream(stream, max)
+    await writeFrame(lp, req, { signal }, max)
+    const res = await readFrame(lp, schema, { signal }, max) as { ok?: boolean, error?: WireError }
     await stream.close({ signal }).catch(() => {})
     if (res.ok === false && res.error != null) {
       throw fromWireError(res.error)
@@ -78,6 +81,8 @@ export interface HandlerContext {
 export interface HandleRequestsOptions {
   maxInboundStreams?: number
   readTimeoutMs?: number
+  /** Largest request and response frame. @default MAX_FRAME_BYTES */
+  maxFrameBytes?: number
   /** Called for every request that failed, for logging. */
   onError?: (err: unknown, ctx: HandlerContext) => void
 }
@@ -89,10 +94,11 @@ export interface HandleRequestsOptions {
 export async function handleRequests<S extends z.ZodType> (node: Libp2p, protocol: string, schema: S, handler: (req: z.infer<S>, ctx: HandlerContext) => Promise<unknown>, options: HandleRequestsOptions = {}): Promise<void> {
   await node.handle(protocol, async (stream, connection) => {
     const ctx = { stream, connection }
-    const lp = frameStream(stream)
+    const max = options.maxFrameBytes ?? MAX_FRAME_BYTES
+    const lp = frameStream(stream, max)
     const signal = AbortSignal.timeout(options.readTimeoutMs ?? DEFAULT_HANDLER_READ_TIMEOUT_MS)
     try {
-      const req = await readFrame(lp, schema, { signal })
+      const req = await readFrame(lp, schema, { signal }, max)
       let res: unknown
       try {
         res = await handler(req, ctx)
@@ -100,7 +106,7 @@ export async function handleRequests<S extends z.ZodType> (node: Libp2p, protoco
         options.onError?.(err, ctx)
         res = { ok: false, error: toWireError(err) }
       }
-      await writeFrame(lp, res, { signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS) })
+      await writeFrame(lp, res, { signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS) }, max)
       await stream.close({ signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS) })
     } catch (err) {
       options.onError?.(err, ctx)

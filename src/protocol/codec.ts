@@ -10,10 +10,10 @@ import { MAX_FRAME_BYTES } from './constants.js'
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-export function encodeFrame (value: unknown): Uint8Array {
+export function encodeFrame (value: unknown, maxBytes = MAX_FRAME_BYTES): Uint8Array {
   const bytes = encoder.encode(JSON.stringify(value))
-  if (bytes.length > MAX_FRAME_BYTES) {
-    throw new InvalidMessageError(`frame of ${bytes.length} bytes is over the ${MAX_FRAME_BYTES} byte limit`)
+  if (bytes.length > maxBytes) {
+    throw new InvalidMessageError(`frame of ${bytes.length} bytes is over the ${maxBytes} byte limit`)
   }
   return bytes
 }

@@ -9,6 +9,8 @@ export const SESSION_PROTOCOL = '/meshchat/session/1.0.0'
 export const DIRECTORY_PROTOCOL = '/meshchat/directory/1.0.0'
 /** A direct message envelope from one device to another, answered with an ack. */
 export const DM_PROTOCOL = '/meshchat/dm/1.0.0'
+/** The sealed archive: put copies for accounts, fetch one's own since a cursor, room history. */
+export const ARCHIVE_PROTOCOL = '/meshchat/archive/1.0.0'
 
 /** Gossipsub topic of a room. `global` always exists. */
 export function roomTopic (room: string): string {
@@ -33,3 +35,11 @@ export const MIN_PASSWORD_LENGTH = 8
 export const CERT_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000
 /** How far in the future a sent-at time may be before a message is refused. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
+/** A sealed copy of the largest envelope, base64url: (envelope + 61 bytes of sealing) × 4/3. */
+export const MAX_SEALED_CHARS = Math.ceil((MAX_ENVELOPE_BYTES + 64) * 4 / 3) + 4
+/** Sealed copies in one archive put (one message to a few accounts, or a batch). */
+export const MAX_ARCHIVE_PUT_ITEMS = 8
+/** Archive frames carry several sealed envelopes, so they may be larger than other frames. */
+export const MAX_ARCHIVE_FRAME_BYTES = 512 * 1024
+/** Room messages the rendezvous node keeps per room for people who join later. */
+export const ROOM_HISTORY_LIMIT = 5_000

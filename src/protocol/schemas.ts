@@ -4,7 +4,7 @@
  */
 import { z } from 'zod'
 import {
-  MAX_ADDR_LENGTH, MAX_ADDRS, MAX_PASSWORD_LENGTH, MAX_TEXT_BYTES
+  MAX_ADDR_LENGTH, MAX_ADDRS, MAX_PASSWORD_LENGTH, MAX_TEXT_BYTES, MAX_SEALED_CHARS, MAX_ARCHIVE_PUT_ITEMS
 } from './constants.js'
 
 const USERNAME = /^[a-z][a-z0-9_-]{2,31}$/
@@ -43,30 +43,65 @@ export const text = z.string().min(1).refine(s => utf8.encode(s).length <= MAX_T
 
 export const textBody = z.object({ text })
 
-/** One envelope for everything a person sends, signed by the sending device. */
-export const envelope = z.object({
+export const messageCursor = z.object({ sentAt: timestamp, id: messageId })
+
+/**
+ * A receipt: `delivered` names the messages a device received; `read` says everything of the
+ * other side in the conversation up to `upTo` was displayed or marked read.
+ */
+export const receiptBody = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('delivered'), ids: z.array(messageId).min(1).max(256) }),
+  z.object({ status: z.literal('read'), upTo: messageCursor })
+])
+export type ReceiptBody = z.infer<typeof receiptBody>
+
+const envelopeBase = {
   v: z.literal(1),
   id: messageId,
   conv: z.string().min(1).max(80).regex(/^(dm:[a-z0-9_:-]+|room:[a-z0-9_-]+)$/, 'invalid conversation'),
   author: username,
   device: peerIdString,
   sentAt: timestamp,
-  kind: z.literal('text'),
-  body: textBody,
+  /** The sending device's sequence number in this conversation: a hole shows a missing message. */
+  n: z.number().int().positive().max(2 ** 40).optional(),
   cert: certificate,
   sig: signature
-})
+}
+
+/** One envelope for everything a person sends, signed by the sending device. */
+export const envelope = z.discriminatedUnion('kind', [
+  z.object({ ...envelopeBase, kind: z.literal('text'), body: textBody }),
+  z.object({ ...envelopeBase, kind: z.literal('receipt'), body: receiptBody })
+])
 export type Envelope = z.infer<typeof envelope>
+export type TextEnvelope = Extract<Envelope, { kind: 'text' }>
+export type ReceiptEnvelope = Extract<Envelope, { kind: 'receipt' }>
+
+/** base64url of a raw X25519 public key (32 bytes). */
+export const accountPublicKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'invalid account key')
+export const wrappedKey = z.object({
+  v: z.literal(1),
+  alg: z.literal('scrypt-aes256gcm'),
+  N: z.number().int().min(2 ** 10).max(2 ** 20),
+  r: z.number().int().min(1).max(32),
+  p: z.number().int().min(1).max(16),
+  salt: z.string().max(64).regex(/^[A-Za-z0-9_-]+$/),
+  iv: z.string().max(32).regex(/^[A-Za-z0-9_-]+$/),
+  ct: z.string().max(128).regex(/^[A-Za-z0-9_-]+$/)
+})
+/** The account's sealing key: public half in clear, private half wrapped by the password. */
+export const accountKeyMaterial = z.object({ publicKey: accountPublicKey, wrapped: wrappedKey })
+export type AccountKeyMaterial = z.infer<typeof accountKeyMaterial>
 
 export const authRequest = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('register'), user: z.string().max(64), password: z.string().max(MAX_PASSWORD_LENGTH + 1) }),
+  z.object({ op: z.literal('register'), user: z.string().max(64), password: z.string().max(MAX_PASSWORD_LENGTH + 1), accountKey: accountKeyMaterial }),
   z.object({ op: z.literal('login'), user: z.string().max(64), password: z.string().max(MAX_PASSWORD_LENGTH + 1) }),
   z.object({ op: z.literal('logout'), cert: certificate })
 ])
 export type AuthRequest = z.infer<typeof authRequest>
 
 export const authResponse = z.union([
-  z.object({ ok: z.literal(true), cert: certificate.optional() }),
+  z.object({ ok: z.literal(true), cert: certificate.optional(), accountKey: accountKeyMaterial.optional() }),
   z.object({ ok: z.literal(false), error: wireError })
 ])
 export type AuthResponse = z.infer<typeof authResponse>
@@ -79,7 +114,9 @@ export const userInfo = z.object({
   online: z.boolean(),
   lastSeen: timestamp.nullable(),
   createdAt: timestamp,
-  devices: z.array(deviceInfo).max(64)
+  devices: z.array(deviceInfo).max(64),
+  /** The account's public sealing key, to seal offline copies to it. */
+  accountKey: accountPublicKey.nullable()
 })
 export type UserInfo = z.infer<typeof userInfo>
 
@@ -91,7 +128,7 @@ export const sessionClientFrame = z.discriminatedUnion('t', [
 export type SessionClientFrame = z.infer<typeof sessionClientFrame>
 
 export const presenceEvent = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('registered'), user: username, at: timestamp }),
+  z.object({ type: z.literal('registered'), user: username, accountKey: accountPublicKey.nullable().optional(), at: timestamp }),
   /** The user's set of online devices changed; `online` is true while any device is. */
   z.object({ type: z.literal('presence'), user: username, online: z.boolean(), lastSeen: timestamp.nullable(), devices: z.array(deviceInfo).max(64), at: timestamp })
 ])
@@ -101,6 +138,8 @@ export const sessionServerFrame = z.discriminatedUnion('t', [
   z.object({ t: z.literal('welcome'), cert: certificate, heartbeatMs: z.number().int().positive(), users: z.array(userInfo).max(100_000) }),
   z.object({ t: z.literal('event'), ev: presenceEvent }),
   z.object({ t: z.literal('pong'), n: z.number().int().nonnegative() }),
+  /** New items wait in this account's archive, up to `seq`. */
+  z.object({ t: z.literal('mail'), seq: z.number().int().nonnegative() }),
   z.object({ t: z.literal('error'), error: wireError })
 ])
 export type SessionServerFrame = z.infer<typeof sessionServerFrame>
@@ -122,3 +161,24 @@ export const dmAck = z.union([
   z.object({ ok: z.literal(false), error: wireError })
 ])
 export type DmAck = z.infer<typeof dmAck>
+
+/** One sealed copy for an account's archive. */
+export const sealedItem = z.object({ to: username, sealed: z.string().min(1).max(MAX_SEALED_CHARS).regex(/^[A-Za-z0-9_-]+$/) })
+
+export const archiveRequest = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('put'), cert: certificate, items: z.array(sealedItem).min(1).max(MAX_ARCHIVE_PUT_ITEMS) }),
+  z.object({ op: z.literal('fetch'), cert: certificate, after: z.number().int().nonnegative(), limit: z.number().int().positive().max(1000) }),
+  z.object({ op: z.literal('room'), cert: certificate, room: z.string().max(64), after: messageCursor.nullable(), limit: z.number().int().positive().max(1000) })
+])
+export type ArchiveRequest = z.infer<typeof archiveRequest>
+
+export const archivedItem = z.object({ seq: z.number().int().positive(), at: timestamp, from: username, sealed: z.string().max(MAX_SEALED_CHARS) })
+export type ArchivedItem = z.infer<typeof archivedItem>
+
+export const archiveResponse = z.union([
+  z.object({ ok: z.literal(true), seqs: z.array(z.number().int()).max(MAX_ARCHIVE_PUT_ITEMS) }),
+  z.object({ ok: z.literal(true), items: z.array(archivedItem).max(1000), more: z.boolean(), last: z.number().int().nonnegative() }),
+  z.object({ ok: z.literal(true), envelopes: z.array(z.unknown()).max(1000), more: z.boolean() }),
+  z.object({ ok: z.literal(false), error: wireError })
+])
+export type ArchiveResponse = z.infer<typeof archiveResponse>

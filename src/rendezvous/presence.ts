@@ -10,6 +10,8 @@ export interface SessionSink {
   addrs: string[]
   /** Queues one event for the device; returns false when the device is too far behind. */
   push: (ev: PresenceEvent) => boolean
+  /** Tells the device that its account's archive has new items up to `seq`. */
+  mail?: (seq: number) => void
   /** Ends the session (slow consumer, logout, shutdown). */
   close: (reason: string) => void
 }
@@ -37,6 +39,11 @@ export class Presence {
 
   sessionOf (user: string, peer: string): SessionSink | undefined {
     return this.byUser.get(user)?.get(peer)
+  }
+
+  /** The live sessions of one account's devices. */
+  sessionsOf (user: string): SessionSink[] {
+    return [...(this.byUser.get(user)?.values() ?? [])]
   }
 
   deviceCount (user: string): number {

@@ -5,8 +5,9 @@
 import { join } from 'node:path'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import {
-  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, SESSION_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authRequest, directoryRequest, sessionClientFrame, encodeFrame,
+  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, SESSION_PROTOCOL, ARCHIVE_PROTOCOL, GLOBAL_ROOM, roomTopic,
+  authRequest, directoryRequest, sessionClientFrame, archiveRequest, encodeFrame,
+  MAX_ARCHIVE_FRAME_BYTES, ROOM_HISTORY_LIMIT, InvalidInputError,
   checkUsername, checkPassword, printable, FailureThrottle, RateLimiter,
   AccountDisabledError, InvalidCertificateError, InvalidMessageError, RateLimitedError, UnknownUserError,
   UsernameTakenError, WrongPasswordError, TimeoutError
@@ -24,7 +25,7 @@ import {
 import type { Logger } from './log.js'
 import type { SessionSink } from './presence.js'
 import type { AccountRecord, RendezvousState } from '../store/index.js'
-import type { Certificate, UserInfo, AuthRequest, DirectoryRequest } from '../protocol/index.js'
+import type { Certificate, UserInfo, AuthRequest, DirectoryRequest, ArchiveRequest } from '../protocol/index.js'
 import type { GossipInit, MeshNode } from '../net/index.js'
 import type { Connection, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
 import type { GossipsubMessage } from '@libp2p/gossipsub'
@@ -134,6 +135,7 @@ export class RendezvousNode {
     }
     await handleRequests(this.node, AUTH_PROTOCOL, authRequest, async (req, ctx) => await this.handleAuth(req, ctx.connection), { onError: onError('auth') })
     await handleRequests(this.node, DIRECTORY_PROTOCOL, directoryRequest, async (req, ctx) => await this.handleDirectory(req, ctx.connection), { onError: onError('directory') })
+    await handleRequests(this.node, ARCHIVE_PROTOCOL, archiveRequest, async (req, ctx) => await this.handleArchive(req, ctx.connection), { onError: onError('archive'), maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
     await this.node.handle(SESSION_PROTOCOL, (stream, connection) => { void this.handleSession(stream, connection) }, { maxInboundStreams: 2 })
 
     this.roomValidator = new RoomValidator(this.key.publicKey)
@@ -166,6 +168,11 @@ export class RendezvousNode {
         this.log.info('room message rejected', { room, reason: verdict.reason })
         return TopicValidatorResult.Reject
       }
+      // keep recent room history for people who join later
+      const env = verdict.envelope
+      await this.store.addRoomMessage(room, { sentAt: env.sentAt, id: env.id, envelope: env }, ROOM_HISTORY_LIMIT).catch(err => {
+        this.log.error('room history write failed', { room, error: (err as Error).message })
+      })
       return TopicValidatorResult.Accept
     })
     pubsub.subscribe(topic)
@@ -204,11 +211,11 @@ export class RendezvousNode {
       }
       const password = await this.hashes.run(async () => await hashPassword(req.password, this.init.scrypt ?? DEFAULT_SCRYPT))
       const now = Date.now()
-      const created = await this.store.createAccount({ user, password, createdAt: now, disabled: false, lastSeen: null, lastAddr: remoteAddr })
+      const created = await this.store.createAccount({ user, password, createdAt: now, disabled: false, lastSeen: null, lastAddr: remoteAddr, accountKey: req.accountKey })
       if (!created) throw new UsernameTakenError(`username "${user}" is taken`)
       this.log.info('registered', { user, addr: remoteAddr })
-      this.presence.emit({ type: 'registered', user, at: now })
-      return { ok: true, cert: await this.admitDevice(user, device, remoteAddr) }
+      this.presence.emit({ type: 'registered', user, accountKey: req.accountKey.publicKey, at: now })
+      return { ok: true, cert: await this.admitDevice(user, device, remoteAddr), accountKey: req.accountKey }
     }
     const wait = Math.max(this.accountFailures.waitMs(user), this.addressFailures.waitMs(host))
     if (wait > 0) {
@@ -233,7 +240,7 @@ export class RendezvousNode {
     this.addressFailures.undo(host)
     if (account.disabled) throw new AccountDisabledError(`account "${user}" is disabled`)
     this.log.info('login', { user, device, addr: remoteAddr })
-    return { ok: true, cert: await this.admitDevice(user, device, remoteAddr) }
+    return { ok: true, cert: await this.admitDevice(user, device, remoteAddr), ...(account.accountKey == null ? {} : { accountKey: account.accountKey }) }
   }
 
   private async admitDevice (user: string, device: string, addr: string): Promise<Certificate> {
@@ -249,7 +256,7 @@ export class RendezvousNode {
   }
 
   private userInfo (a: AccountRecord): UserInfo {
-    return { user: a.user, online: this.presence.isOnline(a.user), lastSeen: a.lastSeen, createdAt: a.createdAt, devices: this.presence.devices(a.user) }
+    return { user: a.user, online: this.presence.isOnline(a.user), lastSeen: a.lastSeen, createdAt: a.createdAt, devices: this.presence.devices(a.user), accountKey: a.accountKey?.publicKey ?? null }
   }
 
   private async handleDirectory (req: DirectoryRequest, connection: Connection): Promise<unknown> {
@@ -260,6 +267,54 @@ export class RendezvousNode {
     const account = await this.store.getAccount(checkUsername(req.user))
     if (account == null) throw new UnknownUserError(`no user named "${printable(req.user)}"`)
     return { ok: true, users: [this.userInfo(account)] }
+  }
+
+  /**
+   * The sealed archive: any account may leave sealed copies for any account (that is how a
+   * message reaches someone offline); each account reads only its own. Room history is open to
+   * every logged-in device.
+   */
+  private async handleArchive (req: ArchiveRequest, connection: Connection): Promise<unknown> {
+    const account = await this.authenticate(req.cert, connection)
+    if (req.op === 'put') {
+      const at = Date.now()
+      for (const item of req.items) {
+        const to = await this.store.getAccount(item.to)
+        if (to == null) throw new UnknownUserError(`no user named "${item.to}"`)
+        if (to.disabled) throw new AccountDisabledError(`account "${item.to}" is disabled`)
+      }
+      const seqs = await this.store.appendArchive(req.items.map(i => ({ to: i.to, from: account.user, sealed: i.sealed, at })))
+      const heads = new Map<string, number>()
+      req.items.forEach((item, i) => heads.set(item.to, Math.max(heads.get(item.to) ?? 0, seqs[i]!)))
+      for (const [user, seq] of heads) {
+        for (const s of this.presence.sessionsOf(user)) s.mail?.(seq)
+      }
+      this.log.debug('archived', { from: account.user, to: [...heads.keys()], items: req.items.length })
+      return { ok: true, seqs }
+    }
+    if (req.op === 'fetch') {
+      // fill the answer up to a byte budget so it always fits in one frame
+      const rows = await this.store.readArchive(account.user, req.after, req.limit)
+      const items = []
+      let bytes = 1024
+      for (const row of rows) {
+        bytes += row.sealed.length + 128
+        if (bytes > MAX_ARCHIVE_FRAME_BYTES && items.length > 0) break
+        items.push(row)
+      }
+      const last = items.at(-1)?.seq ?? req.after
+      return { ok: true, items, more: items.length < rows.length || rows.length === req.limit, last }
+    }
+    if (req.room !== GLOBAL_ROOM) throw new InvalidInputError(`no room named #${printable(req.room)}`)
+    const rows = await this.store.readRoom(req.room, req.after, req.limit)
+    const envelopes = []
+    let bytes = 1024
+    for (const row of rows) {
+      bytes += JSON.stringify(row.envelope).length
+      if (bytes > MAX_ARCHIVE_FRAME_BYTES && envelopes.length > 0) break
+      envelopes.push(row.envelope)
+    }
+    return { ok: true, envelopes, more: envelopes.length < rows.length || rows.length === req.limit }
   }
 
   private async handleSession (stream: Stream, connection: Connection): Promise<void> {
@@ -298,6 +353,7 @@ export class RendezvousNode {
         peer,
         addrs: hello.addrs,
         push: ev => send({ t: 'event', ev }),
+        mail: seq => { if (!send({ t: 'mail', seq })) session?.close('too far behind') },
         close: why => {
           if (closed) return
           closed = true

@@ -1,2 +1,3 @@
 export * from './db.js'
 export * from './rendezvous-state.js'
+export * from './client-store.js'

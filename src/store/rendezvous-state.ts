@@ -25,6 +25,22 @@ export interface AccountRecord {
   lastSeen: number | null
   /** The address the account last connected from. */
   lastAddr: string | null
+  /** The account's sealing key: public half, and private half wrapped by the password (opaque here). */
+  accountKey?: { publicKey: string, wrapped: unknown }
+}
+
+/** One sealed copy waiting in an account's archive; the node cannot open `sealed`. */
+export interface ArchiveRecord {
+  seq: number
+  at: number
+  from: string
+  sealed: string
+}
+
+export interface RoomRecord {
+  sentAt: number
+  id: string
+  envelope: unknown
 }
 
 export interface DeviceRecord {
@@ -46,14 +62,32 @@ export interface RendezvousState {
   getDevice: (peer: string) => Promise<DeviceRecord | undefined>
   putDevice: (record: DeviceRecord) => Promise<void>
   listDevices: (user: string) => Promise<DeviceRecord[]>
+  /** Appends sealed copies to accounts' archives in one batch; returns each copy's sequence number. */
+  appendArchive: (items: Array<{ to: string, from: string, sealed: string, at: number }>) => Promise<number[]>
+  /** Up to `limit` items of `user`'s archive with seq > `after`, oldest first. */
+  readArchive: (user: string, after: number, limit: number) => Promise<ArchiveRecord[]>
+  /** The newest sequence number in `user`'s archive (0 when empty). */
+  archiveHead: (user: string) => Promise<number>
+  /** Keeps a room message (idempotent by id), dropping the oldest past `keep`. */
+  addRoomMessage: (room: string, record: RoomRecord, keep: number) => Promise<void>
+  /** Up to `limit` room messages after `after` (sentAt, id), oldest first; the newest ones when `after` is null. */
+  readRoom: (room: string, after: { sentAt: number, id: string } | null, limit: number) => Promise<RoomRecord[]>
   close: () => Promise<void>
 }
+
+const pad = (n: number): string => n.toString().padStart(15, '0')
+/** Batches mixing sublevels of different value types; each op names its own sublevel. */
+type BatchOps = Array<{ type: 'put', key: string, value: unknown } | { type: 'del', key: string }>
 
 /** LevelDB layout: `accounts!<user>`, `devices!<peer>`, `userdev!<user>!<peer>` (index). */
 export class LevelRendezvousState implements RendezvousState {
   private readonly accounts
   private readonly devices
   private readonly userDevices
+  private readonly archive
+  private readonly archiveHeads
+  private readonly rooms
+  private readonly roomCounts
   /** Serialises writes that read first (create, update) inside this process. */
   private chain: Promise<unknown> = Promise.resolve()
 
@@ -61,6 +95,10 @@ export class LevelRendezvousState implements RendezvousState {
     this.accounts = db.sublevel<string, AccountRecord>('accounts', { valueEncoding: 'json' })
     this.devices = db.sublevel<string, DeviceRecord>('devices', { valueEncoding: 'json' })
     this.userDevices = db.sublevel<string, string>('userdev', { valueEncoding: 'utf8' })
+    this.archive = db.sublevel<string, ArchiveRecord>('archive', { valueEncoding: 'json' })
+    this.archiveHeads = db.sublevel<string, number>('archhead', { valueEncoding: 'json' })
+    this.rooms = db.sublevel<string, RoomRecord>('room', { valueEncoding: 'json' })
+    this.roomCounts = db.sublevel<string, number>('roomcount', { valueEncoding: 'json' })
   }
 
   static async open (dir: string): Promise<LevelRendezvousState> {
@@ -121,6 +159,59 @@ export class LevelRendezvousState implements RendezvousState {
     const peers = await this.userDevices.keys({ gt: `${user}!`, lt: `${user}!\xff` }).all()
     const found = await this.devices.getMany(peers.map(k => k.slice(user.length + 1)))
     return found.filter((d): d is DeviceRecord => d != null && d.user === user)
+  }
+
+  async appendArchive (items: Array<{ to: string, from: string, sealed: string, at: number }>): Promise<number[]> {
+    return await this.serial(async () => {
+      const heads = new Map<string, number>()
+      const ops = []
+      const seqs: number[] = []
+      for (const item of items) {
+        const head = (heads.get(item.to) ?? await this.archiveHeads.get(item.to) ?? 0) + 1
+        heads.set(item.to, head)
+        seqs.push(head)
+        ops.push({ type: 'put' as const, sublevel: this.archive, key: `${item.to}!${pad(head)}`, value: { seq: head, at: item.at, from: item.from, sealed: item.sealed } })
+      }
+      for (const [user, head] of heads) {
+        ops.push({ type: 'put' as const, sublevel: this.archiveHeads, key: user, value: head })
+      }
+      await this.db.batch(ops as BatchOps)
+      return seqs
+    })
+  }
+
+  async readArchive (user: string, after: number, limit: number): Promise<ArchiveRecord[]> {
+    return await this.archive.values({ gt: `${user}!${pad(after)}`, lt: `${user}!\xff`, limit }).all()
+  }
+
+  async archiveHead (user: string): Promise<number> {
+    return await this.archiveHeads.get(user) ?? 0
+  }
+
+  async addRoomMessage (room: string, record: RoomRecord, keep: number): Promise<void> {
+    await this.serial(async () => {
+      const key = `${room}!${pad(record.sentAt)}!${record.id}`
+      if (await this.rooms.get(key) != null) return
+      let count = (await this.roomCounts.get(room) ?? 0) + 1
+      const ops: Array<{ type: 'put' | 'del', sublevel: unknown, key: string, value?: unknown }> = [
+        { type: 'put', sublevel: this.rooms, key, value: record }
+      ]
+      if (count > keep) {
+        const oldest = await this.rooms.keys({ gt: `${room}!`, lt: `${room}!\xff`, limit: count - keep }).all()
+        for (const k of oldest) ops.push({ type: 'del', sublevel: this.rooms, key: k })
+        count -= oldest.length
+      }
+      ops.push({ type: 'put', sublevel: this.roomCounts, key: room, value: count })
+      await this.db.batch(ops as BatchOps)
+    })
+  }
+
+  async readRoom (room: string, after: { sentAt: number, id: string } | null, limit: number): Promise<RoomRecord[]> {
+    if (after == null) {
+      const newest = await this.rooms.values({ gt: `${room}!`, lt: `${room}!\xff`, limit, reverse: true }).all()
+      return newest.reverse()
+    }
+    return await this.rooms.values({ gt: `${room}!${pad(after.sentAt)}!${after.id}`, lt: `${room}!\xff`, limit }).all()
   }
 
   async close (): Promise<void> {

@@ -69,7 +69,7 @@ export class Harness {
   /** Registers `user` (or logs in when `existing`) in a fresh home and starts a client there. */
   async client (user: string, options: { existing?: boolean, home?: string, start?: boolean, init?: Partial<ClientInit> } = {}): Promise<MeshClient> {
     const home = options.home ?? await this.tempDir(`home-${user}`)
-    const creds = { home, server: this.serverAddress, user, password: TEST_PASSWORD }
+    const creds = { home, server: this.serverAddress, user, password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT }
     if (options.existing === true) await login(creds)
     else await register(creds)
     return await this.startClient(home, options.start ?? true, options.init)

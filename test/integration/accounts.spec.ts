@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Harness, TEST_PASSWORD } from '../../src/testing/index.js'
+import { Harness, TEST_PASSWORD, TEST_SCRYPT } from '../../src/testing/index.js'
 import { register, login, logout, MeshClient, Home } from '../../src/client/index.js'
 
 async function rejectsNamed (p: Promise<unknown>, name: string): Promise<void> {
@@ -16,9 +16,9 @@ describe('accounts', function () {
   it('registers, refuses a taken name, and logs in on a second device with its own key', async () => {
     const home1 = await h.tempDir('a1')
     const home2 = await h.tempDir('a2')
-    const first = await register({ home: home1, server: h.serverAddress, user: 'alice', password: TEST_PASSWORD })
-    await rejectsNamed(register({ home: home2, server: h.serverAddress, user: 'alice', password: 'another pass' }), 'UsernameTakenError')
-    const second = await login({ home: home2, server: h.serverAddress, user: 'alice', password: TEST_PASSWORD })
+    const first = await register({ home: home1, server: h.serverAddress, user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
+    await rejectsNamed(register({ home: home2, server: h.serverAddress, user: 'alice', password: 'another pass', wrapScrypt: TEST_SCRYPT }), 'UsernameTakenError')
+    const second = await login({ home: home2, server: h.serverAddress, user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
     assert.equal(second.user, 'alice')
     assert.notEqual(first.cert.device, second.cert.device)
     const [a1, a2] = [await h.startClient(home1), await h.startClient(home2)]
@@ -31,29 +31,29 @@ describe('accounts', function () {
   it('gives named errors for bad names, wrong passwords and unknown users', async () => {
     const home = await h.tempDir('x')
     const server = h.serverAddress
-    await rejectsNamed(register({ home, server, user: 'A!', password: TEST_PASSWORD }), 'InvalidInputError')
+    await rejectsNamed(register({ home, server, user: 'A!', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT }), 'InvalidInputError')
     await rejectsNamed(register({ home, server, user: 'alice', password: 'short' }), 'InvalidInputError')
-    await register({ home, server, user: 'alice', password: TEST_PASSWORD })
+    await register({ home, server, user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
     await rejectsNamed(login({ home, server, user: 'alice', password: 'wrong password' }), 'WrongPasswordError')
-    await rejectsNamed(login({ home, server, user: 'nobody', password: TEST_PASSWORD }), 'UnknownUserError')
-    await rejectsNamed(login({ home, server: 'not an address', user: 'alice', password: TEST_PASSWORD }), 'InvalidInputError')
+    await rejectsNamed(login({ home, server, user: 'nobody', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT }), 'UnknownUserError')
+    await rejectsNamed(login({ home, server: 'not an address', user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT }), 'InvalidInputError')
   })
 
   it('slows down repeated failed logins, even with the right password', async () => {
     const home = await h.tempDir('x')
     const server = h.serverAddress
-    await register({ home, server, user: 'alice', password: TEST_PASSWORD })
+    await register({ home, server, user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
     for (let i = 0; i < 3; i++) {
       await rejectsNamed(login({ home, server, user: 'alice', password: `wrong ${i} password` }), 'WrongPasswordError')
     }
     await rejectsNamed(login({ home, server, user: 'alice', password: 'wrong again!' }), 'RateLimitedError')
-    await rejectsNamed(login({ home, server, user: 'alice', password: TEST_PASSWORD }), 'RateLimitedError')
+    await rejectsNamed(login({ home, server, user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT }), 'RateLimitedError')
   })
 
   it('throttles parallel guesses as well as sequential ones', async () => {
     const home = await h.tempDir('x')
     const server = h.serverAddress
-    await register({ home, server, user: 'alice', password: TEST_PASSWORD })
+    await register({ home, server, user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
     const homes = await Promise.all(Array.from({ length: 10 }, async (_, i) => await h.tempDir(`g${i}`)))
     const results = await Promise.allSettled(homes.map(async (home, i) => await login({ home, server, user: 'alice', password: `guess number ${i}` })))
     const names = results.map(r => r.status === 'rejected' ? (r.reason as Error).name : 'ok')
@@ -69,10 +69,13 @@ describe('accounts', function () {
     assert.equal(again.connectionState, 'connected')
     await again.stop()
     const saved = await new Home(home).requireLogin()
+    const accountKey = await new Home(home).readAccountKey()
     await logout(home)
     await rejectsNamed(new Home(home).requireLogin(), 'NotLoggedInError')
+    assert.equal(await new Home(home).readAccountKey(), undefined)
     // the old certificate is no longer honoured by the rendezvous node
     await new Home(home).saveLogin(saved)
+    await new Home(home).saveAccountKey(accountKey!)
     await rejectsNamed(h.startClient(home), 'InvalidCertificateError')
   })
 
@@ -85,7 +88,7 @@ describe('accounts', function () {
     await rm(join(dir, 'node.key'))
     await h.startRendezvous()
     assert.notEqual(h.serverAddress, addr)
-    await rejectsNamed(login({ home: alice.home.dir, server: addr, user: 'alice', password: TEST_PASSWORD }), 'ServerKeyChangedError')
+    await rejectsNamed(login({ home: alice.home.dir, server: addr, user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT }), 'ServerKeyChangedError')
     const stale = new MeshClient({ home: alice.home.dir, listen: [], session: false })
     await rejectsNamed(stale.start(), 'ServerKeyChangedError')
   })
@@ -93,7 +96,7 @@ describe('accounts', function () {
   it('pins the server key on first use when the address has no peer id', async () => {
     const home = await h.tempDir('tofu')
     const bare = h.serverAddress.replace(/\/p2p\/.*/, '')
-    const saved = await register({ home, server: bare, user: 'alice', password: TEST_PASSWORD })
+    const saved = await register({ home, server: bare, user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
     assert.equal(saved.server, h.serverAddress)
     assert.equal(await new Home(home).pinnedServer(bare), h.rendezvous!.peerId)
   })

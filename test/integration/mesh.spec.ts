@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { Harness, EventLog, eventually, TEST_PASSWORD } from '../../src/testing/index.js'
+import { Harness, EventLog, eventually, TEST_PASSWORD, TEST_SCRYPT } from '../../src/testing/index.js'
 import { login } from '../../src/client/index.js'
 import { roomTopic, GLOBAL_ROOM } from '../../src/protocol/index.js'
 import type { ClientEvent, MeshClient } from '../../src/client/index.js'
@@ -37,10 +37,10 @@ describe('mesh core', function () {
   it('sends a direct message to every device of a user with two devices, and a copy to the sender\'s other device', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
     const alice2Home = await h.tempDir('alice2')
-    await login({ home: alice2Home, server: h.serverAddress, user: 'alice', password: TEST_PASSWORD })
+    await login({ home: alice2Home, server: h.serverAddress, user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
     const alice2 = await h.startClient(alice2Home)
     const bob2Home = await h.tempDir('bob2')
-    await login({ home: bob2Home, server: h.serverAddress, user: 'bob', password: TEST_PASSWORD })
+    await login({ home: bob2Home, server: h.serverAddress, user: 'bob', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
     const bob2 = await h.startClient(bob2Home)
     const logs = [bob!, bob2, alice2].map(c => new EventLog(c))
     await eventually(async () => (await alice!.users()).find(u => u.user === 'bob')?.devices.length === 2, 5_000, 'both devices of bob')
@@ -57,11 +57,13 @@ describe('mesh core', function () {
     }
   })
 
-  it('refuses a message to an offline or unknown user with a named error', async () => {
+  it('stores a message to an offline user, and refuses unknown users and bad text with named errors', async () => {
     const [alice] = await h.clientsFor(['alice', 'bob'])
     await h.clients[1]!.stop()
     await eventually(async () => (await alice!.users()).find(u => u.user === 'bob')?.online === false)
-    await assert.rejects(alice!.send('bob', 'are you there?'), { name: 'OfflineError' })
+    const res = await alice!.send('bob', 'are you there?')
+    assert.equal(res.status, 'sent')
+    assert.deepEqual(res.deliveredTo, [])
     await assert.rejects(alice!.send('nobody', 'hi'), { name: 'UnknownUserError' })
     await assert.rejects(alice!.send('bob', ''), { name: 'InvalidInputError' })
     await assert.rejects(alice!.send('bob', 'x'.repeat(17 * 1024)), { name: 'InvalidInputError' })

@@ -157,7 +157,7 @@ describe('crypto', function () {
     })
 
     it('refuses a tampered body', async () => {
-      await assert.rejects(verifyEnvelope(serverKey.publicKey, { ...env, body: { text: 'hi bob!' } }, NOW), { name: 'InvalidSignatureError' })
+      await assert.rejects(verifyEnvelope(serverKey.publicKey, { ...env, body: { text: 'hi bob!' } } as Envelope, NOW), { name: 'InvalidSignatureError' })
     })
 
     it('refuses any other tampered signed field', async () => {

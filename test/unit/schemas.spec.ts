@@ -162,8 +162,13 @@ describe('schemas', function () {
   })
 
   describe('authRequest', function () {
+    const accountKey = {
+      publicKey: 'A'.repeat(43),
+      wrapped: { v: 1, alg: 'scrypt-aes256gcm', N: 1024, r: 8, p: 1, salt: 'c2FsdA', iv: 'aXY', ct: 'Y3Q' }
+    }
+
     it('accepts register, login and logout', () => {
-      accepts(authRequest, { op: 'register', user: 'alice', password: 'hunter22' })
+      accepts(authRequest, { op: 'register', user: 'alice', password: 'hunter22', accountKey })
       accepts(authRequest, { op: 'login', user: 'alice', password: 'hunter22' })
       accepts(authRequest, { op: 'logout', cert })
     })
@@ -173,8 +178,10 @@ describe('schemas', function () {
       rejects(authRequest, { user: 'alice', password: 'hunter22' })
     })
 
-    it('refuses a missing password or a logout without a valid certificate', () => {
+    it('refuses a missing password, a register without an account key, or a logout without a valid certificate', () => {
       rejects(authRequest, { op: 'login', user: 'alice' })
+      rejects(authRequest, { op: 'register', user: 'alice', password: 'hunter22' })
+      rejects(authRequest, { op: 'register', user: 'alice', password: 'hunter22', accountKey: { ...accountKey, publicKey: 'short' } })
       rejects(authRequest, { op: 'logout' })
       rejects(authRequest, { op: 'logout', cert: { ...cert, sig: '!' } })
     })

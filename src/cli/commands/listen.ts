@@ -23,6 +23,8 @@ export function describeEvent (ev: ClientEvent, me: string): string {
     case 'presence': return `* ${ev.user} is ${ev.online ? 'online' : 'offline'}`
     case 'registered': return `* ${ev.user} registered`
     case 'connection': return `* ${ev.state}${ev.reason == null ? '' : `: ${ev.reason}`}`
+    case 'status': return `* ${ev.id.slice(0, 8)} ${ev.status}`
+    case 'unread': return `* ${ev.target}: ${ev.unread} unread`
     case 'error': return `* error: ${ev.error.message}`
   }
 }

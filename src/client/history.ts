@@ -1,0 +1,211 @@
+/**
+ * History on one device: every message and receipt lands here (from a peer, the room, or the
+ * sealed archive), is stored once by id, and turns into events. Unread counts, read marks and
+ * message status live in the store, so every consumer (TUI, CLI, bots) sees the same.
+ */
+import { dmConversation, roomConversation, parseTarget, InvalidInputError } from '../protocol/index.js'
+import type { ClientStore, ConversationRecord, Gap, MessageCursor, MessageStatus, StoredMessage } from '../store/index.js'
+import type { Envelope, ReceiptBody } from '../protocol/index.js'
+import type { ChatMessage, ClientEvent } from './events.js'
+
+/** Delivered receipts are sent for messages younger than this (a new device backfilling years of history stays quiet). */
+export const DELIVERED_RECEIPT_MAX_AGE_MS = 3 * 24 * 60 * 60 * 1000
+/** Delivered receipts wait this long to be sent together. */
+export const RECEIPT_BATCH_MS = 50
+
+export interface HistoryDeps {
+  sendReceipt: (conv: string, body: ReceiptBody, to: string | null) => Promise<void>
+  emit: (ev: ClientEvent) => void
+}
+
+export interface ConversationSummary {
+  conv: string
+  /** What to type to reach it: `bob` or `#global`. */
+  target: string
+  kind: 'dm' | 'room'
+  lastActivity: number
+  lastAuthor: string
+  lastText: string
+  unread: number
+  count: number
+}
+
+export interface HistoryPage {
+  conv: string
+  target: string
+  /** Oldest first. */
+  messages: ChatMessage[]
+  /** Messages known to exist (by their senders' sequence numbers) but not here yet. */
+  gaps: Gap[]
+}
+
+/** `bob` or `#global` → the conversation id, from `me`'s side. */
+export function conversationOf (me: string, target: string): string {
+  const t = parseTarget(target)
+  return t.kind === 'room' ? roomConversation(t.room) : dmConversation(me, t.user)
+}
+
+/** The conversation id → what a person types for it, from `me`'s side. */
+export function targetOf (me: string, conv: string): string {
+  if (conv.startsWith('room:')) return `#${conv.slice(5)}`
+  const [, a, b] = conv.split(':')
+  return a === me ? (b ?? '') : (a ?? '')
+}
+
+export class History {
+  private readonly pendingDelivered = new Map<string, { to: string, ids: string[] }>()
+  private timer?: NodeJS.Timeout
+
+  constructor (private readonly store: ClientStore, private readonly me: string, private readonly deps: HistoryDeps) {}
+
+  /** Stores a text message or applies a receipt; idempotent by id. */
+  async receive (env: Envelope, status?: MessageStatus): Promise<void> {
+    if (env.kind === 'receipt') {
+      await this.applyReceipt(env.conv, env.author, env.body)
+      return
+    }
+    const mine = env.author === this.me
+    const dm = env.conv.startsWith('dm:')
+    const stored: StoredMessage = {
+      id: env.id,
+      conv: env.conv,
+      author: env.author,
+      device: env.device,
+      sentAt: env.sentAt,
+      text: env.body.text,
+      receivedAt: Date.now(),
+      ...(env.n == null ? {} : { n: env.n }),
+      ...(mine && dm ? { status: status ?? 'sent' } : {})
+    }
+    const added = await this.store.addMessages([stored])
+    if (added.length === 0) return
+    this.deps.emit({ type: 'message', message: this.toChat(stored) })
+    const record = await this.store.conversation(env.conv)
+    if (!mine && record != null) this.deps.emit({ type: 'unread', conv: env.conv, target: targetOf(this.me, env.conv), unread: record.unread })
+    if (!mine && dm && Date.now() - env.sentAt < DELIVERED_RECEIPT_MAX_AGE_MS) this.queueDelivered(env.conv, env.author, env.id)
+  }
+
+  /** Raises the status of outgoing messages and tells listeners. */
+  async raise (ids: string[], status: MessageStatus): Promise<void> {
+    for (const m of await this.store.raiseStatus(ids, status)) {
+      this.deps.emit({ type: 'status', id: m.id, conv: m.conv, status: m.status ?? status })
+    }
+  }
+
+  async conversations (): Promise<ConversationSummary[]> {
+    const records = await this.store.conversations()
+    return records.map(r => this.summary(r))
+  }
+
+  async page (target: string, options: { limit?: number, before?: string } = {}): Promise<HistoryPage> {
+    const conv = conversationOf(this.me, target)
+    const messages = await this.store.page(conv, options)
+    return { conv, target: targetOf(this.me, conv), messages: messages.map(m => this.toChat(m)), gaps: await this.store.gaps(conv) }
+  }
+
+  /** Unread counts: of one conversation, or of every conversation with any. */
+  async unread (target?: string): Promise<Array<{ target: string, conv: string, unread: number }>> {
+    if (target != null) {
+      const conv = conversationOf(this.me, target)
+      const record = await this.store.conversation(conv)
+      return [{ target: targetOf(this.me, conv), conv, unread: record?.unread ?? 0 }]
+    }
+    return (await this.store.conversations()).filter(r => r.unread > 0).map(r => ({ target: targetOf(this.me, r.conv), conv: r.conv, unread: r.unread }))
+  }
+
+  /**
+   * Marks a conversation read up to a message (`id`) or up to now. This account's other devices
+   * and, in a direct chat, the other person's devices get a read receipt.
+   */
+  async markRead (target: string, id?: string): Promise<{ target: string, conv: string, unread: number, changed: boolean }> {
+    const conv = conversationOf(this.me, target)
+    if (await this.store.conversation(conv) == null) {
+      throw new InvalidInputError(`no conversation with ${target} yet`)
+    }
+    let upTo: MessageCursor | undefined
+    if (id != null) {
+      const m = await this.store.getMessage(id)
+      if (m == null || m.conv !== conv) throw new InvalidInputError(`no message ${id} in the conversation with ${target}`)
+      upTo = { sentAt: m.sentAt, id: m.id }
+    } else {
+      const newest = (await this.store.page(conv, { limit: 1 }))[0]
+      if (newest != null) upTo = { sentAt: newest.sentAt, id: newest.id }
+    }
+    const { changed, record } = await this.store.markRead(conv, upTo)
+    if (changed) {
+      this.deps.emit({ type: 'unread', conv, target: targetOf(this.me, conv), unread: record.unread })
+      if (record.readUpTo != null) {
+        const peer = conv.startsWith('dm:') ? targetOf(this.me, conv) : null
+        await this.deps.sendReceipt(conv, { status: 'read', upTo: record.readUpTo }, peer === this.me ? null : peer)
+      }
+    }
+    return { target: targetOf(this.me, conv), conv, unread: record.unread, changed }
+  }
+
+  /** Sends the delivered receipts that are waiting. */
+  async flush (): Promise<void> {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    const batches = [...this.pendingDelivered.entries()]
+    this.pendingDelivered.clear()
+    await Promise.allSettled(batches.flatMap(([conv, { to, ids }]) => {
+      const chunks = []
+      for (let i = 0; i < ids.length; i += 256) chunks.push(ids.slice(i, i + 256))
+      return chunks.map(async chunk => { await this.deps.sendReceipt(conv, { status: 'delivered', ids: chunk }, to) })
+    }))
+  }
+
+  private queueDelivered (conv: string, to: string, id: string): void {
+    const batch = this.pendingDelivered.get(conv) ?? { to, ids: [] }
+    batch.ids.push(id)
+    this.pendingDelivered.set(conv, batch)
+    this.timer ??= setTimeout(() => { void this.flush() }, RECEIPT_BATCH_MS)
+  }
+
+  private async applyReceipt (conv: string, author: string, body: ReceiptBody): Promise<void> {
+    if (body.status === 'delivered') {
+      if (author !== this.me) await this.raise(body.ids, 'delivered')
+      return
+    }
+    if (author !== this.me) {
+      // the other side read our messages up to there
+      for (const m of await this.store.raiseStatusUpTo(conv, body.upTo, 'read')) {
+        this.deps.emit({ type: 'status', id: m.id, conv: m.conv, status: 'read' })
+      }
+      return
+    }
+    // another device of ours read the conversation: the same read mark here
+    if (await this.store.conversation(conv) == null) return
+    const { changed, record } = await this.store.markRead(conv, body.upTo)
+    if (changed) this.deps.emit({ type: 'unread', conv, target: targetOf(this.me, conv), unread: record.unread })
+  }
+
+  private summary (r: ConversationRecord): ConversationSummary {
+    return {
+      conv: r.conv,
+      target: targetOf(this.me, r.conv),
+      kind: r.conv.startsWith('room:') ? 'room' : 'dm',
+      lastActivity: r.lastActivity,
+      lastAuthor: r.lastAuthor,
+      lastText: r.lastText,
+      unread: r.unread,
+      count: r.count
+    }
+  }
+
+  private toChat (m: StoredMessage): ChatMessage {
+    const room = m.conv.startsWith('room:') ? m.conv.slice(5) : undefined
+    return {
+      id: m.id,
+      conv: m.conv,
+      ...(room == null ? { peer: targetOf(this.me, m.conv) } : { room }),
+      from: m.author,
+      fromDevice: m.device,
+      sentAt: m.sentAt,
+      receivedAt: m.receivedAt,
+      text: m.text,
+      ...(m.status == null ? {} : { status: m.status }),
+      ...(m.n == null ? {} : { n: m.n })
+    }
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Sealing to an account key (DESIGN.md "Identity and trust"): an X25519 key pair per account.
+ * Anyone can seal to its public half (ephemeral X25519 + HKDF-SHA256 + AES-256-GCM); only the
+ * account's devices can open. The private half travels to the rendezvous node only wrapped with
+ * a key derived from the password on the client, so the node can never unwrap it.
+ */
+import {
+  createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman,
+  generateKeyPairSync, hkdfSync, randomBytes, scrypt
+} from 'node:crypto'
+import { InvalidMessageError, WrongPasswordError, toBase64url, fromBase64url } from '../protocol/index.js'
+import type { KeyObject } from 'node:crypto'
+
+export interface AccountKeyPair {
+  /** base64url of the raw 32-byte X25519 public key */
+  publicKey: string
+  /** base64url of the raw 32-byte X25519 private key */
+  privateKey: string
+}
+
+export interface WrappedKey {
+  v: 1
+  alg: 'scrypt-aes256gcm'
+  N: number
+  r: number
+  p: number
+  salt: string
+  iv: string
+  ct: string
+}
+
+const SEAL_VERSION = 1
+const INFO = Buffer.from('meshchat-seal/1')
+/** Wrapping cost: deliberately slow, like the password hash. */
+export const DEFAULT_WRAP_SCRYPT = { N: 2 ** 15, r: 8, p: 1 }
+
+function publicKeyObject (raw: string): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: raw }, format: 'jwk' })
+}
+
+function privateKeyObject (pair: AccountKeyPair): KeyObject {
+  return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', x: pair.publicKey, d: pair.privateKey }, format: 'jwk' })
+}
+
+export function generateAccountKey (): AccountKeyPair {
+  const { privateKey } = generateKeyPairSync('x25519')
+  const jwk = privateKey.export({ format: 'jwk' })
+  if (jwk.x == null || jwk.d == null) throw new Error('x25519 key export failed')
+  return { publicKey: jwk.x, privateKey: jwk.d }
+}
+
+function aeadKey (shared: Buffer, ephemeral: Buffer, recipient: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', shared, Buffer.concat([ephemeral, recipient]), INFO, 32))
+}
+
+/** Seals `plaintext` to an account's public key: version ‖ ephemeral public ‖ iv ‖ ciphertext ‖ tag. */
+export function seal (recipientPublicKey: string, plaintext: Uint8Array): string {
+  const recipient = publicKeyObject(recipientPublicKey)
+  const eph = generateKeyPairSync('x25519')
+  const ephPub = Buffer.from(fromBase64url(eph.publicKey.export({ format: 'jwk' }).x!))
+  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: recipient })
+  const key = aeadKey(shared, ephPub, Buffer.from(fromBase64url(recipientPublicKey)))
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  const ct = Buffer.concat([cipher.update(plaintext), cipher.final()])
+  return toBase64url(Buffer.concat([Buffer.from([SEAL_VERSION]), ephPub, iv, ct, cipher.getAuthTag()]))
+}
+
+/** Opens what was sealed to this account; anything else is an InvalidMessageError. */
+export function open (pair: AccountKeyPair, sealed: string): Uint8Array {
+  try {
+    const buf = Buffer.from(fromBase64url(sealed))
+    if (buf.length < 1 + 32 + 12 + 16 || buf[0] !== SEAL_VERSION) throw new Error('bad header')
+    const ephPub = buf.subarray(1, 33)
+    const iv = buf.subarray(33, 45)
+    const tag = buf.subarray(buf.length - 16)
+    const ct = buf.subarray(45, buf.length - 16)
+    const shared = diffieHellman({ privateKey: privateKeyObject(pair), publicKey: publicKeyObject(toBase64url(ephPub)) })
+    const key = aeadKey(shared, ephPub, Buffer.from(fromBase64url(pair.publicKey)))
+    const decipher = createDecipheriv('aes-256-gcm', key, iv)
+    decipher.setAuthTag(tag)
+    return new Uint8Array(Buffer.concat([decipher.update(ct), decipher.final()]))
+  } catch {
+    throw new InvalidMessageError('cannot open a sealed item: not sealed to this account or damaged')
+  }
+}
+
+function derive (password: string, salt: Buffer, N: number, r: number, p: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(password.normalize('NFKC'), salt, 32, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 }, (err, key) => {
+      if (err != null) reject(err)
+      else resolve(key)
+    })
+  })
+}
+
+/** Wraps the account's private key with a key derived from the password (on the client only). */
+export async function wrapAccountKey (privateKey: string, password: string, params = DEFAULT_WRAP_SCRYPT): Promise<WrappedKey> {
+  const salt = randomBytes(16)
+  const kek = await derive(password, salt, params.N, params.r, params.p)
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', kek, iv)
+  const ct = Buffer.concat([cipher.update(Buffer.from(fromBase64url(privateKey))), cipher.final(), cipher.getAuthTag()])
+  return { v: 1, alg: 'scrypt-aes256gcm', ...params, salt: toBase64url(salt), iv: toBase64url(iv), ct: toBase64url(ct) }
+}
+
+export async function unwrapAccountKey (wrapped: WrappedKey, password: string): Promise<string> {
+  const kek = await derive(password, Buffer.from(fromBase64url(wrapped.salt)), wrapped.N, wrapped.r, wrapped.p)
+  try {
+    const buf = Buffer.from(fromBase64url(wrapped.ct))
+    const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(fromBase64url(wrapped.iv)))
+    decipher.setAuthTag(buf.subarray(buf.length - 16))
+    return toBase64url(Buffer.concat([decipher.update(buf.subarray(0, buf.length - 16)), decipher.final()]))
+  } catch {
+    throw new WrongPasswordError('the account key cannot be unwrapped with this password')
+  }
+}

@@ -1,0 +1,493 @@
+/**
+ * One device's own history: every message it has seen, per conversation, with what the
+ * conversation list needs (last message, unread count, read position), the delivery status of
+ * this account's direct messages, and the sequence numbers that reveal missing messages.
+ */
+import { InvalidInputError, messageId, printable, timestamp } from '../protocol/index.js'
+import { openDb } from './db.js'
+import type { Db } from './db.js'
+import type { BatchOperation } from 'level'
+
+export const CLIENT_SCHEMA_VERSION = 1
+
+/** Ordered: a status only ever rises. */
+export type MessageStatus = 'sending' | 'sent' | 'delivered' | 'read'
+
+const STATUSES: readonly MessageStatus[] = ['sending', 'sent', 'delivered', 'read']
+
+export interface StoredMessage {
+  /** 32 hex chars, unique. */
+  id: string
+  /** `dm:<a>:<b>` or `room:<name>`. */
+  conv: string
+  /** The author's username. */
+  author: string
+  /** The author's device peer id. */
+  device: string
+  /** ms */
+  sentAt: number
+  text: string
+  /** ms, when this device stored it. */
+  receivedAt: number
+  /** The author device's sequence number in this conversation (1, 2, 3 …), for gap detection. */
+  n?: number
+  /** Only on messages authored by this account (`me`) in dm conversations. */
+  status?: MessageStatus
+}
+
+/** A position in a conversation: messages are ordered by (sentAt, id). */
+export interface MessageCursor {
+  sentAt: number
+  id: string
+}
+
+export interface ConversationRecord {
+  conv: string
+  /** sentAt of the newest message. */
+  lastActivity: number
+  lastId: string
+  lastAuthor: string
+  /** The first 200 characters of the newest message. */
+  lastText: string
+  /** Incoming (author !== me) messages after `readUpTo`. */
+  unread: number
+  readUpTo: MessageCursor | null
+  /** Messages stored in the conversation. */
+  count: number
+}
+
+/** Missing sequence numbers of one author device (at most {@link MAX_GAPS_LISTED} listed). */
+export interface Gap {
+  device: string
+  author: string
+  missing: number[]
+}
+
+export const DEFAULT_PAGE_LIMIT = 10
+export const MAX_PAGE_LIMIT = 1000
+export const MAX_GAPS_LISTED = 100
+export const LAST_TEXT_CHARS = 200
+/** Reads by id (`getMany`) and status writes go in slices of this many. */
+const CHUNK = 500
+
+/** Largest sentAt/n a key can hold: numbers are zero-padded to this many digits. */
+const PAD = 15
+const MAX_PADDED = 10 ** PAD - 1
+
+interface SeqMaxRecord {
+  max: number
+  author: string
+  count: number
+}
+
+type Op = BatchOperation<Db, string, unknown>
+
+/**
+ * LevelDB layout (every key part is free of `!`, so `<prefix>!` … `<prefix>"` bounds a prefix):
+ * - `msg!<conv>!<sentAt 15>!<id>` → StoredMessage (pages are key ranges)
+ * - `ids!<id>` → the message's `msg` key
+ * - `conv!<conv>` → ConversationRecord
+ * - `seq!<conv>!<device>!<n 15>` → '' (one per seen sequence number)
+ * - `seqmax!<conv>!<device>` → { max, author, count }
+ * - `outseq!<conv>` → the last sequence number this device gave out
+ * - `statusmark!<conv>!<status>` → MessageCursor: every message of `me` up to it has at least that
+ *   status, so `raiseStatusUpTo` only scans what came after
+ * - `cursor!<name>` → number
+ */
+export class ClientStore {
+  private readonly messages
+  private readonly ids
+  private readonly convs
+  private readonly seqs
+  private readonly seqMax
+  private readonly outSeq
+  private readonly statusMarks
+  private readonly cursors
+  /** Serialises writes that read first inside this process. */
+  private chain: Promise<unknown> = Promise.resolve()
+
+  private constructor (private readonly db: Db, private readonly me: string) {
+    this.messages = db.sublevel<string, StoredMessage>('msg', { valueEncoding: 'json' })
+    this.ids = db.sublevel<string, string>('ids', { valueEncoding: 'json' })
+    this.convs = db.sublevel<string, ConversationRecord>('conv', { valueEncoding: 'json' })
+    this.seqs = db.sublevel<string, string>('seq', { valueEncoding: 'json' })
+    this.seqMax = db.sublevel<string, SeqMaxRecord>('seqmax', { valueEncoding: 'json' })
+    this.outSeq = db.sublevel<string, number>('outseq', { valueEncoding: 'json' })
+    this.statusMarks = db.sublevel<string, MessageCursor>('statusmark', { valueEncoding: 'json' })
+    this.cursors = db.sublevel<string, number>('cursor', { valueEncoding: 'json' })
+  }
+
+  /** Opens (creating) the history in `dir`; `me` is this account's username. */
+  static async open (dir: string, me: string): Promise<ClientStore> {
+    return new ClientStore(await openDb(dir, 'client', CLIENT_SCHEMA_VERSION), me)
+  }
+
+  private serial<T> (fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn)
+    this.chain = next.catch(() => {})
+    return next
+  }
+
+  /**
+   * Idempotent by id: messages already stored (or repeated in `msgs`) are skipped. Returns the
+   * ones that were new, as stored, in the order given. Everything goes in one batch.
+   */
+  async addMessages (msgs: StoredMessage[]): Promise<StoredMessage[]> {
+    const clean = msgs.map(m => this.normalise(m))
+    return await this.serial(async () => {
+      const known = new Set<string>()
+      for (let i = 0; i < clean.length; i += CHUNK) {
+        const slice = clean.slice(i, i + CHUNK)
+        const found = await this.ids.getMany(slice.map(m => m.id))
+        slice.forEach((m, j) => { if (found[j] != null) known.add(m.id) })
+      }
+      const added: StoredMessage[] = []
+      for (const m of clean) {
+        if (known.has(m.id)) continue
+        known.add(m.id)
+        added.push(m)
+      }
+      if (added.length === 0) return []
+
+      const ops: Op[] = []
+      const records = new Map<string, ConversationRecord | undefined>()
+      const seqMaxes = new Map<string, SeqMaxRecord | undefined>()
+      const seenSeqs = new Set<string>()
+      const marks = new Map<string, MessageCursor | undefined>()
+      const changedMarks = new Set<string>()
+
+      // what the batch builds on: conversation records, sequence records and status marks
+      await this.loadInto(this.convs, records, [...new Set(added.map(m => m.conv))])
+      const tracked = added.filter(m => m.n != null)
+      await this.loadInto(this.seqMax, seqMaxes, [...new Set(tracked.map(m => `${m.conv}!${m.device}`))])
+      const seqKeys = [...new Set(tracked.map(m => `${m.conv}!${m.device}!${pad(m.n ?? 0)}`))]
+      for (let i = 0; i < seqKeys.length; i += CHUNK) {
+        const slice = seqKeys.slice(i, i + CHUNK)
+        const found = await this.seqs.getMany(slice)
+        slice.forEach((k, j) => { if (found[j] != null) seenSeqs.add(k) })
+      }
+      const mine = added.filter(m => this.hasStatus(m))
+      await this.loadInto(this.statusMarks, marks, [...new Set(mine.flatMap(m => STATUSES.map(s => `${m.conv}!${s}`)))])
+
+      for (const m of added) {
+        const key = msgKey(m.conv, m.sentAt, m.id)
+        ops.push({ type: 'put', sublevel: this.messages, key, value: m })
+        ops.push({ type: 'put', sublevel: this.ids, key: m.id, value: key })
+
+        const record = records.get(m.conv) ?? {
+          conv: m.conv, lastActivity: m.sentAt, lastId: m.id, lastAuthor: m.author, lastText: '', unread: 0, readUpTo: null, count: 0
+        }
+        const at = { sentAt: m.sentAt, id: m.id }
+        if (record.count === 0 || compareCursors(at, { sentAt: record.lastActivity, id: record.lastId }) >= 0) {
+          record.lastActivity = m.sentAt
+          record.lastId = m.id
+          record.lastAuthor = m.author
+          record.lastText = firstChars(m.text, LAST_TEXT_CHARS)
+        }
+        record.count += 1
+        if (m.author !== this.me && (record.readUpTo == null || compareCursors(at, record.readUpTo) > 0)) {
+          record.unread += 1
+        }
+        records.set(m.conv, record)
+
+        if (m.n != null) {
+          const seqKey = `${m.conv}!${m.device}!${pad(m.n)}`
+          if (!seenSeqs.has(seqKey)) {
+            seenSeqs.add(seqKey)
+            ops.push({ type: 'put', sublevel: this.seqs, key: seqKey, value: '' })
+            const maxKey = `${m.conv}!${m.device}`
+            const old = seqMaxes.get(maxKey)
+            seqMaxes.set(maxKey, { max: Math.max(old?.max ?? 0, m.n), author: m.author, count: (old?.count ?? 0) + 1 })
+          }
+        }
+
+        // an own message that arrives behind a status mark (from another device of ours, say) and
+        // has not reached that status pulls the mark back, so the next raiseStatusUpTo covers it
+        if (this.hasStatus(m)) {
+          for (const s of STATUSES) {
+            if (rank(m.status) >= rank(s)) continue
+            const markKey = `${m.conv}!${s}`
+            const mark = marks.get(markKey)
+            if (mark != null && compareCursors(at, mark) <= 0) {
+              marks.set(markKey, { sentAt: m.sentAt, id: '' })
+              changedMarks.add(markKey)
+            }
+          }
+        }
+      }
+
+      for (const [conv, record] of records) {
+        if (record != null) ops.push({ type: 'put', sublevel: this.convs, key: conv, value: record })
+      }
+      for (const [key, value] of seqMaxes) {
+        if (value != null) ops.push({ type: 'put', sublevel: this.seqMax, key, value })
+      }
+      for (const key of changedMarks) {
+        ops.push({ type: 'put', sublevel: this.statusMarks, key, value: marks.get(key) })
+      }
+      await this.db.batch(ops)
+      return added
+    })
+  }
+
+  async getMessage (id: string): Promise<StoredMessage | undefined> {
+    const key = await this.ids.get(id)
+    return key == null ? undefined : await this.messages.get(key)
+  }
+
+  /**
+   * Raises the status of these outgoing messages (never lowers); returns the messages whose
+   * status changed. Unknown ids, and messages that carry no status (not ours, or not in a dm),
+   * are ignored.
+   */
+  async raiseStatus (ids: string[], status: MessageStatus): Promise<StoredMessage[]> {
+    checkStatus(status)
+    const unique = [...new Set(ids)]
+    return await this.serial(async () => {
+      const changed: StoredMessage[] = []
+      for (let i = 0; i < unique.length; i += CHUNK) {
+        const keys = (await this.ids.getMany(unique.slice(i, i + CHUNK))).filter((k): k is string => k != null)
+        const found = await this.messages.getMany(keys)
+        const ops: Op[] = []
+        found.forEach((m, j) => {
+          if (m == null || !this.hasStatus(m) || rank(m.status) >= rank(status)) return
+          const raised = { ...m, status }
+          ops.push({ type: 'put', sublevel: this.messages, key: keys[j] as string, value: raised })
+          changed.push(raised)
+        })
+        if (ops.length > 0) await this.db.batch(ops)
+      }
+      return changed
+    })
+  }
+
+  /**
+   * Raises every message of `conv` authored by `me` with (sentAt, id) <= `upTo` to at least
+   * `status`; returns those changed. A mark per (conversation, status) remembers how far this
+   * got, so each call scans only the messages after the furthest mark of this status or higher.
+   */
+  async raiseStatusUpTo (conv: string, upTo: MessageCursor, status: MessageStatus): Promise<StoredMessage[]> {
+    checkConv(conv)
+    checkCursor(upTo, 'upTo')
+    checkStatus(status)
+    return await this.serial(async () => {
+      if (!conv.startsWith('dm:')) return []
+      const higher = STATUSES.slice(rank(status))
+      const marks = await this.statusMarks.getMany(higher.map(s => `${conv}!${s}`))
+      let from: MessageCursor | undefined
+      for (const mark of marks) {
+        if (mark != null && (from == null || compareCursors(mark, from) > 0)) from = mark
+      }
+      if (from != null && compareCursors(upTo, from) <= 0) return []
+
+      const changed: StoredMessage[] = []
+      let ops: Op[] = []
+      const range = {
+        gt: from == null ? `${conv}!` : msgKey(conv, from.sentAt, from.id),
+        lte: msgKey(conv, upTo.sentAt, upTo.id)
+      }
+      for await (const m of this.messages.values(range)) {
+        if (!this.hasStatus(m) || rank(m.status) >= rank(status)) continue
+        const raised = { ...m, status }
+        ops.push({ type: 'put', sublevel: this.messages, key: msgKey(m.conv, m.sentAt, m.id), value: raised })
+        changed.push(raised)
+        if (ops.length >= CHUNK) {
+          await this.db.batch(ops)
+          ops = []
+        }
+      }
+      // the mark moves with the last writes: after a crash the scan is simply done again
+      ops.push({ type: 'put', sublevel: this.statusMarks, key: `${conv}!${status}`, value: { sentAt: upTo.sentAt, id: upTo.id } })
+      await this.db.batch(ops)
+      return changed
+    })
+  }
+
+  /**
+   * A page of a conversation, oldest first: the `limit` newest messages strictly before the
+   * message `before` (all when absent). Reads only about `limit` rows, however long the
+   * conversation is.
+   */
+  async page (conv: string, options: { limit?: number, before?: string } = {}): Promise<StoredMessage[]> {
+    checkConv(conv)
+    const limit = options.limit ?? DEFAULT_PAGE_LIMIT
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new InvalidInputError(`invalid page limit ${String(limit)}: a positive integer`)
+    }
+    let lt = `${conv}"`
+    if (options.before != null) {
+      const key = await this.ids.get(options.before)
+      if (key == null || !key.startsWith(`${conv}!`)) {
+        throw new InvalidInputError(`no message "${printable(options.before)}" in ${conv}`)
+      }
+      lt = key
+    }
+    const newestFirst = await this.messages.values({ gt: `${conv}!`, lt, reverse: true, limit: Math.min(limit, MAX_PAGE_LIMIT) }).all()
+    return newestFirst.reverse()
+  }
+
+  /** Every conversation record (any order; the caller sorts). */
+  async conversations (): Promise<ConversationRecord[]> {
+    return await this.convs.values().all()
+  }
+
+  async conversation (conv: string): Promise<ConversationRecord | undefined> {
+    return await this.convs.get(conv)
+  }
+
+  /**
+   * Moves `readUpTo` forward (never back) to `upTo`, or to the newest message when absent, and
+   * recounts unread by scanning from there. A cursor past the newest message is taken as the
+   * newest message, so a message that arrives later still counts.
+   */
+  async markRead (conv: string, upTo?: MessageCursor): Promise<{ changed: boolean, record: ConversationRecord }> {
+    checkConv(conv)
+    if (upTo != null) checkCursor(upTo, 'upTo')
+    return await this.serial(async () => {
+      const record = await this.convs.get(conv)
+      if (record == null) throw new InvalidInputError(`no conversation ${conv}`)
+      const newest = { sentAt: record.lastActivity, id: record.lastId }
+      let target = upTo == null ? newest : { sentAt: upTo.sentAt, id: upTo.id }
+      if (compareCursors(target, newest) > 0) target = newest
+      if (record.readUpTo != null && compareCursors(target, record.readUpTo) <= 0) {
+        return { changed: false, record }
+      }
+      let unread = 0
+      for await (const m of this.messages.values({ gt: msgKey(conv, target.sentAt, target.id), lt: `${conv}"` })) {
+        if (m.author !== this.me) unread += 1
+      }
+      const updated: ConversationRecord = { ...record, readUpTo: target, unread }
+      await this.convs.put(conv, updated)
+      return { changed: true, record: updated }
+    })
+  }
+
+  /** This device's next sequence number in `conv`: 1, 2, 3 … across restarts. */
+  async nextSeq (conv: string): Promise<number> {
+    checkConv(conv)
+    return await this.serial(async () => {
+      const n = (await this.outSeq.get(conv) ?? 0) + 1
+      await this.outSeq.put(conv, n)
+      return n
+    })
+  }
+
+  /** Sequence numbers not yet seen, per author device, in `conv` (from 1 to the highest seen). */
+  async gaps (conv: string): Promise<Gap[]> {
+    checkConv(conv)
+    const gaps: Gap[] = []
+    for await (const [key, rec] of this.seqMax.iterator({ gt: `${conv}!`, lt: `${conv}"` })) {
+      if (rec.count >= rec.max) continue
+      const device = key.slice(conv.length + 1)
+      const missing: number[] = []
+      let expected = 1
+      // walks the seen numbers in order and stops once enough holes are listed
+      for await (const seen of this.seqs.keys({ gt: `${key}!`, lt: `${key}"` })) {
+        const n = Number(seen.slice(key.length + 1))
+        while (expected < n && missing.length < MAX_GAPS_LISTED) missing.push(expected++)
+        if (missing.length >= MAX_GAPS_LISTED) break
+        expected = n + 1
+      }
+      while (expected <= rec.max && missing.length < MAX_GAPS_LISTED) missing.push(expected++)
+      gaps.push({ device, author: rec.author, missing })
+    }
+    return gaps
+  }
+
+  /** A named integer cursor (e.g. the archive cursor); 0 when never set. */
+  async getCursor (name: string): Promise<number> {
+    return await this.cursors.get(name) ?? 0
+  }
+
+  async setCursor (name: string, value: number): Promise<void> {
+    if (!Number.isSafeInteger(value)) throw new InvalidInputError(`invalid value for cursor "${printable(name)}": an integer`)
+    await this.serial(async () => { await this.cursors.put(name, value) })
+  }
+
+  async close (): Promise<void> {
+    await this.chain
+    await this.db.close()
+  }
+
+  /** Statuses belong to this account's messages in direct conversations. */
+  private hasStatus (m: StoredMessage): boolean {
+    return m.author === this.me && m.conv.startsWith('dm:')
+  }
+
+  /** A checked copy holding only the known fields, `status` only where statuses belong. */
+  private normalise (m: StoredMessage): StoredMessage {
+    if (!messageId.safeParse(m.id).success) throw new InvalidInputError(`invalid message id "${printable(String(m.id))}"`)
+    checkConv(m.conv)
+    if (typeof m.author !== 'string' || m.author === '') throw new InvalidInputError(`message ${m.id}: invalid author`)
+    if (!isKeyPart(m.device)) throw new InvalidInputError(`message ${m.id}: invalid device`)
+    if (!timestamp.safeParse(m.sentAt).success || m.sentAt > MAX_PADDED) throw new InvalidInputError(`message ${m.id}: invalid sentAt`)
+    if (typeof m.receivedAt !== 'number' || !Number.isFinite(m.receivedAt)) throw new InvalidInputError(`message ${m.id}: invalid receivedAt`)
+    if (typeof m.text !== 'string') throw new InvalidInputError(`message ${m.id}: invalid text`)
+    if (m.n != null && (!Number.isSafeInteger(m.n) || m.n < 1 || m.n > MAX_PADDED)) throw new InvalidInputError(`message ${m.id}: invalid n`)
+    if (m.status != null) checkStatus(m.status)
+    const copy: StoredMessage = {
+      id: m.id, conv: m.conv, author: m.author, device: m.device, sentAt: m.sentAt, text: m.text, receivedAt: m.receivedAt
+    }
+    if (m.n != null) copy.n = m.n
+    if (m.status != null && this.hasStatus(m)) copy.status = m.status
+    return copy
+  }
+
+  /** Reads `keys` of `sublevel` into `into` (undefined for the missing ones), in slices. */
+  private async loadInto<V> (
+    sublevel: { getMany: (keys: string[]) => Promise<Array<V | undefined>> },
+    into: Map<string, V | undefined>,
+    keys: string[]
+  ): Promise<void> {
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const slice = keys.slice(i, i + CHUNK)
+      const found = await sublevel.getMany(slice)
+      slice.forEach((k, j) => into.set(k, found[j]))
+    }
+  }
+}
+
+/** Orders cursors as their keys sort: by sentAt, then id. */
+function compareCursors (a: MessageCursor, b: MessageCursor): number {
+  if (a.sentAt !== b.sentAt) return a.sentAt < b.sentAt ? -1 : 1
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+}
+
+/** Zero-padded so that lexicographic key order is numeric order. */
+function pad (n: number): string {
+  return String(n).padStart(PAD, '0')
+}
+
+function msgKey (conv: string, sentAt: number, id: string): string {
+  return `${conv}!${pad(sentAt)}!${id}`
+}
+
+/** Rank of a status; an absent one ranks below 'sending'. */
+function rank (status: MessageStatus | undefined): number {
+  return status == null ? -1 : STATUSES.indexOf(status)
+}
+
+function isKeyPart (s: unknown): s is string {
+  return typeof s === 'string' && s !== '' && !s.includes('!')
+}
+
+function checkConv (conv: string): void {
+  if (!isKeyPart(conv)) throw new InvalidInputError(`invalid conversation "${printable(String(conv))}"`)
+}
+
+function checkStatus (status: MessageStatus): void {
+  if (!STATUSES.includes(status)) throw new InvalidInputError(`invalid status "${printable(String(status))}"`)
+}
+
+function checkCursor (c: MessageCursor, what: string): void {
+  if (c == null || !timestamp.safeParse(c.sentAt).success || c.sentAt > MAX_PADDED || !messageId.safeParse(c.id).success) {
+    throw new InvalidInputError(`invalid ${what} cursor`)
+  }
+}
+
+/** The first `max` characters, without cutting a surrogate pair in half. */
+function firstChars (text: string, max: number): string {
+  if (text.length <= max) return text
+  const code = text.charCodeAt(max - 1)
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max)
+}

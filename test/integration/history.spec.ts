@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Harness, EventLog, eventually, TEST_PASSWORD, TEST_SCRYPT } from '../../src/testing/index.js'
+import { login } from '../../src/client/index.js'
+import type { ClientEvent, MeshClient } from '../../src/client/index.js'
+
+const isText = (text: string) => (e: ClientEvent): boolean => e.type === 'message' && e.message.text === text
+
+describe('history', function () {
+  let h: Harness
+  beforeEach(async () => { h = new Harness(); await h.startRendezvous() })
+  afterEach(async () => { await h.stop() })
+
+  async function secondDevice (user: string, start = true): Promise<MeshClient> {
+    const home = await h.tempDir(`${user}-dev`)
+    await login({ home, server: h.serverAddress, user, password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
+    return await h.startClient(home, start)
+  }
+
+  it('delivers to an offline user exactly once when a device comes online, and the sender sees it delivered', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    const bobHome = bob!.home.dir
+    await bob!.stop()
+    await eventually(async () => (await alice!.users()).find(u => u.user === 'bob')?.online === false)
+    const aliceLog = new EventLog(alice!)
+    const sent = []
+    for (let i = 1; i <= 3; i++) sent.push(await alice!.send('bob', `offline ${i}`))
+    assert.deepEqual(sent.map(s => s.status), ['sent', 'sent', 'sent'])
+    const bobAgain = await h.startClient(bobHome, false)
+    const bobLog = new EventLog(bobAgain)
+    await bobAgain.start()
+    for (let i = 1; i <= 3; i++) await bobLog.waitFor(isText(`offline ${i}`), 5_000, `offline ${i}`)
+    const page = await bobAgain.history.page('alice')
+    assert.deepEqual(page.messages.map(m => m.text), ['offline 1', 'offline 2', 'offline 3'])
+    assert.deepEqual(await bobAgain.history.unread(), [{ target: 'alice', conv: 'dm:alice:bob', unread: 3 }])
+    // the sender learns it was delivered
+    for (const s of sent) await aliceLog.waitFor(e => e.type === 'status' && e.id === s.id && e.status === 'delivered', 5_000, 'delivered receipt')
+    // a second catch-up changes nothing
+    await bobAgain.catchUp()
+    assert.equal((await bobAgain.history.page('alice', { limit: 100 })).messages.length, 3)
+  })
+
+  it('keeps alice\'s two devices and bob in step: messages, read marks, unread counts and receipts', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    const alice2 = await secondDevice('alice')
+    await eventually(async () => (await bob!.users()).find(u => u.user === 'alice')?.devices.length === 2, 5_000, 'both devices of alice')
+    const logs = { alice: new EventLog(alice!), alice2: new EventLog(alice2), bob: new EventLog(bob!) }
+    await bob!.send('alice', 'one')
+    await bob!.send('alice', 'two')
+    await logs.alice.waitFor(isText('two'))
+    await logs.alice2.waitFor(isText('two'))
+    assert.equal((await alice!.history.unread('bob'))[0]?.unread, 2)
+    assert.equal((await alice2.history.unread('bob'))[0]?.unread, 2)
+    // what alice sends from one device shows on the other
+    const reply = await alice!.send('bob', 'reply from laptop')
+    await logs.alice2.waitFor(isText('reply from laptop'), 5_000, 'own copy on the other device')
+    await logs.bob.waitFor(isText('reply from laptop'))
+    // reading on one device clears unread on the other and tells bob
+    await alice!.history.markRead('bob')
+    assert.equal((await alice!.history.unread('bob'))[0]?.unread, 0)
+    await eventually(async () => (await alice2.history.unread('bob'))[0]?.unread === 0, 5_000, 'read mark synced to the other device')
+    const bobMsgs = (await bob!.history.page('alice')).messages.filter(m => m.from === 'bob')
+    for (const m of bobMsgs) await logs.bob.waitFor(e => e.type === 'status' && e.id === m.id && e.status === 'read', 5_000, 'read receipt at the sender')
+    assert.deepEqual((await bob!.history.page('alice')).messages.filter(m => m.from === 'bob').map(m => m.status), ['read', 'read'])
+    // bob reads alice's reply: alice's devices see it read
+    await bob!.history.markRead('alice')
+    await logs.alice.waitFor(e => e.type === 'status' && e.id === reply.id && e.status === 'read', 5_000, 'read at alice')
+  })
+
+  it('gives a brand-new device the full history of every conversation with the other devices off', async () => {
+    const [alice, bob, carol] = await h.clientsFor(['alice', 'bob', 'carol'])
+    await alice!.send('bob', 'a to b')
+    await bob!.send('alice', 'b to a')
+    await carol!.send('alice', 'c to a')
+    await alice!.send('carol', 'a to c')
+    const roomLog = new EventLog(bob!)
+    await eventually(() => alice!.libp2p.services.pubsub.getSubscribers('/meshchat/room/global/1.0.0').length > 0)
+    await alice!.send('#global', 'hello room')
+    await roomLog.waitFor(isText('hello room'))
+    await alice!.stop()
+    const fresh = await secondDevice('alice')
+    await fresh.catchUp()
+    const convs = await fresh.history.conversations()
+    assert.deepEqual(convs.map(c => c.target).sort(), ['#global', 'bob', 'carol'])
+    assert.deepEqual((await fresh.history.page('bob')).messages.map(m => [m.from, m.text]), [['alice', 'a to b'], ['bob', 'b to a']])
+    assert.deepEqual((await fresh.history.page('carol')).messages.map(m => [m.from, m.text]), [['carol', 'c to a'], ['alice', 'a to c']])
+    assert.deepEqual((await fresh.history.page('#global')).messages.map(m => m.text), ['hello room'])
+  })
+
+  it('pages a conversation with --before, newest last', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    for (let i = 1; i <= 25; i++) await alice!.send('bob', `m${i}`)
+    await eventually(async () => (await bob!.history.conversations())[0]?.count === 25, 5_000, 'all 25 at bob')
+    const last = await bob!.history.page('alice')
+    assert.deepEqual(last.messages.map(m => m.text), Array.from({ length: 10 }, (_, i) => `m${i + 16}`))
+    const before = await bob!.history.page('alice', { before: last.messages[0]!.id, limit: 10 })
+    assert.deepEqual(before.messages.map(m => m.text), Array.from({ length: 10 }, (_, i) => `m${i + 6}`))
+    const first = await bob!.history.page('alice', { before: before.messages[0]!.id, limit: 10 })
+    assert.deepEqual(first.messages.map(m => m.text), ['m1', 'm2', 'm3', 'm4', 'm5'])
+    assert.deepEqual(last.gaps, [])
+  })
+
+  it('sorts conversations by last activity and counts unread per conversation', async () => {
+    const [alice, bob, carol] = await h.clientsFor(['alice', 'bob', 'carol'])
+    const log = new EventLog(alice!)
+    await bob!.send('alice', 'from bob')
+    await carol!.send('alice', 'from carol 1')
+    await carol!.send('alice', 'from carol 2')
+    await log.waitFor(isText('from carol 2'))
+    const convs = (await alice!.history.conversations()).sort((a, b) => b.lastActivity - a.lastActivity)
+    assert.deepEqual(convs.map(c => [c.target, c.unread]), [['carol', 2], ['bob', 1]])
+    await alice!.history.markRead('carol')
+    assert.deepEqual(await alice!.history.unread(), [{ target: 'bob', conv: 'dm:alice:bob', unread: 1 }])
+  })
+
+  it('keeps only ciphertext of direct messages in the rendezvous node\'s files', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    const bobHome = bob!.home.dir
+    await bob!.stop()
+    const secret = 'the eagle lands at midnight'
+    await alice!.send('bob', secret)
+    const dir = join((h as unknown as { rendezvousDir: string }).rendezvousDir, 'db')
+    await h.stopRendezvous()
+    let scanned = 0
+    for (const f of await readdir(dir)) {
+      const bytes = await readFile(join(dir, f))
+      scanned += bytes.length
+      assert.equal(bytes.includes(Buffer.from(secret)), false, `${f} holds the text in clear`)
+      assert.equal(bytes.includes(Buffer.from('eagle')), false, `${f} holds part of the text in clear`)
+    }
+    assert.ok(scanned > 0)
+    // and yet bob gets it when he comes back
+    await h.startRendezvous()
+    const again = await h.startClient(bobHome)
+    await again.catchUp()
+    assert.deepEqual((await again.history.page('alice')).messages.map(m => m.text), [secret])
+  })
+
+  it('shows recent room history to someone who logs in later', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    const log = new EventLog(bob!)
+    await eventually(() => alice!.libp2p.services.pubsub.getSubscribers('/meshchat/room/global/1.0.0').length > 0)
+    await alice!.send('#global', 'early bird')
+    await log.waitFor(isText('early bird'))
+    const late = await h.client('carol')
+    await late.catchUp()
+    assert.deepEqual((await late.history.page('#global')).messages.map(m => [m.from, m.text]), [['alice', 'early bird']])
+  })
+})
