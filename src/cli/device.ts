@@ -2,27 +2,38 @@
  * A one-shot command's way to its device: through the running process's control socket when
  * one runs on this home, otherwise a short-lived client of its own (no presence session).
  */
-import { connectControl, Home, MeshClient } from '../client/index.js'
+import { connectControl, Home, MeshClient, localDevice } from '../client/index.js'
 import type { DeviceApi } from '../client/index.js'
 import type { GossipInit } from '../net/index.js'
 
 export interface DeviceOptions {
   home: string
   gossip?: GossipInit
+  /**
+   * Catch up with the rendezvous node's archive before answering (history, unread, …); when the
+   * node is unreachable, answer from this device's own history with a warning on stderr.
+   */
+  catchUp?: boolean
 }
 
 export async function openDevice (options: DeviceOptions): Promise<DeviceApi> {
   const home = new Home(options.home)
   const remote = await connectControl(home.controlPath)
   if (remote != null) return remote
-  const client = new MeshClient({ home: options.home, session: false, listen: [], gossip: options.gossip })
+  const client = new MeshClient({ home: options.home, session: false, listen: [], gossip: options.gossip, requireServer: options.catchUp !== true })
   await client.start()
-  return {
-    send: async (to, text) => await client.send(to, text),
-    users: async () => await client.users(),
-    ping: async user => await client.ping(user),
-    close: async () => { await client.stop() }
+  if (options.catchUp === true) {
+    if (client.connectionState !== 'connected') {
+      process.stderr.write('meshchat: the server is unreachable; showing what this device already has\n')
+    } else {
+      try {
+        await client.catchUp()
+      } catch (err) {
+        process.stderr.write(`meshchat: could not catch up with the server (${(err as Error).message.split('\n')[0] ?? ''}); showing what this device already has\n`)
+      }
+    }
   }
+  return localDevice(client, async () => { await client.stop() })
 }
 
 export async function withDevice<T> (options: DeviceOptions, fn: (api: DeviceApi) => Promise<T>): Promise<T> {

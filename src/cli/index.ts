@@ -11,6 +11,10 @@ import { users } from './commands/users.js'
 import { send } from './commands/send.js'
 import { listen } from './commands/listen.js'
 import { ping } from './commands/ping.js'
+import { conversations } from './commands/conversations.js'
+import { history } from './commands/history.js'
+import { unread } from './commands/unread.js'
+import { read } from './commands/read.js'
 import { Home } from '../client/index.js'
 import type { Settings } from './settings.js'
 
@@ -49,6 +53,10 @@ export async function main (args: string[]): Promise<number> {
     .command(send)
     .command(listen(settings))
     .command(ping)
+    .command(conversations)
+    .command(history)
+    .command(unread)
+    .command(read)
     .demandCommand(1, 'name a command; meshchat --help lists them')
     .strict()
     .recommendCommands()

@@ -28,6 +28,7 @@ import type { SavedLogin } from './home.js'
 import type { Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, TextEnvelope, ReceiptBody } from '../protocol/index.js'
 import type { AccountKeyFile } from './home.js'
 import type { MessageStatus } from '../store/index.js'
+import type { ConversationSummary } from './history.js'
 import type { GossipInit, MeshNode, FrameStream } from '../net/index.js'
 import type { AbortOptions, Connection, PeerId, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -47,6 +48,11 @@ export interface ClientInit {
   peerDials?: number
   reconnectMinMs?: number
   reconnectMaxMs?: number
+  /**
+   * Without a session: fail at start when the rendezvous node is unreachable. History commands
+   * turn it off to show what the device has. @default true
+   */
+  requireServer?: boolean
 }
 
 export interface SendResult {
@@ -64,6 +70,11 @@ export interface PingResult {
   peer: string
   rttMs: number
   path: 'direct' | 'relayed'
+}
+
+export interface ConversationEntry extends ConversationSummary {
+  /** For people: online now (null when unknown, and for rooms). */
+  online: boolean | null
 }
 
 export interface WhoAmI {
@@ -165,8 +176,12 @@ export class MeshClient {
       try {
         await this.node.dial(this.serverPeer, { signal: options.signal ?? AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS) })
       } catch (err) {
-        await this.stop()
-        throw dialError(err, this.login.server)
+        if (this.init.requireServer !== false) {
+          await this.stop()
+          throw dialError(err, this.login.server)
+        }
+        this.setState('offline', dialError(err, this.login.server).message)
+        return
       }
       this.setState('connected')
     } else {
@@ -209,6 +224,22 @@ export class MeshClient {
   async catchUp (options: AbortOptions = {}): Promise<void> {
     await this.syncArchive(options)
     await this.syncRoom(GLOBAL_ROOM, options)
+  }
+
+  /**
+   * Every conversation, newest activity first, then people online before those offline; each
+   * with its unread count and, for people, their presence.
+   */
+  async conversations (options: AbortOptions = {}): Promise<ConversationEntry[]> {
+    const list = await this.history.conversations()
+    let online = new Map<string, boolean>()
+    try {
+      online = new Map((await this.users(options)).map(u => [u.user, u.online]))
+    } catch {
+      // presence is unknown while the rendezvous node is unreachable; history is still shown
+    }
+    const entries: ConversationEntry[] = list.map(c => ({ ...c, online: c.kind === 'room' ? null : (online.get(c.target) ?? null) }))
+    return entries.sort((a, b) => (b.lastActivity - a.lastActivity) || (Number(b.online === true) - Number(a.online === true)) || a.target.localeCompare(b.target))
   }
 
   whoami (): WhoAmI {

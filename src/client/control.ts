@@ -7,7 +7,8 @@ import { createServer, createConnection } from 'node:net'
 import { chmod, rm } from 'node:fs/promises'
 import { z } from 'zod'
 import { InvalidInputError, MeshchatError, fromWireError, toWireError } from '../protocol/index.js'
-import type { MeshClient, PingResult, SendResult } from './client.js'
+import type { MeshClient, PingResult, SendResult, ConversationEntry } from './client.js'
+import type { HistoryPage } from './history.js'
 import type { UserInfo, WireError } from '../protocol/index.js'
 import type { Server, Socket } from 'node:net'
 
@@ -19,7 +20,11 @@ export const MAX_CONTROL_CONNECTIONS = 16
 export const controlCommand = z.discriminatedUnion('cmd', [
   z.object({ cmd: z.literal('send'), to: z.string().max(64), text: z.string(), id: z.unknown().optional() }),
   z.object({ cmd: z.literal('users'), id: z.unknown().optional() }),
-  z.object({ cmd: z.literal('ping'), user: z.string().max(64).optional(), id: z.unknown().optional() })
+  z.object({ cmd: z.literal('ping'), user: z.string().max(64).optional(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('conversations'), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('history'), target: z.string().max(64), limit: z.number().int().positive().max(1000).optional(), before: z.string().max(64).optional(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('unread'), target: z.string().max(64).optional(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('read'), target: z.string().max(64), message: z.string().max(64).optional(), id: z.unknown().optional() })
 ])
 export type ControlCommand = z.infer<typeof controlCommand>
 
@@ -32,7 +37,28 @@ export interface DeviceApi {
   send: (to: string, text: string) => Promise<SendResult>
   users: () => Promise<UserInfo[]>
   ping: (user?: string) => Promise<PingResult[]>
+  conversations: () => Promise<ConversationEntry[]>
+  history: (target: string, options: { limit?: number, before?: string }) => Promise<HistoryPage>
+  unread: (target?: string) => Promise<UnreadEntry[]>
+  read: (target: string, message?: string) => Promise<ReadResult>
   close: () => Promise<void>
+}
+
+export interface UnreadEntry { target: string, conv: string, unread: number }
+export interface ReadResult { target: string, conv: string, unread: number, changed: boolean }
+
+/** The device API of a client in this process. */
+export function localDevice (client: MeshClient, close: () => Promise<void>): DeviceApi {
+  return {
+    send: async (to, text) => await client.send(to, text),
+    users: async () => await client.users(),
+    ping: async user => await client.ping(user),
+    conversations: async () => await client.conversations(),
+    history: async (target, options) => await client.history.page(target, options),
+    unread: async target => await client.history.unread(target),
+    read: async (target, message) => await client.history.markRead(target, message),
+    close
+  }
 }
 
 /** Parses one command line; throws InvalidInputError with the reason. */
@@ -46,7 +72,7 @@ export function parseCommand (line: string): ControlCommand {
   const parsed = controlCommand.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw new InvalidInputError(`invalid command${issue?.path.length ? ` at ${issue.path.join('.')}` : ''}: ${issue?.message ?? 'unknown shape'} (commands: send, users, ping)`)
+    throw new InvalidInputError(`invalid command${issue?.path.length ? ` at ${issue.path.join('.')}` : ''}: ${issue?.message ?? 'unknown shape'} (commands: send, users, ping, conversations, history, unread, read)`)
   }
   return parsed.data
 }
@@ -56,10 +82,17 @@ export async function runCommand (client: MeshClient, line: string): Promise<Com
   try {
     const cmd = parseCommand(line)
     id = cmd.id
+    const api = localDevice(client, async () => {})
     let result: unknown
-    if (cmd.cmd === 'send') result = await client.send(cmd.to, cmd.text)
-    else if (cmd.cmd === 'users') result = await client.users()
-    else result = await client.ping(cmd.user)
+    switch (cmd.cmd) {
+      case 'send': result = await api.send(cmd.to, cmd.text); break
+      case 'users': result = await api.users(); break
+      case 'ping': result = await api.ping(cmd.user); break
+      case 'conversations': result = await api.conversations(); break
+      case 'history': result = await api.history(cmd.target, { ...(cmd.limit == null ? {} : { limit: cmd.limit }), ...(cmd.before == null ? {} : { before: cmd.before }) }); break
+      case 'unread': result = await api.unread(cmd.target); break
+      case 'read': result = await api.read(cmd.target, cmd.message); break
+    }
     return { ...(id === undefined ? {} : { id }), ok: true, result }
   } catch (err) {
     return { ...(id === undefined ? {} : { id }), ok: false, error: err instanceof MeshchatError ? toWireError(err) : { name: 'MeshchatError', message: (err as Error).message } }
@@ -176,6 +209,10 @@ export async function connectControl (path: string, timeoutMs = 30_000): Promise
     send: async (to, text) => await call({ cmd: 'send', to, text }) as SendResult,
     users: async () => await call({ cmd: 'users' }) as UserInfo[],
     ping: async user => await call({ cmd: 'ping', ...(user == null ? {} : { user }) }) as PingResult[],
+    conversations: async () => await call({ cmd: 'conversations' }) as ConversationEntry[],
+    history: async (target, options) => await call({ cmd: 'history', target, ...options }) as HistoryPage,
+    unread: async target => await call({ cmd: 'unread', ...(target == null ? {} : { target }) }) as UnreadEntry[],
+    read: async (target, message) => await call({ cmd: 'read', target, ...(message == null ? {} : { message }) }) as ReadResult,
     close: async () => { socket.destroy() }
   }
 }

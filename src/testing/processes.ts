@@ -97,7 +97,10 @@ export interface ServeProcess {
   readonly proc: ChildProcess
   /** Its stderr so far (structured log lines). */
   readonly stderr: () => string
-  /** SIGTERM, waits for the exit (SIGKILL past the grace time), removes a temp data folder. */
+  /**
+   * SIGTERM, waits for the exit (SIGKILL past the grace time), and removes the data folder if this
+   * harness made it: stop a node restarted on that folder first, or let stopAll() do both.
+   */
   stop: () => Promise<void>
   /** Sends the signal and waits for the exit; keeps the data folder (for a restart on it). */
   kill: (signal?: NodeJS.Signals) => Promise<void>

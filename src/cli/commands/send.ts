@@ -20,6 +20,7 @@ export const send: CommandModule<GlobalArgs, SendArgs> = {
     const res = await withDevice({ home: argv.home, gossip: gossipFrom(argv) }, async api => await api.send(String(argv.to), text))
     if (argv.json) printJson(res)
     else if (String(argv.to).startsWith('#')) printLine(`sent to ${String(argv.to)} (${res.deliveredTo.length} peer${res.deliveredTo.length === 1 ? '' : 's'})`)
+    else if (res.deliveredTo.length === 0) printLine(`sent to ${String(argv.to)}: no device online, stored for delivery when one comes online`)
     else printLine(`delivered to ${String(argv.to)} (${res.deliveredTo.length} device${res.deliveredTo.length === 1 ? '' : 's'})`)
   }
 }
