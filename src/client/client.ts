@@ -222,8 +222,30 @@ export class MeshClient {
    * before they answer, so what they print is current.
    */
   async catchUp (options: AbortOptions = {}): Promise<void> {
+    await this.flushOutbox(options)
     await this.syncArchive(options)
     await this.syncRoom(GLOBAL_ROOM, options)
+  }
+
+  /** Leaves queued envelopes at the archive (and with any device of the recipient now online). */
+  async flushOutbox (options: AbortOptions = {}): Promise<number> {
+    const me = this.requireLogin().user
+    let sent = 0
+    for (const item of await this.store!.outboxItems(200)) {
+      const parsed = envelopeSchema.safeParse(item.envelope)
+      if (!parsed.success) {
+        await this.store!.deleteOutbox(item)
+        continue
+      }
+      const env = parsed.data
+      await this.archivePut(env, item.to === me ? [me] : [item.to, me], options)
+      await this.store!.deleteOutbox(item)
+      await this.history.raise([env.id], 'sent')
+      const devices = this.directory.get(item.to)?.devices ?? []
+      void Promise.allSettled(devices.filter(d => d.peer !== this.peerId).map(async d => { await this.deliver(d, env, options) }))
+      sent++
+    }
+    return sent
   }
 
   /**
@@ -290,12 +312,17 @@ export class MeshClient {
     const ok = delivered.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
     const stored = await archived
     if (ok.length > 0) await this.history.raise([env.id], 'delivered')
-    else if (stored) await this.history.raise([env.id], 'sent')
-    else {
+    if (stored && ok.length === 0) await this.history.raise([env.id], 'sent')
+    if (!stored) {
+      // the archive copy is what offline devices (and the sender's other devices) rely on: keep
+      // the signed envelope and leave it there as soon as the node is reachable again
+      await this.store!.putOutbox({ id: env.id, queuedAt: Date.now(), to, envelope: env })
+    }
+    if (ok.length === 0 && !stored) {
       const first = delivered.find(r => r.status === 'rejected')
       const reason = (archiveError ?? (first?.status === 'rejected' ? first.reason : undefined)) as Error | undefined
       if (reason instanceof MeshchatError && !['OfflineError', 'UnreachableError', 'TimeoutError'].includes(reason.name)) throw reason
-      throw new OfflineError(`could not deliver to ${to} nor store it for later (${reason?.message.split('\n')[0] ?? 'no route'}); it stays in history as sending`)
+      throw new OfflineError(`could not deliver to ${to} nor store it for later (${reason?.message.split('\n')[0] ?? 'no route'}); it is queued and goes out when the server is reachable`)
     }
     return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: ok, status: ok.length > 0 ? 'delivered' : 'sent' }
   }

@@ -36,6 +36,14 @@ export interface StoredMessage {
 }
 
 /** A position in a conversation: messages are ordered by (sentAt, id). */
+/** A signed envelope waiting to be sent (opaque to the store), with who it is for. */
+export interface OutboxItem {
+  id: string
+  queuedAt: number
+  to: string
+  envelope: unknown
+}
+
 export interface MessageCursor {
   sentAt: number
   id: string
@@ -103,6 +111,7 @@ export class ClientStore {
   private readonly outSeq
   private readonly statusMarks
   private readonly cursors
+  private readonly outbox
   /** Serialises writes that read first inside this process. */
   private chain: Promise<unknown> = Promise.resolve()
 
@@ -115,6 +124,7 @@ export class ClientStore {
     this.outSeq = db.sublevel<string, number>('outseq', { valueEncoding: 'json' })
     this.statusMarks = db.sublevel<string, MessageCursor>('statusmark', { valueEncoding: 'json' })
     this.cursors = db.sublevel<string, number>('cursor', { valueEncoding: 'json' })
+    this.outbox = db.sublevel<string, OutboxItem>('outbox', { valueEncoding: 'json' })
   }
 
   /** Opens (creating) the history in `dir`; `me` is this account's username. */
@@ -402,6 +412,20 @@ export class ClientStore {
   async setCursor (name: string, value: number): Promise<void> {
     if (!Number.isSafeInteger(value)) throw new InvalidInputError(`invalid value for cursor "${printable(name)}": an integer`)
     await this.serial(async () => { await this.cursors.put(name, value) })
+  }
+
+  /** Keeps a signed envelope that has reached no one yet, to send again later. */
+  async putOutbox (item: OutboxItem): Promise<void> {
+    await this.outbox.put(`${String(item.queuedAt).padStart(PAD, '0')}!${item.id}`, item)
+  }
+
+  async deleteOutbox (item: OutboxItem): Promise<void> {
+    await this.outbox.del(`${String(item.queuedAt).padStart(PAD, '0')}!${item.id}`)
+  }
+
+  /** The oldest `limit` envelopes waiting to be sent. */
+  async outboxItems (limit = 100): Promise<OutboxItem[]> {
+    return await this.outbox.values({ limit: Math.min(limit, MAX_PAGE_LIMIT) }).all()
   }
 
   async close (): Promise<void> {

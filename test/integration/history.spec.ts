@@ -3,6 +3,9 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Harness, EventLog, eventually, TEST_PASSWORD, TEST_SCRYPT } from '../../src/testing/index.js'
 import { login } from '../../src/client/index.js'
+import { signEnvelope } from '../../src/crypto/index.js'
+import { request } from '../../src/net/index.js'
+import { DM_PROTOCOL, dmAck, dmConversation } from '../../src/protocol/index.js'
 import type { ClientEvent, MeshClient } from '../../src/client/index.js'
 
 const isText = (text: string) => (e: ClientEvent): boolean => e.type === 'message' && e.message.text === text
@@ -146,5 +149,33 @@ describe('history', function () {
     const late = await h.client('carol')
     await late.catchUp()
     assert.deepEqual((await late.history.page('#global')).messages.map(m => [m.from, m.text]), [['alice', 'early bird']])
+  })
+
+  it('knows when messages are missing and says so in the page', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    const login = await alice!.home.requireLogin()
+    const key = await alice!.home.deviceKey()
+    // alice's device numbered this one 4: bob has never seen 1 to 3
+    const env = await signEnvelope(key, login.cert, { conv: dmConversation('alice', 'bob'), kind: 'text', body: { text: 'fourth' }, n: 4 })
+    await request(alice!.libp2p, bob!.libp2p.getMultiaddrs()[0]!, DM_PROTOCOL, env, dmAck)
+    const page = await bob!.history.page('alice')
+    assert.deepEqual(page.messages.map(m => m.text), ['fourth'])
+    assert.deepEqual(page.gaps.map(g => [g.author, g.device, g.missing]), [['alice', alice!.peerId, [1, 2, 3]]])
+  })
+
+  it('queues a message when neither the recipient nor the server can be reached, and sends it when the server is back', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    const bobHome = bob!.home.dir
+    await bob!.stop()
+    await eventually(async () => (await alice!.users()).find(u => u.user === 'bob')?.online === false)
+    await h.stopRendezvous()
+    await eventually(() => alice!.connectionState !== 'connected', 5_000, 'alice notices')
+    await assert.rejects(alice!.send('bob', 'queued while down'), { name: 'OfflineError' })
+    assert.deepEqual((await alice!.history.page('bob')).messages.map(m => [m.text, m.status]), [['queued while down', 'sending']])
+    await h.startRendezvous()
+    await eventually(async () => (await alice!.history.page('bob')).messages[0]?.status === 'sent', 10_000, 'the queued message stored at the node')
+    const again = await h.startClient(bobHome)
+    await again.catchUp()
+    assert.deepEqual((await again.history.page('alice')).messages.map(m => m.text), ['queued while down'])
   })
 })
