@@ -15,6 +15,7 @@ import { conversations } from './commands/conversations.js'
 import { history } from './commands/history.js'
 import { unread } from './commands/unread.js'
 import { read } from './commands/read.js'
+import { chat } from './commands/chat.js'
 import { Home } from '../client/index.js'
 import type { Settings } from './settings.js'
 
@@ -44,6 +45,7 @@ export async function main (args: string[]): Promise<number> {
         if (saved != null) argv.server = saved.server
       }
     })
+    .command(chat)
     .command(serve(settings))
     .command(register)
     .command(login)
@@ -57,7 +59,6 @@ export async function main (args: string[]): Promise<number> {
     .command(history)
     .command(unread)
     .command(read)
-    .demandCommand(1, 'name a command; meshchat --help lists them')
     .strict()
     .recommendCommands()
     .help()

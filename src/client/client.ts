@@ -642,20 +642,22 @@ export class MeshClient {
         })
       } catch (err) {
         if (this.stopped) break
-        const fatal = err instanceof InvalidCertificateError || err instanceof AccountDisabledError || err instanceof UnknownUserError
+        const name = (err as Error).name
+        const fatal = ['InvalidCertificateError', 'AccountDisabledError', 'UnknownUserError', 'ServerKeyChangedError'].includes(name) ||
+          dialError(err, this.requireLogin().server).name === 'ServerKeyChangedError'
         if (fatal) {
           const e = err as MeshchatError
           this.hub.emit({ type: 'error', error: { name: e.name, message: e.message } })
           this.setState('offline', e.message)
-          if (!settled) { settled = true; first.reject(err) }
+          if (!settled) { settled = true; first.reject(dialError(err, this.requireLogin().server)) }
           return
         }
-        if (!settled) {
-          // the first attempt failed for a passing reason: report it, keep trying in the background
-          settled = true
-          first.reject(dialError(err, this.requireLogin().server))
-          return
-        }
+        // a passing failure (the node is down or unreachable): this device works on with its own
+        // history and the peers it knows, and keeps trying in the background
+        const reason = dialError(err, this.requireLogin().server).message
+        if (!settled) { settled = true; first.resolve() }
+        this.directoryLive = false
+        this.setState('reconnecting', reason)
       }
       if (this.stopped) break
       this.directoryLive = false

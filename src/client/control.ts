@@ -78,10 +78,10 @@ export function parseCommand (line: string): ControlCommand {
 }
 
 export async function runCommand (client: MeshClient, line: string): Promise<CommandResult> {
-  let id: unknown
+  // the id of any JSON object, so that even a command the schema refuses gets a matchable answer
+  const id = idOf(line)
   try {
     const cmd = parseCommand(line)
-    id = cmd.id
     const api = localDevice(client, async () => {})
     let result: unknown
     switch (cmd.cmd) {
@@ -96,6 +96,15 @@ export async function runCommand (client: MeshClient, line: string): Promise<Com
     return { ...(id === undefined ? {} : { id }), ok: true, result }
   } catch (err) {
     return { ...(id === undefined ? {} : { id }), ok: false, error: err instanceof MeshchatError ? toWireError(err) : { name: 'MeshchatError', message: (err as Error).message } }
+  }
+}
+
+function idOf (line: string): unknown {
+  try {
+    const raw: unknown = JSON.parse(line)
+    return raw != null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { id?: unknown }).id : undefined
+  } catch {
+    return undefined
   }
 }
 

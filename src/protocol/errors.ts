@@ -58,6 +58,8 @@ const byName: Record<string, new (message: string) => MeshchatError> = {
   NotLoggedInError,
   InvalidCertificateError,
   InvalidSignatureError,
+  UnreachableError,
+  ServerKeyChangedError,
   OfflineError,
   TimeoutError,
   ServerBusyError

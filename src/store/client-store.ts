@@ -129,7 +129,7 @@ export class ClientStore {
 
   /** Opens (creating) the history in `dir`; `me` is this account's username. */
   static async open (dir: string, me: string): Promise<ClientStore> {
-    return new ClientStore(await openDb(dir, 'client', CLIENT_SCHEMA_VERSION), me)
+    return new ClientStore(await openDb(dir, 'client', CLIENT_SCHEMA_VERSION, { lockWaitMs: 10_000 }), me)
   }
 
   private serial<T> (fn: () => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 import { RendezvousNode, jsonLogger } from '../../rendezvous/index.js'
 import { defaultDataDir, gossipFrom } from '../options.js'
-import { printJson, printLine } from '../output.js'
+import { printJson, printLine, FatalError } from '../output.js'
 import type { LogLevel } from '../../rendezvous/index.js'
 import type { GlobalArgs } from '../options.js'
 import type { Settings } from '../settings.js'
@@ -47,7 +47,14 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
       registrationsPerSecond: argv.registrationsPerSecond,
       gossip: gossipFrom(argv)
     })
-    await node.start()
+    try {
+      await node.start()
+    } catch (err) {
+      // libp2p's message names its own config knobs and puts the reason (EADDRINUSE…) on a later line
+      if ((err as Error).name !== 'UnsupportedListenAddressesError') throw err
+      const reason = /(E[A-Z]+): ([^\n]*)/.exec((err as Error).message)?.[2]
+      throw new FatalError(`cannot listen on ${host}/tcp/${argv.port}${reason == null ? '' : `: ${reason}`}`, 1)
+    }
     if (argv.json) printJson({ peerId: node.peerId, addrs: node.addresses() })
     else printLine(`meshchat rendezvous node listening on ${node.addresses().join(' ')}`)
     await new Promise<void>(resolve => {

@@ -1,0 +1,64 @@
+/** Small pure helpers for what the screen shows. */
+import type { ChatMessage, ConnectionState } from './port.js'
+
+export function clock (ms: number): string {
+  const d = new Date(ms)
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`
+}
+
+/** The visible receipt mark of an outgoing message. */
+export function statusMark (status: ChatMessage['status']): string {
+  switch (status) {
+    case 'sending': return '…'
+    case 'sent': return '✓'
+    case 'delivered': return '✓✓'
+    case 'read': return '✓✓ read'
+    default: return ''
+  }
+}
+
+export function connectionLabel (state: ConnectionState): { mark: string, text: string, color: string } {
+  switch (state) {
+    case 'connected': return { mark: '●', text: 'connected', color: 'green' }
+    case 'connecting': return { mark: '◌', text: 'connecting', color: 'yellow' }
+    case 'reconnecting': return { mark: '◌', text: 'reconnecting', color: 'yellow' }
+    case 'offline': return { mark: '○', text: 'offline', color: 'red' }
+  }
+}
+
+/** Terminal cells a string takes, counting wide (CJK, emoji) characters as two. */
+export function cellWidth (text: string): number {
+  let w = 0
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) ?? 0
+    if (cp < 0x20 || (cp >= 0x300 && cp < 0x370) || cp === 0x200d || (cp >= 0xfe00 && cp <= 0xfe0f)) continue
+    w += (cp >= 0x1100 && (cp <= 0x115f || (cp >= 0x2e80 && cp <= 0xa4cf) || (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xff00 && cp <= 0xff60) || (cp >= 0x1f300 && cp <= 0x1faff) || (cp >= 0x20000 && cp <= 0x3fffd))) ? 2 : 1
+  }
+  return w
+}
+
+/** Lines a message takes when wrapped to `width` cells, plus its header line. */
+export function messageHeight (m: ChatMessage, width: number): number {
+  const w = Math.max(8, width)
+  let lines = 1
+  for (const line of m.text.split('\n')) lines += Math.max(1, Math.ceil(cellWidth(line) / w))
+  return lines
+}
+
+/**
+ * The messages that fit in `height` lines, bottom-aligned, skipping the newest `scroll` ones.
+ * Returns them oldest first, and whether older loaded ones were left out.
+ */
+export function visibleWindow (messages: ChatMessage[], height: number, width: number, scroll: number): { shown: ChatMessage[], olderHidden: boolean } {
+  const end = Math.max(0, messages.length - scroll)
+  const shown: ChatMessage[] = []
+  let used = 0
+  let i = end - 1
+  for (; i >= 0; i--) {
+    const h = messageHeight(messages[i]!, width)
+    if (used + h > height && shown.length > 0) break
+    used += h
+    shown.unshift(messages[i]!)
+  }
+  return { shown, olderHidden: i >= 0 }
+}

@@ -1,0 +1,6 @@
+export * from './run.js'
+export * from './state.js'
+export * from './keys.js'
+export * from './slash.js'
+export * from './format.js'
+export type { ChatPort } from './port.js'
