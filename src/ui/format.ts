@@ -26,13 +26,22 @@ export function connectionLabel (state: ConnectionState): { mark: string, text: 
   }
 }
 
-/** Terminal cells a string takes, counting wide (CJK, emoji) characters as two. */
+const graphemes = new Intl.Segmenter()
+
+/**
+ * Terminal cells a string takes, counting wide (CJK, emoji) characters as two. Counted per
+ * grapheme, as Ink's string-width does: an emoji with a skin tone, a ZWJ family, a flag or a
+ * character shown as emoji (U+FE0F) is one wide character, not several.
+ */
 export function cellWidth (text: string): number {
   let w = 0
-  for (const ch of text) {
-    const cp = ch.codePointAt(0) ?? 0
+  for (const { segment } of graphemes.segment(text)) {
+    const cp = segment.codePointAt(0) ?? 0
     if (cp < 0x20 || (cp >= 0x300 && cp < 0x370) || cp === 0x200d || (cp >= 0xfe00 && cp <= 0xfe0f)) continue
-    w += (cp >= 0x1100 && (cp <= 0x115f || (cp >= 0x2e80 && cp <= 0xa4cf) || (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xff00 && cp <= 0xff60) || (cp >= 0x1f300 && cp <= 0x1faff) || (cp >= 0x20000 && cp <= 0x3fffd))) ? 2 : 1
+    const wide = (cp >= 0x1100 && (cp <= 0x115f || (cp >= 0x2e80 && cp <= 0xa4cf) || (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xff00 && cp <= 0xff60) || (cp >= 0x1f300 && cp <= 0x1faff) || (cp >= 0x20000 && cp <= 0x3fffd))) ||
+      segment.includes('\ufe0f') ||
+      (cp >= 0x1f1e6 && cp <= 0x1f1ff && segment.length > 2)
+    w += wide ? 2 : 1
   }
   return w
 }

@@ -64,7 +64,7 @@ export function initialState (me: string, connection: ConnectionState): ChatStat
     conversations: [placeholder('#global', 'room', null)],
     presence: {},
     users: [],
-    selected: '#global',
+    selected: null,
     focus: 'composer',
     messages: {},
     hasMore: {},

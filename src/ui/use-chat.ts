@@ -4,7 +4,7 @@
  * each runs in the background and reports back as an action.
  */
 import { useCallback, useEffect, useReducer, useRef } from 'react'
-import { initialState, reduce, targetOfMessage } from './state.js'
+import { initialState, reduce, sortConversations, targetOfMessage } from './state.js'
 import type { ChatPort } from './port.js'
 import type { ChatAction, ChatState } from './state.js'
 
@@ -72,9 +72,14 @@ export function useChat (port: ChatPort): [ChatState, ChatIntents] {
       }
     })
     dispatch({ type: 'connection', state: port.connectionState })
-    port.conversations().then(list => { dispatch({ type: 'conversations', list }) }).catch(fail)
+    port.conversations()
+      .then(list => {
+        dispatch({ type: 'conversations', list })
+        // open the most recent conversation, unless the person already picked one
+        if (stateRef.current.selected == null) select(sortConversations(list)[0]?.target ?? '#global')
+      })
+      .catch(err => { fail(err); if (stateRef.current.selected == null) select('#global') })
     port.users().then(list => { dispatch({ type: 'users', list: list.map(u => ({ user: u.user, online: u.online })) }) }).catch(() => {})
-    if (stateRef.current.selected != null) select(stateRef.current.selected)
     return off
   }, [port, fail, select])
 

@@ -1,4 +1,4 @@
-import { useState } from 'react'
+import { useEffect, useState } from 'react'
 import { Box, Text, useApp, useInput } from 'ink'
 import { ConversationList } from './ConversationList.js'
 import { ChatView } from './ChatView.js'
@@ -10,6 +10,9 @@ import { parseSlash } from '../slash.js'
 import { useChat } from '../use-chat.js'
 import { useTerminalSize } from '../use-terminal-size.js'
 import type { ChatPort } from '../port.js'
+
+/** How long a notice stays on the status line. */
+export const NOTICE_MS = 6_000
 
 export interface AppProps {
   /** The client core (or a fake in tests). */
@@ -24,6 +27,13 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
   const { columns, rows } = useTerminalSize()
   const [state, act] = useChat(port)
   const [draft, setDraft] = useState('')
+
+  // a notice stays a few seconds, then the status line is calm again
+  useEffect(() => {
+    if (state.notice == null) return
+    const timer = setTimeout(() => { act.dispatch({ type: 'notice', notice: null }) }, NOTICE_MS)
+    return () => { clearTimeout(timer) }
+  }, [state.notice])
 
   const listWidth = Math.max(14, Math.min(28, Math.floor(columns / 4)))
   const chatWidth = Math.max(20, columns - listWidth)

@@ -1,4 +1,4 @@
-import { useState } from 'react'
+import { useRef, useState } from 'react'
 import { Box, Text, useApp, useInput } from 'ink'
 import { LineInput } from './LineInput.js'
 
@@ -25,7 +25,13 @@ const LABEL: Record<Field, string> = { server: 'Server', user: 'Username', passw
 /** The login screen: server, username and a masked password; Ctrl-R switches to registering. */
 export function LoginForm ({ initial, onSubmit, onCancel }: LoginFormProps): React.JSX.Element {
   const { exit } = useApp()
-  const [values, setValues] = useState<Record<Field, string>>({ server: initial.server ?? '', user: initial.user ?? '', password: initial.password ?? '' })
+  const [values, setValuesState] = useState<Record<Field, string>>({ server: initial.server ?? '', user: initial.user ?? '', password: initial.password ?? '' })
+  // keys can outrun renders: submit reads the latest values, not the last render's
+  const latest = useRef(values)
+  const setValues = (change: (old: Record<Field, string>) => Record<Field, string>): void => {
+    latest.current = change(latest.current)
+    setValuesState(latest.current)
+  }
   const [register, setRegister] = useState(initial.register ?? false)
   const [field, setField] = useState<Field>(FIELDS.find(f => (initial[f] ?? '') === '') ?? 'password')
   const [error, setError] = useState<string | null>(null)
@@ -41,6 +47,7 @@ export function LoginForm ({ initial, onSubmit, onCancel }: LoginFormProps): Rea
   })
 
   const submit = (): void => {
+    const values = latest.current
     const missing = FIELDS.find(f => values[f].trim() === '')
     if (missing != null) {
       setField(missing)
@@ -64,13 +71,13 @@ export function LoginForm ({ initial, onSubmit, onCancel }: LoginFormProps): Rea
       <Text bold>meshchat — {register ? 'create an account' : 'log in'}</Text>
       {FIELDS.map(f => (
         <Box key={f}>
-          <Text color={field === f ? 'cyan' : undefined}>{LABEL[f].padEnd(10)}</Text>
+          <Text color={field === f ? 'cyan' : undefined}>{field === f ? '› ' : '  '}{LABEL[f].padEnd(10)}</Text>
           <LineInput
             value={values[f]}
             onChange={v => { setValues(old => ({ ...old, [f]: v })) }}
             onSubmit={() => {
               const next = FIELDS[FIELDS.indexOf(f) + 1]
-              if (next != null && values[next] === '') setField(next)
+              if (next != null && latest.current[next] === '') setField(next)
               else submit()
             }}
             focus={field === f && !busy}

@@ -18,8 +18,11 @@ export function StatusLine ({ connection, me, notice, width }: StatusLineProps):
   const c = connectionLabel(connection)
   return (
     <Box width={width} justifyContent='space-between'>
-      <Text><Text color={c.color}>{c.mark} {c.text}</Text><Text dimColor> as </Text><Text bold>{me}</Text><Text dimColor>  /help</Text></Text>
-      {notice != null && <Text color={notice.kind === 'error' ? 'red' : 'magenta'} wrap='truncate-end'>{notice.text}</Text>}
+      {/* the connection and the name keep their place: a long notice is cut, never wraps the line */}
+      <Box flexShrink={0}>
+        <Text><Text color={c.color}>{c.mark} {c.text}</Text><Text dimColor> as </Text><Text bold>{me}</Text><Text dimColor>  /help</Text></Text>
+      </Box>
+      {notice != null && <Box marginLeft={2}><Text color={notice.kind === 'error' ? 'red' : 'magenta'} wrap='truncate-end'>{notice.text}</Text></Box>}
     </Box>
   )
 }

@@ -1,0 +1,112 @@
+/**
+ * Driving the real `meshchat` in a pseudo-terminal, as a person does: each pane runs in its own
+ * tmux server (a private socket), keys go in with send-keys and the screen comes back with
+ * capture-pane. Tests that need it skip, visibly, where tmux is not installed.
+ */
+import { execFile, execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { MESHCHAT_BIN } from './processes.js'
+
+/** How long `waitFor` watches the screen. @default 10000 */
+export const DEFAULT_SCREEN_WAIT_MS = 10_000
+
+export function tmuxAvailable (): boolean {
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function tmux (socket: string, args: string[]): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    execFile('tmux', ['-L', socket, ...args], { timeout: 5_000 }, (err, stdout) => {
+      if (err != null) reject(err)
+      else resolve(stdout)
+    })
+  })
+}
+
+export interface PaneOptions {
+  columns?: number
+  rows?: number
+  /** Environment of the program (MESHCHAT_* included); TERM is xterm-256color. */
+  env?: Record<string, string>
+}
+
+/** One terminal running `meshchat <args>`. */
+export class TerminalPane {
+  private readonly socket = `meshchat-test-${randomBytes(4).toString('hex')}`
+  private started = false
+
+  constructor (private readonly args: string[], private readonly options: PaneOptions = {}) {}
+
+  async start (): Promise<this> {
+    const env = { ...this.options.env, TERM: 'xterm-256color' }
+    const exports = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ')
+    const command = `env ${exports} ${shellQuote(process.execPath)} ${shellQuote(MESHCHAT_BIN)} ${this.args.map(shellQuote).join(' ')}; echo "[exited $?]"; sleep 30`
+    await tmux(this.socket, ['new-session', '-d', '-x', String(this.options.columns ?? 80), '-y', String(this.options.rows ?? 24), command])
+    this.started = true
+    return this
+  }
+
+  /** The screen as text, one string a row. */
+  async screen (): Promise<string> {
+    return await tmux(this.socket, ['capture-pane', '-p'])
+  }
+
+  /** Types text literally (no key names). */
+  async type (text: string): Promise<void> {
+    await tmux(this.socket, ['send-keys', '-l', text])
+  }
+
+  /** Presses keys by tmux name: Enter, Escape, Tab, C-n, PPage, … */
+  async press (...keys: string[]): Promise<void> {
+    await tmux(this.socket, ['send-keys', ...keys])
+  }
+
+  /** Waits until the screen matches; the error shows the last screen. */
+  async waitFor (pred: (screen: string) => boolean, what: string, timeoutMs = DEFAULT_SCREEN_WAIT_MS): Promise<string> {
+    const deadline = Date.now() + timeoutMs
+    let last = ''
+    while (Date.now() < deadline) {
+      last = await this.screen()
+      if (pred(last)) return last
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; the screen was:\n${last}`)
+  }
+
+  /**
+   * Waits until the program takes keys: a program shows its first screen a moment before it puts
+   * the terminal in raw mode, and keys typed in between are lost. Types a probe character until
+   * it shows in `line` (a substring of the input line, e.g. '› '), then erases it.
+   */
+  async ready (inputPrefix: string, timeoutMs = DEFAULT_SCREEN_WAIT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    const probe = '¤'
+    while (Date.now() < deadline) {
+      await this.type(probe)
+      try {
+        await this.waitFor(s => s.includes(`${inputPrefix}${probe}`), 'the probe', 500)
+      } catch {
+        continue
+      }
+      // keys typed before raw mode may arrive late: erase every probe that made it
+      await this.waitFor(s => { void this.press('BSpace'); return !s.includes(probe) }, 'the probe erased', 2_000)
+      return
+    }
+    throw new Error(`the program took no keys within ${timeoutMs} ms; the screen was:\n${await this.screen()}`)
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await tmux(this.socket, ['kill-server']).catch(() => {})
+  }
+}
+
+function shellQuote (s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`
+}

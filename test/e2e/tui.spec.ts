@@ -1,0 +1,121 @@
+/**
+ * The chat screen in a real pseudo-terminal (tmux), against a real rendezvous node: what a person
+ * sees and types. Skipped, visibly, where tmux is missing (.ci/run installs it).
+ */
+import assert from 'node:assert/strict'
+import { ProcessGroup, TerminalPane, tmuxAvailable } from '../../src/testing/index.js'
+import type { RunResult, ServeProcess } from '../../src/testing/index.js'
+
+const PASSWORD = 'correct horse battery'
+const ENV = { MESHCHAT_IP_COLOCATION_WHITELIST: '127.0.0.1' }
+
+function assertOk (res: RunResult): void {
+  assert.equal(res.code, 0, `exit ${String(res.code)}, stderr: ${res.stderr}`)
+}
+
+describe('chat screen in a terminal', function () {
+  const group = new ProcessGroup()
+  const panes: TerminalPane[] = []
+  let server: ServeProcess
+
+  before(function () {
+    if (!tmuxAvailable()) {
+      console.log('    (tmux is not installed: the terminal tests are skipped; .ci/run installs it)')
+      this.skip()
+    }
+  })
+  beforeEach(async () => {
+    server = await group.startServe({ args: ['--heartbeat-ms', '500', '--registrations-per-second', '100'] })
+  })
+  afterEach(async () => {
+    await Promise.all(panes.map(async p => { await p.stop() }))
+    panes.length = 0
+    await group.stopAll()
+  })
+
+  async function registered (user: string): Promise<string> {
+    const home = await group.tempDir(`tui-${user}`)
+    assertOk(await group.run(['register', '--home', home, '--server', server.address, '--user', user], { env: { ...ENV, MESHCHAT_PASSWORD: PASSWORD } }))
+    return home
+  }
+
+  async function pane (args: string[], size = { columns: 80, rows: 24 }): Promise<TerminalPane> {
+    const p = new TerminalPane(args, { ...size, env: ENV })
+    panes.push(p)
+    return await p.start()
+  }
+
+  it('two people chat: one types, the other sees it, and the first then sees it read', async () => {
+    const [aliceHome, bobHome] = await Promise.all([registered('alice'), registered('bob')])
+    assertOk(await group.run(['send', '--home', bobHome, 'alice', 'hi alice, zażółć gęślą jaźń, привет'], { env: ENV }))
+    const alice = await pane(['--home', aliceHome])
+    const bob = await pane(['--home', bobHome])
+    // alice sees bob's message arrive in the list (it came while she was away), and opens it
+    await alice.waitFor(s => s.includes('connected as alice') && /● bob +1/.test(s), 'bob with one unread message in alice\'s list')
+    await alice.ready(' › ')
+    await alice.type('/msg bob')
+    await alice.press('Enter')
+    await alice.waitFor(s => s.includes('hi alice, zażółć gęślą jaźń, привет') && s.includes('bob › '), 'alice has bob\'s chat open')
+    await alice.waitFor(s => !/● bob +1/.test(s), 'opening it marked it read')
+    // bob opens his chat with alice with the keys
+    await bob.waitFor(s => s.includes('connected as bob') && s.includes('alice'), 'bob\'s screen')
+    await bob.ready(' › ')
+    for (let i = 0; i < 3 && !(await bob.screen()).includes('alice › '); i++) {
+      await bob.press('C-n')
+      await bob.waitFor(() => true, 'a redraw', 100).catch(() => {})
+    }
+    await bob.waitFor(s => s.includes('alice › '), 'bob has alice\'s chat open')
+    await alice.type('hello bob from the terminal')
+    await alice.press('Enter')
+    await bob.waitFor(s => s.includes('hello bob from the terminal'), 'bob sees alice\'s message')
+    // bob's screen shows the chat, so the message is read; alice sees the mark
+    await alice.waitFor(s => s.includes('hello bob from the terminal') && s.includes('read'), 'alice sees it read')
+    const screen = await alice.screen()
+    for (const line of screen.split('\n')) assert.ok([...line].length <= 80, `line wider than the terminal: ${line}`)
+  })
+
+  it('shows help, the users list and a one-line error for an unknown command', async () => {
+    const home = await registered('carol')
+    const carol = await pane(['--home', home], { columns: 100, rows: 30 })
+    await carol.waitFor(s => s.includes('connected as carol'), 'the chat screen')
+    await carol.ready(' › ')
+    await carol.type('/help')
+    await carol.press('Enter')
+    await carol.waitFor(s => s.includes('/msg <user> [text]') && s.includes('PageUp'), 'the help')
+    await carol.press('Escape')
+    await carol.waitFor(s => !s.includes('/msg <user> [text]'), 'the help closed')
+    await carol.type('/users')
+    await carol.press('Enter')
+    await carol.waitFor(s => s.includes('Users (1 online)') && s.includes('carol (you)'), 'the users list')
+    await carol.press('Escape')
+    await carol.waitFor(s => !s.includes('Users (1 online)'), 'the users list closed')
+    await carol.type('/frobnicate')
+    await carol.press('Enter')
+    await carol.waitFor(s => s.includes('unknown command /frobnicate'), 'the error on the status line')
+    await carol.type('/quit')
+    await carol.press('Enter')
+    await carol.waitFor(s => s.includes('[exited 0]'), 'a clean exit')
+  })
+
+  it('logs in through the form, then opens the chat screen', async () => {
+    await registered('dave')
+    const home = await group.tempDir('tui-dave-2')
+    const dave = await pane(['login', '--home', home])
+    await dave.waitFor(s => s.includes('meshchat — log in') && s.includes('Server'), 'the login form')
+    await dave.ready('Server    ')
+    // like a person: look at the screen before typing into the next field
+    await dave.type(server.address)
+    await dave.press('Enter')
+    await dave.waitFor(s => s.includes('› Username'), 'the username field')
+    await dave.type('dave')
+    await dave.press('Enter')
+    await dave.waitFor(s => s.includes('› Password'), 'the password field')
+    await dave.type('wrong password!')
+    await dave.press('Enter')
+    await dave.waitFor(s => s.includes('wrong password for "dave"'), 'the error under the form')
+    assert.ok(!(await dave.screen()).includes('wrong password!'), 'the password is never shown')
+    await dave.type(PASSWORD)
+    await dave.press('Enter')
+    await dave.waitFor(s => s.includes('connected as dave'), 'the chat screen after login')
+  })
+})
