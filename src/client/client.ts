@@ -15,6 +15,8 @@ import {
 import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator, seal, open as openSealed } from '../crypto/index.js'
 import { ClientStore } from '../store/index.js'
 import { History } from './history.js'
+import { wantsRelay } from './reachability.js'
+import type { RelayMode } from './reachability.js'
 import { createMeshNode, frameStream, handleRequests, readFrame, request, writeFrame, isRelayed } from '../net/index.js'
 import { Home } from './home.js'
 import { EventHub } from './events.js'
@@ -48,6 +50,11 @@ export interface ClientInit {
   peerDials?: number
   reconnectMinMs?: number
   reconnectMaxMs?: number
+  /**
+   * Hold a relay slot on the rendezvous node so peers can reach this device when it is behind
+   * NAT: `auto` does when the device has no public address and the node has. @default 'auto'
+   */
+  relay?: RelayMode
   /**
    * Without a session: fail at start when the rendezvous node is unreachable. History commands
    * turn it off to show what the device has. @default true
@@ -109,6 +116,9 @@ export class MeshClient {
   private roomValidator?: RoomValidator
   private readonly rooms = new Set<string>()
   private accountKey?: AccountKeyFile
+  /** This device asked for a relay slot; `hasRelayAddress` says whether it holds one now. */
+  private relayed = false
+  private hasRelayAddress = false
   private store?: ClientStore
   private historyApi?: History
 
@@ -157,16 +167,22 @@ export class MeshClient {
       sendReceipt: async (conv, body, to) => { await this.sendReceipt(conv, body, to) },
       emit: ev => { this.hub.emit(ev) }
     })
+    const listen = this.init.listen ?? ['/ip4/0.0.0.0/tcp/0']
+    // a device behind NAT holds a relay slot on its rendezvous node (and one-shot commands never do)
+    this.relayed = this.init.session !== false && wantsRelay(this.init.relay ?? 'auto', this.login.server)
     this.node = await createMeshNode({
       privateKey: this.key,
-      listen: this.init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      listen: this.relayed ? [...listen, '/p2p-circuit'] : listen,
+      relayClient: true,
       maxConnections: 1_000,
       inboundConnectionThreshold: 100,
       maxIncomingPendingConnections: 100,
       gossip: this.init.gossip
     })
     await this.node.peerStore.merge(this.serverPeer, { multiaddrs: [this.serverAddr] }).catch(async err => { await this.stop(); throw err })
-    await handleRequests(this.node, DM_PROTOCOL, envelopeSchema, async (env, ctx) => await this.receiveDirect(env, ctx.connection))
+    // direct messages, receipts and their acks also travel over relayed (limited) connections
+    await handleRequests(this.node, DM_PROTOCOL, envelopeSchema, async (env, ctx) => await this.receiveDirect(env, ctx.connection), { runOnLimitedConnection: true })
+    this.node.addEventListener('self:peer:update', () => { this.addressesChanged() })
     this.node.services.pubsub.addEventListener('gossipsub:message', evt => {
       this.receiveRoom(evt.detail.msg.topic, evt.detail.msg.data)
     })
@@ -456,7 +472,7 @@ export class MeshClient {
 
   private async deliver (device: DeviceInfo, env: Envelope, options: AbortOptions): Promise<void> {
     const peer = await this.knowPeer(device)
-    await request(this.libp2p, peer, DM_PROTOCOL, env, dmAck, options)
+    await request(this.libp2p, peer, DM_PROTOCOL, env, dmAck, { ...options, runOnLimitedConnection: true })
   }
 
   private async devicesOf (user: string, options: AbortOptions): Promise<DeviceInfo[]> {
@@ -624,7 +640,21 @@ export class MeshClient {
   }
 
   private myAddrs (): string[] {
-    return this.libp2p.getMultiaddrs().map(a => a.toString()).slice(0, 16)
+    // direct addresses first, the relayed one last (peers try them in that order)
+    const all = this.libp2p.getMultiaddrs().map(a => a.toString())
+    return [...all.filter(a => !isRelayed(a)), ...all.filter(a => isRelayed(a))].slice(0, 16)
+  }
+
+  /** The device learned or lost an address (a relay slot, say): tell the node and the UI. */
+  private addressesChanged (): void {
+    if (this.stopped) return
+    const addrs = this.myAddrs()
+    const relayedNow = addrs.some(a => isRelayed(a))
+    if (relayedNow !== this.hasRelayAddress) {
+      this.hasRelayAddress = relayedNow
+      this.hub.emit({ type: 'relay', reserved: relayedNow, ...(relayedNow ? {} : { reason: 'the relay slot on the rendezvous node is gone; renewing' }) })
+    }
+    if (this.live != null) void this.live.lp.write(encodeFrame({ t: 'addrs', addrs })).catch(() => {})
   }
 
   /** Runs sessions with the rendezvous node, reconnecting with backoff until stopped. */

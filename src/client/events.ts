@@ -28,6 +28,8 @@ export type ClientEvent =
   | { type: 'registered', user: string, at: number }
   | { type: 'message', message: ChatMessage }
   | { type: 'status', id: string, conv: string, status: MessageStatus }
+  /** This device got (or lost) a relay slot on its rendezvous node: peers reach it through the relay. */
+  | { type: 'relay', reserved: boolean, reason?: string }
   | { type: 'unread', conv: string, target: string, unread: number }
   | { type: 'error', error: { name: string, message: string } }
 

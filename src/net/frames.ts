@@ -48,6 +48,8 @@ export interface RequestOptions extends AbortOptions {
   timeoutMs?: number
   /** Largest request and response frame. @default MAX_FRAME_BYTES */
   maxFrameBytes?: number
+  /** Also over a relayed (limited) connection. @default false */
+  runOnLimitedConnection?: boolean
 }
 
 /**
@@ -56,7 +58,7 @@ export interface RequestOptions extends AbortOptions {
  */
 export async function request<S extends z.ZodType> (node: Libp2p, peer: PeerId | Multiaddr | Multiaddr[], protocol: string, req: unknown, schema: S, options: RequestOptions = {}): Promise<z.infer<S>> {
   const signal = options.signal ?? AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
-  const stream = await node.dialProtocol(peer, protocol, { signal })
+  const stream = await node.dialProtocol(peer, protocol, { signal, ...(options.runOnLimitedConnection === true ? { runOnLimitedConnection: true } : {}) })
   const max = options.maxFrameBytes ?? MAX_FRAME_BYTES
   try {
     const lp = frameStream(stream, max)
@@ -83,6 +85,8 @@ export interface HandleRequestsOptions {
   readTimeoutMs?: number
   /** Largest request and response frame. @default MAX_FRAME_BYTES */
   maxFrameBytes?: number
+  /** Also over a relayed (limited) connection. @default false */
+  runOnLimitedConnection?: boolean
   /** Called for every request that failed, for logging. */
   onError?: (err: unknown, ctx: HandlerContext) => void
 }
@@ -115,5 +119,5 @@ export async function handleRequests<S extends z.ZodType> (node: Libp2p, protoco
       }
       stream.abort(err as Error)
     }
-  }, { maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS })
+  }, { maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS, ...(options.runOnLimitedConnection === true ? { runOnLimitedConnection: true } : {}) })
 }

@@ -6,6 +6,9 @@ import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { gossipsub } from '@libp2p/gossipsub'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
@@ -33,12 +36,32 @@ export interface NodeInit {
   /** @default 10 */
   maxIncomingPendingConnections?: number
   gossip?: GossipInit
+  /** Be a circuit-relay (v2) server for devices behind NAT (the rendezvous node). */
+  relayServer?: RelayServerInit
+  /**
+   * Reach and be reached through relays (circuit v2), and try to upgrade relayed connections to
+   * direct ones by hole punching (DCUtR). Clients turn it on. @default false
+   */
+  relayClient?: boolean
+}
+
+export interface RelayServerInit {
+  /** Devices holding a relay slot at once. */
+  maxReservations: number
+  /** How long a slot lasts before the device must renew it, ms. */
+  reservationTtlMs: number
+  /** Bytes one relayed connection may carry each way before it is closed. */
+  dataLimitBytes: number
+  /** How long one relayed connection may last, ms. */
+  durationLimitMs: number
 }
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
+  /** Present on a node started with relayServer. */
+  relay?: CircuitRelayService
 }
 
 export type MeshNode = Libp2p<MeshServices>
@@ -48,7 +71,7 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
   return await createLibp2p({
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
-    transports: [tcp()],
+    transports: init.relayClient === true ? [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })] : [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
@@ -58,7 +81,22 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
     },
     services: {
       identify: identify(),
-      ping: ping(),
+      // a relayed connection (circuit v2) is "limited": ping must still tell its round trip
+      ping: ping({ runOnLimitedConnection: true }),
+      ...(init.relayServer == null
+        ? {}
+        : {
+            relay: circuitRelayServer({
+              reservations: {
+                maxReservations: init.relayServer.maxReservations,
+                reservationTtl: init.relayServer.reservationTtlMs,
+                defaultDataLimit: BigInt(init.relayServer.dataLimitBytes),
+                defaultDurationLimit: init.relayServer.durationLimitMs,
+                applyDefaultLimit: true
+              }
+            })
+          }),
+      ...(init.relayClient === true ? { dcutr: dcutr() } : {}),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,

@@ -16,3 +16,9 @@ export const FAILURE_FORGET_MS = 15 * 60_000
 export const MAX_SESSION_BACKLOG = 1_000
 /** Concurrent sessions one account may hold (one per device). */
 export const MAX_DEVICES_PER_ACCOUNT = 16
+/** Circuit-relay (v2) slots for devices behind NAT, sized for a small public host. */
+export const DEFAULT_RELAY_RESERVATIONS = 256
+export const DEFAULT_RELAY_RESERVATION_TTL_MS = 30 * 60_000
+/** Direct messages and receipts are small; file transfers wait for a direct connection. */
+export const DEFAULT_RELAY_DATA_LIMIT_BYTES = 1024 * 1024
+export const DEFAULT_RELAY_DURATION_LIMIT_MS = 10 * 60_000

@@ -20,13 +20,14 @@ import { Semaphore } from './semaphore.js'
 import { silentLogger } from './log.js'
 import {
   DEFAULT_HEARTBEAT_MS, MAX_CONCURRENT_HASHES, MAX_AUTH_QUEUE, ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES,
-  FAILURE_BASE_DELAY_MS, FAILURE_MAX_DELAY_MS, FAILURE_FORGET_MS, MAX_SESSION_BACKLOG, MAX_DEVICES_PER_ACCOUNT, DEFAULT_PORT
+  FAILURE_BASE_DELAY_MS, FAILURE_MAX_DELAY_MS, FAILURE_FORGET_MS, MAX_SESSION_BACKLOG, MAX_DEVICES_PER_ACCOUNT, DEFAULT_PORT,
+  DEFAULT_RELAY_RESERVATIONS, DEFAULT_RELAY_RESERVATION_TTL_MS, DEFAULT_RELAY_DATA_LIMIT_BYTES, DEFAULT_RELAY_DURATION_LIMIT_MS
 } from './constants.js'
 import type { Logger } from './log.js'
 import type { SessionSink } from './presence.js'
 import type { AccountRecord, RendezvousState } from '../store/index.js'
 import type { Certificate, UserInfo, AuthRequest, DirectoryRequest, ArchiveRequest } from '../protocol/index.js'
-import type { GossipInit, MeshNode } from '../net/index.js'
+import type { GossipInit, MeshNode, RelayServerInit } from '../net/index.js'
 import type { Connection, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
 import type { GossipsubMessage } from '@libp2p/gossipsub'
 
@@ -55,6 +56,8 @@ export interface RendezvousInit {
   failureBaseDelayMs?: number
   /** Registrations per second from one address (burst 20). @default 2 */
   registrationsPerSecond?: number
+  /** Circuit-relay limits for devices behind NAT; `false` turns the relay off. */
+  relay?: Partial<RelayServerInit> | false
 }
 
 /** The host part of a remote multiaddr (`/ip4/1.2.3.4/tcp/5` → `1.2.3.4`), for per-address limits. */
@@ -124,7 +127,20 @@ export class RendezvousNode {
         maxConnections: this.init.maxConnections ?? 20_000,
         inboundConnectionThreshold: this.init.inboundConnectionThreshold ?? 200,
         maxIncomingPendingConnections: this.init.maxIncomingPendingConnections ?? 1_000,
-        gossip: this.init.gossip
+        gossip: this.init.gossip,
+        ...(this.init.relay === false
+          ? {}
+          : {
+              relayServer: {
+                maxReservations: this.init.relay?.maxReservations ?? DEFAULT_RELAY_RESERVATIONS,
+                reservationTtlMs: this.init.relay?.reservationTtlMs ?? DEFAULT_RELAY_RESERVATION_TTL_MS,
+                dataLimitBytes: this.init.relay?.dataLimitBytes ?? DEFAULT_RELAY_DATA_LIMIT_BYTES,
+                durationLimitMs: this.init.relay?.durationLimitMs ?? DEFAULT_RELAY_DURATION_LIMIT_MS
+              }
+            })
+      })
+      this.node.services.relay?.addEventListener('relay:reservation', evt => {
+        this.log.info('relay reservation', { peer: evt.detail.addr.getComponents().find(c => c.name === 'p2p')?.value ?? evt.detail.addr.toString() })
       })
     } catch (err) {
       await this.state.close()

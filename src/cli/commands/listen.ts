@@ -25,6 +25,7 @@ export function describeEvent (ev: ClientEvent, me: string): string {
     case 'connection': return `* ${ev.state}${ev.reason == null ? '' : `: ${ev.reason}`}`
     case 'status': return `* ${ev.id.slice(0, 8)} ${ev.status}`
     case 'unread': return `* ${ev.target}: ${ev.unread} unread`
+    case 'relay': return ev.reserved ? '* reachable through the rendezvous node\'s relay' : `* relay slot lost${ev.reason == null ? '' : `: ${ev.reason}`}`
     case 'error': return `* error: ${ev.error.message}`
   }
 }

@@ -41,8 +41,11 @@ export function ChatView ({ target, messages, me, online, scroll, hasMore, width
   return (
     <Box flexDirection='column' borderStyle='round' borderColor='gray' width={width} height={height + 2}>
       <Box justifyContent='space-between' width={inner}>
-        <Text bold>{title}</Text>
-        <Text dimColor>{olderHidden || hasMore ? '↑ PgUp for older' : ''}{scroll > 0 ? `  ${scroll} newer ↓` : ''}</Text>
+        {/* one line: a long name is cut rather than wrapped over the messages */}
+        <Text bold wrap='truncate-end'>{title}</Text>
+        <Box flexShrink={0} marginLeft={1}>
+          <Text dimColor>{olderHidden || hasMore ? '↑ PgUp for older' : ''}{scroll > 0 ? `  ${scroll} newer ↓` : ''}</Text>
+        </Box>
       </Box>
       <Box flexDirection='column' justifyContent='flex-end' height={area} overflow='hidden'>
         {shown.length === 0
