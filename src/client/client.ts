@@ -17,7 +17,7 @@ import { ClientStore } from '../store/index.js'
 import { History } from './history.js'
 import { wantsRelay } from './reachability.js'
 import type { RelayMode } from './reachability.js'
-import { createMeshNode, frameStream, handleRequests, readFrame, request, writeFrame, isRelayed } from '../net/index.js'
+import { createMeshNode, frameStream, handleRequests, readFrame, request, writeFrame, isRelayed, pingPeer } from '../net/index.js'
 import { Home } from './home.js'
 import { EventHub } from './events.js'
 import { dialError, parseServerAddress, peerIdOfAddress } from './server-address.js'
@@ -370,7 +370,7 @@ export class MeshClient {
     if (user == null) {
       const peer = this.serverPeer!
       try {
-        const rttMs = await this.libp2p.services.ping.ping(peer, { signal })
+        const rttMs = await pingPeer(this.libp2p, peer, { signal })
         return [{ target: 'rendezvous', peer: peer.toString(), rttMs, path: this.pathTo(peer) }]
       } catch (err) {
         throw dialError(err, this.requireLogin().server)
@@ -380,11 +380,16 @@ export class MeshClient {
     if (devices.length === 0) throw new OfflineError(`${user} is offline (no device online)`)
     const results = await Promise.allSettled(devices.map(async d => {
       const peer = await this.knowPeer(d)
-      const rttMs = await this.libp2p.services.ping.ping(peer, { signal })
+      // a relayed connection is "limited": the ping uses it rather than dial anew
+      const rttMs = await pingPeer(this.libp2p, peer, { signal })
       return { target: user, peer: d.peer, rttMs, path: this.pathTo(peer) }
     }))
     const ok = results.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
-    if (ok.length === 0) throw new OfflineError(`no device of ${user} answered`)
+    if (ok.length === 0) {
+      const first = results.find(r => r.status === 'rejected')
+      const why = first?.status === 'rejected' ? `: ${String((first.reason as Error).message).split('\n')[0] ?? ''}` : ''
+      throw new OfflineError(`no device of ${user} answered${why}`)
+    }
     return ok
   }
 
@@ -641,7 +646,9 @@ export class MeshClient {
 
   private myAddrs (): string[] {
     // direct addresses first, the relayed one last (peers try them in that order)
-    const all = this.libp2p.getMultiaddrs().map(a => a.toString())
+    // loopback addresses mean something to peers only when everyone is on this machine
+    const loopbackServer = /^\/(ip4\/127\.|ip6\/::1\/)/.test(this.requireLogin().server)
+    const all = this.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => loopbackServer || !/^\/(ip4\/127\.|ip6\/::1\/)/.test(a))
     return [...all.filter(a => !isRelayed(a)), ...all.filter(a => isRelayed(a))].slice(0, 16)
   }
 

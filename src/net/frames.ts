@@ -2,7 +2,7 @@
  * Length-prefixed JSON frames on libp2p 3 message streams, and the one-request-one-response
  * pattern most meshchat protocols use. Every wait is bounded by a signal.
  */
-import { lpStream } from '@libp2p/utils'
+import { byteStream, lpStream } from '@libp2p/utils'
 import { decodeFrame, encodeFrame, InvalidMessageError, MAX_FRAME_BYTES, TimeoutError, toWireError, fromWireError, MeshchatError } from '../protocol/index.js'
 import { DEFAULT_HANDLER_READ_TIMEOUT_MS, DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_REQUEST_TIMEOUT_MS } from './constants.js'
 import type { AbortOptions, Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -39,6 +39,39 @@ export async function readFrame<S extends z.ZodType> (lp: FrameStream, schema: S
   return decodeFrame(data.subarray(), schema, maxBytes)
 }
 
+/**
+ * Opens a protocol stream to a peer, reusing an open connection: a direct one first, else (when
+ * allowed) a relayed one. libp2p's own dial ignores relayed ("limited") connections and dials
+ * again, which through a relay fails or wastes a circuit.
+ */
+export async function openStream (node: Libp2p, peer: PeerId | Multiaddr | Multiaddr[], protocol: string, options: AbortOptions & { runOnLimitedConnection?: boolean } = {}): Promise<Stream> {
+  if (!Array.isArray(peer) && 'toMultihash' in peer) {
+    const open = node.getConnections(peer).filter(c => c.status === 'open')
+    const conn = open.find(c => c.limits == null) ?? (options.runOnLimitedConnection === true ? open[0] : undefined)
+    if (conn != null) return await conn.newStream(protocol, { ...options, runOnLimitedConnection: options.runOnLimitedConnection === true })
+  }
+  return await node.dialProtocol(peer, protocol, { ...options, runOnLimitedConnection: options.runOnLimitedConnection === true })
+}
+
+/** Round trip of the libp2p ping protocol (32 random bytes echoed), over relayed connections too. */
+export async function pingPeer (node: Libp2p, peer: PeerId, options: AbortOptions = {}): Promise<number> {
+  const stream = await openStream(node, peer, '/ipfs/ping/1.0.0', { ...options, runOnLimitedConnection: true })
+  try {
+    const data = crypto.getRandomValues(new Uint8Array(32))
+    const bytes = byteStream(stream)
+    const start = performance.now()
+    await bytes.write(data, options)
+    const echo = await bytes.read({ ...options, bytes: 32 })
+    const rtt = performance.now() - start
+    if (Buffer.compare(Buffer.from(echo.subarray()), Buffer.from(data)) !== 0) throw new InvalidMessageError('wrong ping answer')
+    await stream.close(options).catch(() => {})
+    return rtt
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}
+
 /** Is this error one we made on purpose (safe to show), rather than a bug? */
 export function isMeshchatError (err: unknown): err is MeshchatError {
   return err instanceof MeshchatError
@@ -58,7 +91,7 @@ export interface RequestOptions extends AbortOptions {
  */
 export async function request<S extends z.ZodType> (node: Libp2p, peer: PeerId | Multiaddr | Multiaddr[], protocol: string, req: unknown, schema: S, options: RequestOptions = {}): Promise<z.infer<S>> {
   const signal = options.signal ?? AbortSignal.timeout(options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
-  const stream = await node.dialProtocol(peer, protocol, { signal, ...(options.runOnLimitedConnection === true ? { runOnLimitedConnection: true } : {}) })
+  const stream = await openStream(node, peer, protocol, { signal, runOnLimitedConnection: options.runOnLimitedConnection === true })
   const max = options.maxFrameBytes ?? MAX_FRAME_BYTES
   try {
     const lp = frameStream(stream, max)

@@ -156,3 +156,4 @@ export async function eventually (cond: () => boolean | Promise<boolean>, timeou
 export { RendezvousNode, MeshClient }
 export * from './processes.js'
 export * from './tmux.js'
+export * from './netns.js'

@@ -214,9 +214,16 @@ export function portOf (address: string): number {
  * A set of meshchat processes and temp folders that are cleaned up together. Tests keep one per
  * scope: one for a describe block's server (before/after), one for each test (afterEach).
  */
+export interface ProcessGroupInit {
+  /** Run every process of this group inside this network namespace (`ip netns exec`; needs root). */
+  netns?: string
+}
+
 export class ProcessGroup {
   private readonly procs = new Set<ChildProcess>()
   private readonly dirs = new Set<string>()
+
+  constructor (private readonly init: ProcessGroupInit = {}) {}
 
   /** The live processes of this group. */
   get running (): ChildProcess[] {
@@ -235,7 +242,11 @@ export class ProcessGroup {
     if (!existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'index.js'))) {
       throw new Error(`${REPO_ROOT}/dist is missing: build first (npx tsc -p .)`)
     }
-    const proc = spawn(process.execPath, [MESHCHAT_BIN, ...args], {
+    // `ip netns exec` execs the program itself, so the pid stays the program's for signals
+    const [file, argv] = this.init.netns == null
+      ? [process.execPath, [MESHCHAT_BIN, ...args]]
+      : ['ip', ['netns', 'exec', this.init.netns, process.execPath, MESHCHAT_BIN, ...args]]
+    const proc = spawn(file, argv, {
       cwd: options.cwd ?? REPO_ROOT,
       env: childEnv(options.env),
       stdio: [options.stdin ?? 'pipe', 'pipe', 'pipe']

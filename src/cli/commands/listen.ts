@@ -1,7 +1,7 @@
 import { MeshClient, ControlServer, runCommand, lineReader } from '../../client/index.js'
 import { gossipFrom } from '../options.js'
 import { formatTime, printJson, printLine } from '../output.js'
-import type { ClientEvent } from '../../client/index.js'
+import type { ClientEvent, RelayMode } from '../../client/index.js'
 import type { GlobalArgs } from '../options.js'
 import type { Settings } from '../settings.js'
 import type { CommandModule } from 'yargs'
@@ -9,6 +9,7 @@ import type { CommandModule } from 'yargs'
 interface ListenArgs extends GlobalArgs {
   listen: string[]
   peerDials: number
+  relay: RelayMode
 }
 
 /** One human line for an event. */
@@ -35,9 +36,10 @@ export const listen = (settings: Settings): CommandModule<GlobalArgs, ListenArgs
   describe: 'Stay connected and print messages and presence as they happen (--json: one object a line, commands on stdin)',
   builder: y => y
     .option('listen', { type: 'array', string: true, default: settings.listen as string[], describe: 'Multiaddrs this device listens on for its peers' })
+    .option('relay', { type: 'string', choices: ['auto', 'always', 'never'], default: settings.relay as string, describe: 'Hold a relay slot on the rendezvous node (auto: when behind NAT)' })
     .option('peer-dials', { type: 'number', default: settings['peer-dials'] as number, describe: 'Other online devices to keep connections to' }) as any,
   handler: async argv => {
-    const client = new MeshClient({ home: argv.home, listen: argv.listen.map(String), peerDials: argv.peerDials, gossip: gossipFrom(argv) })
+    const client = new MeshClient({ home: argv.home, listen: argv.listen.map(String), peerDials: argv.peerDials, relay: argv.relay, gossip: gossipFrom(argv) })
     const stopController = new AbortController()
     const printer = (async () => {
       for await (const ev of client.events(stopController.signal)) {

@@ -17,6 +17,11 @@ interface ServeArgs extends GlobalArgs {
   accountFreeFailures: number
   addressFreeFailures: number
   registrationsPerSecond: number
+  relayServer: boolean
+  relayReservations: number
+  relayTtl: number
+  relayDataLimit: number
+  relayDurationLimit: number
 }
 
 export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> => ({
@@ -32,7 +37,12 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
     .option('connections-per-second', { type: 'number', default: settings['connections-per-second'] as number | undefined, describe: 'New inbound connections per second per remote host' })
     .option('account-free-failures', { type: 'number', default: settings['account-free-failures'] as number | undefined, describe: 'Failed logins per account before they are slowed down' })
     .option('address-free-failures', { type: 'number', default: settings['address-free-failures'] as number | undefined, describe: 'Failed logins per address before they are slowed down' })
-    .option('registrations-per-second', { type: 'number', default: settings['registrations-per-second'] as number | undefined, describe: 'New accounts per second per address' }) as any,
+    .option('registrations-per-second', { type: 'number', default: settings['registrations-per-second'] as number | undefined, describe: 'New accounts per second per address' })
+    .option('relay-server', { type: 'boolean', default: settings['relay-server'] as boolean | undefined, describe: 'Relay (circuit v2) for devices behind NAT (--no-relay-server to turn off)' })
+    .option('relay-reservations', { type: 'number', default: settings['relay-reservations'] as number | undefined, describe: 'Devices holding a relay slot at once' })
+    .option('relay-ttl', { type: 'number', default: settings['relay-ttl'] as number | undefined, describe: 'Seconds a relay slot lasts before the device renews it' })
+    .option('relay-data-limit', { type: 'number', default: settings['relay-data-limit'] as number | undefined, describe: 'Bytes one relayed connection may carry each way' })
+    .option('relay-duration-limit', { type: 'number', default: settings['relay-duration-limit'] as number | undefined, describe: 'Seconds one relayed connection may last' }) as any,
   handler: async argv => {
     const host = argv.host.includes(':') ? `/ip6/${argv.host}` : `/ip4/${argv.host}`
     const node = new RendezvousNode({
@@ -45,7 +55,10 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
       accountFreeFailures: argv.accountFreeFailures,
       addressFreeFailures: argv.addressFreeFailures,
       registrationsPerSecond: argv.registrationsPerSecond,
-      gossip: gossipFrom(argv)
+      gossip: gossipFrom(argv),
+      relay: argv.relayServer
+        ? { maxReservations: argv.relayReservations, reservationTtlMs: argv.relayTtl * 1000, dataLimitBytes: argv.relayDataLimit, durationLimitMs: argv.relayDurationLimit * 1000 }
+        : false
     })
     try {
       await node.start()
