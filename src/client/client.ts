@@ -23,7 +23,7 @@ import { EventHub } from './events.js'
 import { dialError, parseServerAddress, peerIdOfAddress } from './server-address.js'
 import {
   DEFAULT_RECONNECT_MIN_MS, DEFAULT_RECONNECT_MAX_MS, DEFAULT_PEER_DIALS, DEFAULT_SESSION_TIMEOUT_MS,
-  DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS
+  DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, RELAY_GRACE_MS
 } from './constants.js'
 import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
@@ -217,6 +217,7 @@ export class MeshClient {
     if (this.stopped) return
     this.stopped = true
     this.stopController.abort()
+    clearTimeout(this.relayWatch)
     this.live?.stream.abort(new Error('client stopping'))
     await this.node?.stop()
     await this.sessionTask?.catch(() => {})
@@ -652,6 +653,22 @@ export class MeshClient {
     return [...all.filter(a => !isRelayed(a)), ...all.filter(a => isRelayed(a))].slice(0, 16)
   }
 
+  private relayWatch?: NodeJS.Timeout
+
+  /**
+   * A device that wants a relay slot and has none a while after connecting says why: peers then
+   * reach it only through the copies the rendezvous node keeps (relay full, or refused).
+   */
+  private watchRelaySlot (): void {
+    if (!this.relayed || this.relayWatch != null) return
+    this.relayWatch = setTimeout(() => {
+      this.relayWatch = undefined
+      if (this.stopped || this.hasRelayAddress) return
+      this.hub.emit({ type: 'relay', reserved: false, reason: 'the rendezvous node gave this device no relay slot (it may be full): peers cannot reach it directly, messages to it go through the node\'s stored copies' })
+    }, RELAY_GRACE_MS)
+    this.relayWatch.unref()
+  }
+
   /** The device learned or lost an address (a relay slot, say): tell the node and the UI. */
   private addressesChanged (): void {
     if (this.stopped) return
@@ -720,6 +737,7 @@ export class MeshClient {
       for (const u of welcome.users) this.directory.set(u.user, u)
       this.directoryLive = true
       this.setState('connected')
+      this.watchRelaySlot()
       onWelcome()
       this.dialPeers()
       void this.catchUp().catch(() => {})

@@ -10,3 +10,5 @@ export const DEFAULT_SEND_TIMEOUT_MS = 10_000
 export const SEEN_IDS = 50_000
 /** How long a room send waits to learn of at least one other member. */
 export const ROOM_PEER_WAIT_MS = 5_000
+/** How long after connecting a device behind NAT waits for its relay slot before it says it has none. */
+export const RELAY_GRACE_MS = 8_000
