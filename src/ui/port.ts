@@ -12,6 +12,8 @@ export interface ChatPort {
   conversations: () => Promise<ConversationEntry[]>
   users: () => Promise<UserInfo[]>
   send: (to: string, text: string) => Promise<SendResult>
+  /** Round trip to the node (no user) or to each online device of a user, direct or relayed. */
+  ping?: (user?: string) => Promise<Array<{ target: string, rttMs: number, path: 'direct' | 'relayed' }>>
   history: {
     page: (target: string, options?: { limit?: number, before?: string }) => Promise<HistoryPage>
     markRead: (target: string, id?: string) => Promise<unknown>

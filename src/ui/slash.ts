@@ -8,6 +8,7 @@ export type SlashCommand =
   | { cmd: 'quit' }
   | { cmd: 'help' }
   | { cmd: 'read' }
+  | { cmd: 'ping', user?: string }
 
 export type SlashResult = SlashCommand | { error: string }
 
@@ -15,6 +16,7 @@ export const SLASH_HELP: ReadonlyArray<[string, string]> = [
   ['/msg <user> [text]', 'open a chat with a user (and send text)'],
   ['/users', 'everyone registered, with presence'],
   ['/read', 'mark the open conversation read'],
+  ['/ping [user]', 'round trip to the server or a person, direct or relayed'],
   ['/logout', 'log this device out and quit'],
   ['/help', 'this help'],
   ['/quit', 'quit']
@@ -31,6 +33,13 @@ export function parseSlash (line: string): SlashResult | undefined {
       if (!isUsername(user)) return { error: `invalid username "${user.slice(0, 40)}": ${USERNAME_RULE}` }
       const text = line.slice(1).trim().slice('msg'.length).trim().slice(user.length).trim()
       return text === '' ? { cmd: 'msg', user } : { cmd: 'msg', user, text }
+    }
+    case 'ping': {
+      const user = rest[0]
+      if (rest.length > 1) return { error: 'usage: /ping [user]' }
+      if (user == null) return { cmd: 'ping' }
+      if (!isUsername(user)) return { error: `invalid username "${user.slice(0, 40)}": ${USERNAME_RULE}` }
+      return { cmd: 'ping', user }
     }
     case 'users':
     case 'logout':

@@ -189,6 +189,13 @@ describe('ui slash: parseSlash', function () {
     assert.deepEqual(parseSlash('/   '), { error: 'type a command after /, e.g. /help' })
   })
 
+  it('/ping takes an optional username', () => {
+    assert.deepEqual(parseSlash('/ping'), { cmd: 'ping' })
+    assert.deepEqual(parseSlash('/ping bob'), { cmd: 'ping', user: 'bob' })
+    assert.ok('error' in (parseSlash('/ping Bob!') ?? {}))
+    assert.ok('error' in (parseSlash('/ping bob carol') ?? {}))
+  })
+
   it('plain text is not a command', () => {
     assert.equal(parseSlash('hello'), undefined)
     assert.equal(parseSlash(''), undefined)
@@ -198,7 +205,7 @@ describe('ui slash: parseSlash', function () {
 
   it('every command in SLASH_HELP parses', () => {
     for (const [usage] of SLASH_HELP) {
-      const line = usage.replace('<user>', 'bob').replace('[text]', 'hi')
+      const line = usage.replace('<user>', 'bob').replace('[user]', 'bob').replace('[text]', 'hi')
       const r = parseSlash(line)
       assert.ok(r != null && !('error' in r), `${line}: ${JSON.stringify(r)}`)
     }

@@ -61,6 +61,14 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
       case 'help': act.dispatch({ type: 'overlay', overlay: 'help' }); return
       case 'users': act.showUsers(); return
       case 'read': act.markRead(); return
+      case 'ping': {
+        if (port.ping == null) return
+        const who = slash.user ?? (state.selected != null && !state.selected.startsWith('#') ? state.selected : undefined)
+        port.ping(who).then(
+          results => { act.dispatch({ type: 'notice', notice: { text: results.map(r => `${r.target}: ${r.rttMs.toFixed(1)} ms, ${r.path}`).join(' · '), kind: 'info' } }) },
+          err => { act.dispatch({ type: 'notice', notice: { text: (err as Error).message, kind: 'error' } }) })
+        return
+      }
       case 'msg':
         act.select(slash.user)
         if (slash.text != null) port.send(slash.user, slash.text).catch(err => { act.dispatch({ type: 'notice', notice: { text: (err as Error).message, kind: 'error' } }) })
