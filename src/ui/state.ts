@@ -31,6 +31,11 @@ export interface ChatState {
   messages: Record<string, ChatMessage[]>
   /** Whether older pages may exist, per target. */
   hasMore: Record<string, boolean>
+  /**
+   * The loaded window was cut at its newest end to make room for older pages: live messages
+   * are not added to it, and scrolling back down reloads the newest page.
+   */
+  detached: Record<string, boolean>
   /** How many messages up from the newest the view is scrolled, per target. */
   scroll: Record<string, number>
   notice: Notice | null
@@ -68,6 +73,7 @@ export function initialState (me: string, connection: ConnectionState): ChatStat
     focus: 'composer',
     messages: {},
     hasMore: {},
+    detached: {},
     scroll: {},
     notice: null,
     overlay: null
@@ -132,7 +138,7 @@ export function reduce (state: ChatState, action: ChatAction): ChatState {
       const mine = m.from === state.me
       const open = state.selected === target
       const loaded = state.messages[target]
-      const messages = loaded == null || loaded.some(x => x.id === m.id)
+      const messages = loaded == null || state.detached[target] === true || loaded.some(x => x.id === m.id)
         ? state.messages
         : { ...state.messages, [target]: insertSorted(loaded, m).slice(-MAX_LOADED) }
       const conversations = withEntry(state, target, e => ({
@@ -172,10 +178,31 @@ export function reduce (state: ChatState, action: ChatAction): ChatState {
       const existing = state.messages[action.target] ?? []
       const ids = new Set(existing.map(m => m.id))
       const fresh = action.messages.filter(m => !ids.has(m.id))
-      const list = action.older ? [...fresh, ...existing] : mergeSorted(existing, fresh)
+      if (action.older) {
+        // scrolling back: keep the older end, cut the newest if over the cap (reloaded on the way down)
+        const list = [...fresh, ...existing]
+        const cut = Math.max(0, list.length - MAX_LOADED)
+        return {
+          ...state,
+          messages: { ...state.messages, [action.target]: list.slice(0, list.length - cut) },
+          hasMore: { ...state.hasMore, [action.target]: action.hasMore },
+          detached: cut > 0 ? { ...state.detached, [action.target]: true } : state.detached,
+          scroll: cut > 0 ? { ...state.scroll, [action.target]: Math.max(0, (state.scroll[action.target] ?? 0) - cut) } : state.scroll
+        }
+      }
+      if (state.detached[action.target] === true) {
+        // back at the newest page: it replaces the window
+        return {
+          ...state,
+          messages: { ...state.messages, [action.target]: [...action.messages].sort(compare).slice(-MAX_LOADED) },
+          hasMore: { ...state.hasMore, [action.target]: action.hasMore },
+          detached: { ...state.detached, [action.target]: false },
+          scroll: { ...state.scroll, [action.target]: 0 }
+        }
+      }
       return {
         ...state,
-        messages: { ...state.messages, [action.target]: list.slice(-MAX_LOADED) },
+        messages: { ...state.messages, [action.target]: mergeSorted(existing, fresh).slice(-MAX_LOADED) },
         hasMore: { ...state.hasMore, [action.target]: action.hasMore }
       }
     }

@@ -16,6 +16,8 @@ export interface ChatIntents {
   move: (delta: number) => void
   send: (text: string) => void
   loadOlder: () => void
+  /** Reloads the newest page of the open conversation (after scrolling far back). */
+  loadLatest: () => void
   scroll: (delta: number) => void
   markRead: () => void
   showUsers: () => void
@@ -106,6 +108,10 @@ export function useChat (port: ChatPort): [ChatState, ChatIntents] {
       if (target == null) return
       const loaded = s.messages[target] ?? []
       if (s.hasMore[target] === true && loaded[0] != null) loadPage(target, loaded[0].id)
+    },
+    loadLatest: () => {
+      const target = stateRef.current.selected
+      if (target != null) loadPage(target)
     },
     scroll: delta => {
       const target = stateRef.current.selected

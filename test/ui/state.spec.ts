@@ -414,6 +414,24 @@ describe('ui state', function () {
       assert.equal(list.at(-1)!.id, many(1, MAX_LOADED + 24)[0]!.id)
     })
 
+    it('keeps an older page at the cap by cutting the newest end, and reloads the newest on the way down', () => {
+      let s = apply(start, { type: 'page', target: 'bob', messages: many(MAX_LOADED, 100), older: false, hasMore: true })
+      s = apply(s, { type: 'page', target: 'bob', messages: many(50, 50), older: true, hasMore: true })
+      let list = s.messages.bob!
+      assert.equal(list.length, MAX_LOADED)
+      assert.equal(list[0]!.id, many(1, 50)[0]!.id, 'the older page is kept')
+      assert.equal(s.detached.bob, true)
+      // a live message does not land in a window that no longer reaches the newest
+      s = apply(s, { type: 'message', message: many(1, 999_999)[0]! })
+      assert.equal(s.messages.bob!.length, MAX_LOADED)
+      // back at the bottom: the newest page replaces the window
+      s = apply(s, { type: 'page', target: 'bob', messages: many(50, MAX_LOADED + 100), older: false, hasMore: true })
+      list = s.messages.bob!
+      assert.equal(list.length, 50)
+      assert.equal(s.detached.bob, false)
+      assert.equal(s.scroll.bob, 0)
+    })
+
     it('drops the oldest when a live message arrives at the cap', () => {
       let s = apply(start, { type: 'page', target: 'bob', messages: many(MAX_LOADED), older: false, hasMore: false })
       s = apply(s, { type: 'message', message: many(1, MAX_LOADED)[0]! })

@@ -103,7 +103,9 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
         // older pages load as the view nears the top of what is loaded
         if (scroll + pageStep * 2 >= loaded.length) act.loadOlder()
         return
-      case 'page-down': act.scroll(-pageStep)
+      case 'page-down':
+        act.scroll(-pageStep)
+        if (state.selected != null && state.detached[state.selected] === true && scroll - pageStep <= 0) act.loadLatest()
     }
   })
 
