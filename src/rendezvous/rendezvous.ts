@@ -18,6 +18,7 @@ import { createMeshNode, frameStream, handleRequests, readFrame, writeFrame } fr
 import { Presence } from './presence.js'
 import { Semaphore } from './semaphore.js'
 import { silentLogger } from './log.js'
+import { Metrics } from './metrics.js'
 import {
   DEFAULT_HEARTBEAT_MS, MAX_CONCURRENT_HASHES, MAX_AUTH_QUEUE, ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES,
   FAILURE_BASE_DELAY_MS, FAILURE_MAX_DELAY_MS, FAILURE_FORGET_MS, MAX_SESSION_BACKLOG, MAX_DEVICES_PER_ACCOUNT, DEFAULT_PORT,
@@ -58,6 +59,10 @@ export interface RendezvousInit {
   registrationsPerSecond?: number
   /** Circuit-relay limits for devices behind NAT; `false` turns the relay off. */
   relay?: Partial<RelayServerInit> | false
+  /** Serve Prometheus metrics on this port (0 picks one); none when absent. */
+  metricsPort?: number
+  /** @default '127.0.0.1' */
+  metricsHost?: string
 }
 
 /** The host part of a remote multiaddr (`/ip4/1.2.3.4/tcp/5` → `1.2.3.4`), for per-address limits. */
@@ -68,6 +73,19 @@ function hostOf (addr: string): string {
 
 export class RendezvousNode {
   readonly presence = new Presence()
+  readonly metrics = new Metrics()
+  private readonly count = {
+    logins: this.metrics.counter('meshchat_logins_total', 'Login attempts by result'),
+    registrations: this.metrics.counter('meshchat_registrations_total', 'Registration attempts by result'),
+    sessions: this.metrics.counter('meshchat_sessions_total', 'Device sessions opened'),
+    archived: this.metrics.counter('meshchat_archive_items_total', 'Sealed copies stored in archives'),
+    fetched: this.metrics.counter('meshchat_archive_fetched_total', 'Sealed copies fetched by devices'),
+    room: this.metrics.counter('meshchat_room_messages_total', 'Room messages validated, by result'),
+    rejected: this.metrics.counter('meshchat_rejections_total', 'Requests and messages refused, by reason')
+  }
+
+  private accounts = 0
+  private metricsServer?: { port: number, close: () => Promise<void> }
   private node?: MeshNode
   private state?: RendezvousState
   private key?: PrivateKey
@@ -147,6 +165,7 @@ export class RendezvousNode {
       throw err
     }
     const onError = (op: string) => (err: unknown, ctx: { connection: Connection }) => {
+      this.count.rejected({ op, reason: (err as Error).name ?? 'Error' })
       this.log.warn('request failed', { op, peer: ctx.connection.remotePeer.toString(), error: (err as Error).name, reason: (err as Error).message })
     }
     await handleRequests(this.node, AUTH_PROTOCOL, authRequest, async (req, ctx) => await this.handleAuth(req, ctx.connection), { onError: onError('auth') })
@@ -156,6 +175,12 @@ export class RendezvousNode {
 
     this.roomValidator = new RoomValidator(this.key.publicKey)
     this.joinRoom(GLOBAL_ROOM)
+    this.accounts = (await this.state.listAccounts()).length
+    this.defineGauges()
+    if (this.init.metricsPort != null) {
+      this.metricsServer = await this.metrics.serve(this.init.metricsHost ?? '127.0.0.1', this.init.metricsPort)
+      this.log.info('metrics', { url: `http://${this.init.metricsHost ?? '127.0.0.1'}:${this.metricsServer.port}/metrics` })
+    }
 
     this.node.addEventListener('connection:open', evt => {
       this.log.info('connection open', { peer: evt.detail.remotePeer.toString(), addr: evt.detail.remoteAddr.toString() })
@@ -166,7 +191,22 @@ export class RendezvousNode {
     this.log.info('rendezvous started', { peer: this.peerId, addrs: this.addresses() })
   }
 
+  /** The port metrics are served on, when they are. */
+  get metricsPort (): number | undefined {
+    return this.metricsServer?.port
+  }
+
+  private defineGauges (): void {
+    this.metrics.gauge('meshchat_connections', 'Open libp2p connections', () => this.node?.getConnections().length ?? 0)
+    this.metrics.gauge('meshchat_online_users', 'Accounts with at least one device online', () => this.presence.onlineCount())
+    this.metrics.gauge('meshchat_accounts', 'Registered accounts', () => this.accounts)
+    this.metrics.gauge('meshchat_relay_reservations', 'Devices holding a relay slot', () => this.node?.services.relay?.reservations.size ?? 0)
+    this.metrics.gauge('meshchat_process_resident_bytes', 'Resident memory of the node', () => process.memoryUsage().rss)
+  }
+
   async stop (): Promise<void> {
+    await this.metricsServer?.close()
+    this.metricsServer = undefined
     this.presence.closeAll('rendezvous node stopping')
     await this.node?.stop()
     await this.state?.close()
@@ -182,8 +222,11 @@ export class RendezvousNode {
       const verdict = await this.roomValidator!.check(room, msg)
       if (!verdict.ok) {
         this.log.info('room message rejected', { room, reason: verdict.reason })
+        this.count.room({ result: 'rejected' })
+        this.count.rejected({ op: 'room', reason: verdict.reason })
         return TopicValidatorResult.Reject
       }
+      this.count.room({ result: 'accepted' })
       // keep recent room history for people who join later
       const env = verdict.envelope
       await this.store.addRoomMessage(room, { sentAt: env.sentAt, id: env.id, envelope: env }, ROOM_HISTORY_LIMIT).catch(err => {
@@ -223,12 +266,18 @@ export class RendezvousNode {
     checkPassword(req.password)
     if (req.op === 'register') {
       if (!this.registrations.take(host)) {
+        this.count.registrations({ result: 'throttled' })
         throw new RateLimitedError('too many registrations from this address; try again in a minute')
       }
       const password = await this.hashes.run(async () => await hashPassword(req.password, this.init.scrypt ?? DEFAULT_SCRYPT))
       const now = Date.now()
       const created = await this.store.createAccount({ user, password, createdAt: now, disabled: false, lastSeen: null, lastAddr: remoteAddr, accountKey: req.accountKey })
-      if (!created) throw new UsernameTakenError(`username "${user}" is taken`)
+      if (!created) {
+        this.count.registrations({ result: 'taken' })
+        throw new UsernameTakenError(`username "${user}" is taken`)
+      }
+      this.accounts++
+      this.count.registrations({ result: 'ok' })
       this.log.info('registered', { user, addr: remoteAddr })
       this.presence.emit({ type: 'registered', user, accountKey: req.accountKey.publicKey, at: now })
       return { ok: true, cert: await this.admitDevice(user, device, remoteAddr), accountKey: req.accountKey }
@@ -236,6 +285,7 @@ export class RendezvousNode {
     const wait = Math.max(this.accountFailures.waitMs(user), this.addressFailures.waitMs(host))
     if (wait > 0) {
       this.log.warn('login throttled', { user, addr: remoteAddr, waitMs: wait })
+      this.count.logins({ result: 'throttled' })
       throw new RateLimitedError(`too many failed logins; try again in ${Math.ceil(wait / 1000)} s`)
     }
     // count the attempt as failed before any await, so parallel guesses cannot all slip through
@@ -245,17 +295,20 @@ export class RendezvousNode {
     const account = await this.store.getAccount(user)
     if (account == null) {
       this.accountFailures.undo(user)
+      this.count.logins({ result: 'unknown_user' })
       throw new UnknownUserError(`no user named "${user}"`)
     }
     const ok = await this.hashes.run(async () => await verifyPassword(req.password, account.password))
     if (!ok) {
       this.log.warn('login failed', { user, addr: remoteAddr })
+      this.count.logins({ result: 'wrong_password' })
       throw new WrongPasswordError(`wrong password for "${user}"`)
     }
     this.accountFailures.succeed(user)
     this.addressFailures.undo(host)
     if (account.disabled) throw new AccountDisabledError(`account "${user}" is disabled`)
     this.log.info('login', { user, device, addr: remoteAddr })
+    this.count.logins({ result: 'ok' })
     return { ok: true, cert: await this.admitDevice(user, device, remoteAddr), ...(account.accountKey == null ? {} : { accountKey: account.accountKey }) }
   }
 
@@ -299,6 +352,7 @@ export class RendezvousNode {
         if (to == null) throw new UnknownUserError(`no user named "${item.to}"`)
         if (to.disabled) throw new AccountDisabledError(`account "${item.to}" is disabled`)
       }
+      this.count.archived({}, req.items.length)
       const seqs = await this.store.appendArchive(req.items.map(i => ({ to: i.to, from: account.user, sealed: i.sealed, at })))
       const heads = new Map<string, number>()
       req.items.forEach((item, i) => heads.set(item.to, Math.max(heads.get(item.to) ?? 0, seqs[i]!)))
@@ -318,6 +372,7 @@ export class RendezvousNode {
         if (bytes > MAX_ARCHIVE_FRAME_BYTES && items.length > 0) break
         items.push(row)
       }
+      this.count.fetched({}, items.length)
       const last = items.at(-1)?.seq ?? req.after
       return { ok: true, items, more: items.length < rows.length || rows.length === req.limit, last }
     }
@@ -378,6 +433,7 @@ export class RendezvousNode {
         }
       }
       const now = Date.now()
+      this.count.sessions()
       const wasOnline = this.presence.isOnline(account.user)
       this.presence.add(session, now)
       if (!wasOnline) this.log.info('online', { user: account.user, device: peer, addr: remoteAddr })

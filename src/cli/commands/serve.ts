@@ -22,6 +22,8 @@ interface ServeArgs extends GlobalArgs {
   relayTtl: number
   relayDataLimit: number
   relayDurationLimit: number
+  metricsPort?: number
+  metricsHost: string
 }
 
 export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> => ({
@@ -38,6 +40,8 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
     .option('account-free-failures', { type: 'number', default: settings['account-free-failures'] as number | undefined, describe: 'Failed logins per account before they are slowed down' })
     .option('address-free-failures', { type: 'number', default: settings['address-free-failures'] as number | undefined, describe: 'Failed logins per address before they are slowed down' })
     .option('registrations-per-second', { type: 'number', default: settings['registrations-per-second'] as number | undefined, describe: 'New accounts per second per address' })
+    .option('metrics-port', { type: 'number', describe: 'Serve Prometheus metrics at http://<metrics-host>:<port>/metrics' })
+    .option('metrics-host', { type: 'string', default: '127.0.0.1', describe: 'Address the metrics are served on' })
     .option('relay-server', { type: 'boolean', default: settings['relay-server'] as boolean | undefined, describe: 'Relay (circuit v2) for devices behind NAT (--no-relay-server to turn off)' })
     .option('relay-reservations', { type: 'number', default: settings['relay-reservations'] as number | undefined, describe: 'Devices holding a relay slot at once' })
     .option('relay-ttl', { type: 'number', default: settings['relay-ttl'] as number | undefined, describe: 'Seconds a relay slot lasts before the device renews it' })
@@ -56,6 +60,7 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
       addressFreeFailures: argv.addressFreeFailures,
       registrationsPerSecond: argv.registrationsPerSecond,
       gossip: gossipFrom(argv),
+      ...(argv.metricsPort == null ? {} : { metricsPort: argv.metricsPort, metricsHost: argv.metricsHost }),
       relay: argv.relayServer
         ? { maxReservations: argv.relayReservations, reservationTtlMs: argv.relayTtl * 1000, dataLimitBytes: argv.relayDataLimit, durationLimitMs: argv.relayDurationLimit * 1000 }
         : false
