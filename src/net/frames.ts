@@ -3,7 +3,8 @@
  * pattern most meshchat protocols use. Every wait is bounded by a signal.
  */
 import { byteStream, lpStream } from '@libp2p/utils'
-import { decodeFrame, encodeFrame, InvalidMessageError, MAX_FRAME_BYTES, TimeoutError, toWireError, fromWireError, MeshchatError } from '../protocol/index.js'
+import { decodeFrame, encodeFrame, InvalidMessageError, MAX_FRAME_BYTES, TimeoutError, toWireError, fromWireError, MeshchatError, RateLimitedError } from '../protocol/index.js'
+import type { RateLimiter } from '../protocol/index.js'
 import { DEFAULT_HANDLER_READ_TIMEOUT_MS, DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_REQUEST_TIMEOUT_MS } from './constants.js'
 import type { AbortOptions, Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
@@ -120,6 +121,8 @@ export interface HandleRequestsOptions {
   maxFrameBytes?: number
   /** Also over a relayed (limited) connection. @default false */
   runOnLimitedConnection?: boolean
+  /** Requests allowed per remote peer (a token bucket keyed by peer id); past it: RateLimitedError. */
+  rateLimiter?: RateLimiter
   /** Called for every request that failed, for logging. */
   onError?: (err: unknown, ctx: HandlerContext) => void
 }
@@ -138,6 +141,9 @@ export async function handleRequests<S extends z.ZodType> (node: Libp2p, protoco
       const req = await readFrame(lp, schema, { signal }, max)
       let res: unknown
       try {
+        if (options.rateLimiter != null && !options.rateLimiter.take(connection.remotePeer.toString())) {
+          throw new RateLimitedError('too many requests; slow down')
+        }
         res = await handler(req, ctx)
       } catch (err) {
         options.onError?.(err, ctx)

@@ -35,6 +35,8 @@ export interface NodeInit {
   inboundConnectionThreshold?: number
   /** @default 10 */
   maxIncomingPendingConnections?: number
+  /** Open inbound connections allowed from one remote host (IP); unlimited when absent. */
+  maxConnectionsPerHost?: number
   gossip?: GossipInit
   /** Be a circuit-relay (v2) server for devices behind NAT (the rendezvous node). */
   relayServer?: RelayServerInit
@@ -66,9 +68,23 @@ export interface MeshServices extends Record<string, unknown> {
 
 export type MeshNode = Libp2p<MeshServices>
 
+/** The IP of a multiaddr (`/ip4/1.2.3.4/tcp/5/…` → `1.2.3.4`). */
+export function hostOfMultiaddr (addr: { toString: () => string }): string {
+  return addr.toString().split('/')[2] ?? ''
+}
+
 export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
   const whitelist = new Set(init.gossip?.ipColocationWhitelist ?? [])
-  return await createLibp2p({
+  // open inbound connections per remote host, for maxConnectionsPerHost
+  const perHost = new Map<string, number>()
+  const node = await createLibp2p({
+    ...(init.maxConnectionsPerHost == null
+      ? {}
+      : {
+          connectionGater: {
+            denyInboundConnection: (maConn: { remoteAddr: { toString: () => string } }) => (perHost.get(hostOfMultiaddr(maConn.remoteAddr)) ?? 0) >= init.maxConnectionsPerHost!
+          }
+        }),
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
     transports: init.relayClient === true ? [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })] : [tcp()],
@@ -107,6 +123,21 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
       })
     }
   })
+  if (init.maxConnectionsPerHost != null) {
+    node.addEventListener('connection:open', evt => {
+      if (evt.detail.direction !== 'inbound') return
+      const host = hostOfMultiaddr(evt.detail.remoteAddr)
+      perHost.set(host, (perHost.get(host) ?? 0) + 1)
+    })
+    node.addEventListener('connection:close', evt => {
+      if (evt.detail.direction !== 'inbound') return
+      const host = hostOfMultiaddr(evt.detail.remoteAddr)
+      const n = (perHost.get(host) ?? 1) - 1
+      if (n <= 0) perHost.delete(host)
+      else perHost.set(host, n)
+    })
+  }
+  return node
 }
 
 /** True when the connection goes through a relay (circuit v2) rather than straight to the peer. */

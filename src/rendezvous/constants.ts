@@ -22,3 +22,12 @@ export const DEFAULT_RELAY_RESERVATION_TTL_MS = 30 * 60_000
 /** Direct messages and receipts are small; file transfers wait for a direct connection. */
 export const DEFAULT_RELAY_DATA_LIMIT_BYTES = 1024 * 1024
 export const DEFAULT_RELAY_DURATION_LIMIT_MS = 10 * 60_000
+/** Requests (auth, directory, archive) one device may make per second, in bursts of twice that: every direct message is one archive put. */
+export const DEFAULT_REQUESTS_PER_SECOND = 500
+/** Streams of one protocol one connection may hold open at once. */
+export const DEFAULT_MAX_STREAMS = 32
+/** Open connections from one IP (a NAT'd office shares one). */
+export const DEFAULT_MAX_CONNECTIONS_PER_HOST = 512
+/** Room messages per second one device may publish, in bursts of ROOM_BURST. */
+export const DEFAULT_ROOM_RATE = 20
+export const DEFAULT_ROOM_BURST = 40

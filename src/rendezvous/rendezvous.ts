@@ -22,7 +22,8 @@ import { Metrics } from './metrics.js'
 import {
   DEFAULT_HEARTBEAT_MS, MAX_CONCURRENT_HASHES, MAX_AUTH_QUEUE, ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES,
   FAILURE_BASE_DELAY_MS, FAILURE_MAX_DELAY_MS, FAILURE_FORGET_MS, MAX_SESSION_BACKLOG, MAX_DEVICES_PER_ACCOUNT, DEFAULT_PORT,
-  DEFAULT_RELAY_RESERVATIONS, DEFAULT_RELAY_RESERVATION_TTL_MS, DEFAULT_RELAY_DATA_LIMIT_BYTES, DEFAULT_RELAY_DURATION_LIMIT_MS
+  DEFAULT_RELAY_RESERVATIONS, DEFAULT_RELAY_RESERVATION_TTL_MS, DEFAULT_RELAY_DATA_LIMIT_BYTES, DEFAULT_RELAY_DURATION_LIMIT_MS,
+  DEFAULT_REQUESTS_PER_SECOND, DEFAULT_MAX_STREAMS, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_ROOM_RATE, DEFAULT_ROOM_BURST
 } from './constants.js'
 import type { Logger } from './log.js'
 import type { SessionSink } from './presence.js'
@@ -59,6 +60,15 @@ export interface RendezvousInit {
   registrationsPerSecond?: number
   /** Circuit-relay limits for devices behind NAT; `false` turns the relay off. */
   relay?: Partial<RelayServerInit> | false
+  /** Requests per second per device over auth, directory and archive (burst twice that). @default 500 */
+  requestsPerSecond?: number
+  /** Streams of one protocol a connection may hold open. @default 32 */
+  maxStreams?: number
+  /** Open connections from one IP. @default 512 */
+  maxConnectionsPerHost?: number
+  /** Room messages per second per device, and the burst allowed. @default 20, 40 */
+  roomRate?: number
+  roomBurst?: number
   /** Serve Prometheus metrics on this port (0 picks one); none when absent. */
   metricsPort?: number
   /** @default '127.0.0.1' */
@@ -145,6 +155,7 @@ export class RendezvousNode {
         maxConnections: this.init.maxConnections ?? 20_000,
         inboundConnectionThreshold: this.init.inboundConnectionThreshold ?? 200,
         maxIncomingPendingConnections: this.init.maxIncomingPendingConnections ?? 1_000,
+        maxConnectionsPerHost: this.init.maxConnectionsPerHost ?? DEFAULT_MAX_CONNECTIONS_PER_HOST,
         gossip: this.init.gossip,
         ...(this.init.relay === false
           ? {}
@@ -168,12 +179,15 @@ export class RendezvousNode {
       this.count.rejected({ op, reason: (err as Error).name ?? 'Error' })
       this.log.warn('request failed', { op, peer: ctx.connection.remotePeer.toString(), error: (err as Error).name, reason: (err as Error).message })
     }
-    await handleRequests(this.node, AUTH_PROTOCOL, authRequest, async (req, ctx) => await this.handleAuth(req, ctx.connection), { onError: onError('auth') })
-    await handleRequests(this.node, DIRECTORY_PROTOCOL, directoryRequest, async (req, ctx) => await this.handleDirectory(req, ctx.connection), { onError: onError('directory') })
-    await handleRequests(this.node, ARCHIVE_PROTOCOL, archiveRequest, async (req, ctx) => await this.handleArchive(req, ctx.connection), { onError: onError('archive'), maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
+    // one bucket per device across these protocols: a flood of requests is answered, not served
+    const perSecond = this.init.requestsPerSecond ?? DEFAULT_REQUESTS_PER_SECOND
+    const limits = { rateLimiter: new RateLimiter(perSecond, perSecond * 2), maxInboundStreams: this.init.maxStreams ?? DEFAULT_MAX_STREAMS }
+    await handleRequests(this.node, AUTH_PROTOCOL, authRequest, async (req, ctx) => await this.handleAuth(req, ctx.connection), { ...limits, onError: onError('auth') })
+    await handleRequests(this.node, DIRECTORY_PROTOCOL, directoryRequest, async (req, ctx) => await this.handleDirectory(req, ctx.connection), { ...limits, onError: onError('directory') })
+    await handleRequests(this.node, ARCHIVE_PROTOCOL, archiveRequest, async (req, ctx) => await this.handleArchive(req, ctx.connection), { ...limits, onError: onError('archive'), maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
     await this.node.handle(SESSION_PROTOCOL, (stream, connection) => { void this.handleSession(stream, connection) }, { maxInboundStreams: 2 })
 
-    this.roomValidator = new RoomValidator(this.key.publicKey)
+    this.roomValidator = new RoomValidator(this.key.publicKey, this.init.roomRate ?? DEFAULT_ROOM_RATE, this.init.roomBurst ?? DEFAULT_ROOM_BURST)
     this.joinRoom(GLOBAL_ROOM)
     this.accounts = (await this.state.listAccounts()).length
     this.defineGauges()

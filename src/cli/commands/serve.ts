@@ -22,6 +22,11 @@ interface ServeArgs extends GlobalArgs {
   relayTtl: number
   relayDataLimit: number
   relayDurationLimit: number
+  requestsPerSecond: number
+  maxStreams: number
+  maxConnectionsPerHost: number
+  roomRate: number
+  roomBurst: number
   metricsPort?: number
   metricsHost: string
 }
@@ -40,6 +45,11 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
     .option('account-free-failures', { type: 'number', default: settings['account-free-failures'] as number | undefined, describe: 'Failed logins per account before they are slowed down' })
     .option('address-free-failures', { type: 'number', default: settings['address-free-failures'] as number | undefined, describe: 'Failed logins per address before they are slowed down' })
     .option('registrations-per-second', { type: 'number', default: settings['registrations-per-second'] as number | undefined, describe: 'New accounts per second per address' })
+    .option('requests-per-second', { type: 'number', default: settings['requests-per-second'] as number | undefined, describe: 'Requests per second per device (bursts of twice that)' })
+    .option('max-streams', { type: 'number', default: settings['max-streams'] as number | undefined, describe: 'Streams of one protocol a connection may hold open' })
+    .option('max-connections-per-host', { type: 'number', default: settings['max-connections-per-host'] as number | undefined, describe: 'Open connections from one IP' })
+    .option('room-rate', { type: 'number', default: settings['room-rate'] as number | undefined, describe: 'Room messages per second per device' })
+    .option('room-burst', { type: 'number', default: settings['room-burst'] as number | undefined, describe: 'Room messages one device may send at once' })
     .option('metrics-port', { type: 'number', describe: 'Serve Prometheus metrics at http://<metrics-host>:<port>/metrics' })
     .option('metrics-host', { type: 'string', default: '127.0.0.1', describe: 'Address the metrics are served on' })
     .option('relay-server', { type: 'boolean', default: settings['relay-server'] as boolean | undefined, describe: 'Relay (circuit v2) for devices behind NAT (--no-relay-server to turn off)' })
@@ -60,6 +70,11 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
       addressFreeFailures: argv.addressFreeFailures,
       registrationsPerSecond: argv.registrationsPerSecond,
       gossip: gossipFrom(argv),
+      requestsPerSecond: argv.requestsPerSecond,
+      maxStreams: argv.maxStreams,
+      maxConnectionsPerHost: argv.maxConnectionsPerHost,
+      roomRate: argv.roomRate,
+      roomBurst: argv.roomBurst,
       ...(argv.metricsPort == null ? {} : { metricsPort: argv.metricsPort, metricsHost: argv.metricsHost }),
       relay: argv.relayServer
         ? { maxReservations: argv.relayReservations, reservationTtlMs: argv.relayTtl * 1000, dataLimitBytes: argv.relayDataLimit, durationLimitMs: argv.relayDurationLimit * 1000 }
