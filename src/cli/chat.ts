@@ -1,6 +1,5 @@
 /** Opening the chat screen on this device: the client core, its control socket, the Ink app. */
 import { MeshClient, ControlServer, logout } from '../client/index.js'
-import { runChat } from '../ui/index.js'
 import type { GossipInit } from '../net/index.js'
 
 export interface ChatOptions {
@@ -29,6 +28,8 @@ export async function openChat (options: ChatOptions): Promise<void> {
   }
   let loggedOut = false
   try {
+    // Ink and React load only for the chat screen: one-shot commands start faster without them
+    const { runChat } = await import('../ui/index.js')
     await runChat(client, {
       onLogout: async () => {
         await client.stop()

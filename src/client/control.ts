@@ -5,6 +5,7 @@
  */
 import { createServer, createConnection } from 'node:net'
 import { chmod, rm } from 'node:fs/promises'
+import { StringDecoder } from 'node:string_decoder'
 import { z } from 'zod'
 import { InvalidInputError, MeshchatError, fromWireError, toWireError } from '../protocol/index.js'
 import type { MeshClient, PingResult, SendResult, ConversationEntry } from './client.js'
@@ -110,17 +111,34 @@ function idOf (line: string): unknown {
 
 /** Splits a byte stream into lines, refusing any line over MAX_COMMAND_BYTES. */
 export function lineReader (onLine: (line: string) => void, onTooLong: () => void): (chunk: Buffer | string) => void {
+  // a character cut between two chunks is joined again rather than turned into U+FFFD
+  const decoder = new StringDecoder('utf8')
   let buf = ''
+  // the rest of a line already refused as too long, up to its newline, is not a line of its own
+  let skipping = false
   return chunk => {
-    buf += chunk.toString()
+    buf += typeof chunk === 'string' ? chunk : decoder.write(chunk)
     let nl
     while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).trim()
+      const raw = buf.slice(0, nl)
       buf = buf.slice(nl + 1)
+      if (skipping) {
+        skipping = false
+        continue
+      }
+      // a long line may arrive whole in one chunk
+      if (Buffer.byteLength(raw) > MAX_COMMAND_BYTES) {
+        onTooLong()
+        continue
+      }
+      const line = raw.trim()
       if (line !== '') onLine(line)
     }
-    if (Buffer.byteLength(buf) > MAX_COMMAND_BYTES) {
+    if (skipping) {
       buf = ''
+    } else if (Buffer.byteLength(buf) > MAX_COMMAND_BYTES) {
+      buf = ''
+      skipping = true
       onTooLong()
     }
   }

@@ -71,14 +71,15 @@ export interface WireError {
 }
 
 export function toWireError (err: unknown): WireError {
-  if (err instanceof MeshchatError && byName[err.name] != null) {
+  if (err instanceof MeshchatError && Object.hasOwn(byName, err.name)) {
     return { name: err.name, message: err.message }
   }
   return { name: 'MeshchatError', message: 'internal error' }
 }
 
 export function fromWireError (err: WireError): MeshchatError {
-  const cls = byName[err.name]
+  // own keys only: a peer naming "toString" or "__proto__" must not reach Object.prototype
+  const cls = Object.hasOwn(byName, err.name) ? byName[err.name] : undefined
   if (cls == null) {
     return new MeshchatError(err.message)
   }

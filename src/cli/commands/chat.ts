@@ -1,5 +1,4 @@
 import { Home } from '../../client/index.js'
-import { openChat } from '../chat.js'
 import { gossipFrom } from '../options.js'
 import { FatalError } from '../output.js'
 import type { GlobalArgs } from '../options.js'
@@ -18,6 +17,7 @@ export const chat: CommandModule<GlobalArgs, GlobalArgs> = {
     if (process.stdout.isTTY !== true || process.stdin.isTTY !== true) {
       throw new FatalError('the chat screen needs a terminal; use meshchat listen --json for scripts')
     }
+    const { openChat } = await import('../chat.js')
     await openChat({ home: argv.home, gossip: gossipFrom(argv) })
   }
 }

@@ -1,9 +1,7 @@
 import { register as registerAccount, login as loginDevice } from '../../client/index.js'
 import { readPassword } from '../prompt.js'
 import { printJson, printLine, FatalError } from '../output.js'
-import { openChat } from '../chat.js'
 import { gossipFrom } from '../options.js'
-import { runLoginForm } from '../../ui/index.js'
 import type { GlobalArgs } from '../options.js'
 import type { SavedLogin } from '../../client/index.js'
 import type { CommandModule, Argv } from 'yargs'
@@ -30,6 +28,8 @@ async function run (op: 'register' | 'login', argv: AuthArgs): Promise<void> {
   if (op === 'login' && interactive(argv) && (argv.server == null || argv.user == null || envPassword == null || envPassword === '')) {
     // the login form asks for whatever flags did not give, then the chat screen opens
     let saved: SavedLogin | undefined
+    const { runLoginForm } = await import('../../ui/index.js')
+    const { openChat } = await import('../chat.js')
     const ok = await runLoginForm(
       { ...(argv.server == null ? {} : { server: argv.server }), ...(argv.user == null ? {} : { user: argv.user }), ...(envPassword == null ? {} : { password: envPassword }) },
       async v => {
@@ -50,7 +50,10 @@ async function run (op: 'register' | 'login', argv: AuthArgs): Promise<void> {
   } else {
     printLine(`${op === 'register' ? 'registered' : 'logged in as'} ${saved.user}; this device (${saved.cert.device}) is logged in to ${saved.server}`)
   }
-  if (op === 'login' && interactive(argv)) await openChat({ home: argv.home, gossip: gossipFrom(argv) })
+  if (op === 'login' && interactive(argv)) {
+    const { openChat } = await import('../chat.js')
+    await openChat({ home: argv.home, gossip: gossipFrom(argv) })
+  }
 }
 
 export const register: CommandModule<GlobalArgs, AuthArgs> = {

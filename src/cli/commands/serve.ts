@@ -1,4 +1,3 @@
-import { RendezvousNode, jsonLogger } from '../../rendezvous/index.js'
 import { defaultDataDir, gossipFrom } from '../options.js'
 import { printJson, printLine, FatalError } from '../output.js'
 import type { LogLevel } from '../../rendezvous/index.js'
@@ -58,6 +57,7 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
     .option('relay-data-limit', { type: 'number', default: settings['relay-data-limit'] as number | undefined, describe: 'Bytes one relayed connection may carry each way' })
     .option('relay-duration-limit', { type: 'number', default: settings['relay-duration-limit'] as number | undefined, describe: 'Seconds one relayed connection may last' }) as any,
   handler: async argv => {
+    const { RendezvousNode, jsonLogger } = await import('../../rendezvous/index.js')
     const host = argv.host.includes(':') ? `/ip6/${argv.host}` : `/ip4/${argv.host}`
     const node = new RendezvousNode({
       dataDir: argv.data ?? (settings.data as string | undefined) ?? defaultDataDir(),
