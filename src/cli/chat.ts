@@ -1,5 +1,6 @@
 /** Opening the chat screen on this device: the client core, its control socket, the Ink app. */
-import { MeshClient, ControlServer, logout } from '../client/index.js'
+import { MeshClient, logout } from '../client/index.js'
+import { startRunningDevice } from './device.js'
 import type { GossipInit } from '../net/index.js'
 
 export interface ChatOptions {
@@ -16,16 +17,7 @@ export async function openChat (options: ChatOptions): Promise<void> {
     ...(options.peerDials == null ? {} : { peerDials: options.peerDials }),
     ...(options.gossip == null ? {} : { gossip: options.gossip })
   })
-  // claim the home first, as listen does: one process per device identity
-  const control = new ControlServer(client, client.home.controlPath)
-  await client.home.ensure()
-  await control.start()
-  try {
-    await client.start()
-  } catch (err) {
-    await control.stop()
-    throw err
-  }
+  const control = await startRunningDevice(client)
   let loggedOut = false
   try {
     // Ink and React load only for the chat screen: one-shot commands start faster without them

@@ -2,7 +2,7 @@
  * A one-shot command's way to its device: through the running process's control socket when
  * one runs on this home, otherwise a short-lived client of its own (no presence session).
  */
-import { connectControl, Home, MeshClient, localDevice } from '../client/index.js'
+import { connectControl, ControlServer, Home, MeshClient, localDevice } from '../client/index.js'
 import type { DeviceApi } from '../client/index.js'
 import type { GossipInit } from '../net/index.js'
 
@@ -43,4 +43,22 @@ export async function withDevice<T> (options: DeviceOptions, fn: (api: DeviceApi
   } finally {
     await api.close()
   }
+}
+
+/**
+ * Starts a long-running device (listen, the chat screen): it claims the home's control socket
+ * first, since a second process with the same device key would steal the session, then starts
+ * the client. Stop the returned control server when done.
+ */
+export async function startRunningDevice (client: MeshClient): Promise<ControlServer> {
+  const control = new ControlServer(client, client.home.controlPath)
+  await client.home.ensure()
+  await control.start()
+  try {
+    await client.start()
+  } catch (err) {
+    await control.stop()
+    throw err
+  }
+  return control
 }

@@ -16,7 +16,8 @@ export interface PasswordHash {
 /** N = 2^15, r = 8: about 32 MiB and tens of milliseconds a hash on this machine kind. */
 export const DEFAULT_SCRYPT = { N: 2 ** 15, r: 8, p: 1 }
 
-function derive (password: string, salt: Buffer, N: number, r: number, p: number): Promise<Buffer> {
+/** scrypt of a password (NFKC-normalised) into a 32-byte key. */
+export function deriveKey (password: string, salt: Buffer, N: number, r: number, p: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scrypt(password.normalize('NFKC'), salt, 32, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 }, (err, key) => {
       if (err != null) reject(err)
@@ -27,12 +28,12 @@ function derive (password: string, salt: Buffer, N: number, r: number, p: number
 
 export async function hashPassword (password: string, params = DEFAULT_SCRYPT): Promise<PasswordHash> {
   const salt = randomBytes(16)
-  const key = await derive(password, salt, params.N, params.r, params.p)
+  const key = await deriveKey(password, salt, params.N, params.r, params.p)
   return { alg: 'scrypt', ...params, salt: salt.toString('base64'), hash: key.toString('base64') }
 }
 
 export async function verifyPassword (password: string, stored: PasswordHash): Promise<boolean> {
   const expected = Buffer.from(stored.hash, 'base64')
-  const key = await derive(password, Buffer.from(stored.salt, 'base64'), stored.N, stored.r, stored.p)
+  const key = await deriveKey(password, Buffer.from(stored.salt, 'base64'), stored.N, stored.r, stored.p)
   return key.length === expected.length && timingSafeEqual(key, expected)
 }

@@ -6,9 +6,10 @@
  */
 import {
   createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman,
-  generateKeyPairSync, hkdfSync, randomBytes, scrypt
+  generateKeyPairSync, hkdfSync, randomBytes
 } from 'node:crypto'
 import { InvalidMessageError, WrongPasswordError, toBase64url, fromBase64url } from '../protocol/index.js'
+import { deriveKey } from './password.js'
 import type { KeyObject } from 'node:crypto'
 
 export interface AccountKeyPair {
@@ -85,19 +86,10 @@ export function open (pair: AccountKeyPair, sealed: string): Uint8Array {
   }
 }
 
-function derive (password: string, salt: Buffer, N: number, r: number, p: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFKC'), salt, 32, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 }, (err, key) => {
-      if (err != null) reject(err)
-      else resolve(key)
-    })
-  })
-}
-
 /** Wraps the account's private key with a key derived from the password (on the client only). */
 export async function wrapAccountKey (privateKey: string, password: string, params = DEFAULT_WRAP_SCRYPT): Promise<WrappedKey> {
   const salt = randomBytes(16)
-  const kek = await derive(password, salt, params.N, params.r, params.p)
+  const kek = await deriveKey(password, salt, params.N, params.r, params.p)
   const iv = randomBytes(12)
   const cipher = createCipheriv('aes-256-gcm', kek, iv)
   const ct = Buffer.concat([cipher.update(Buffer.from(fromBase64url(privateKey))), cipher.final(), cipher.getAuthTag()])
@@ -105,7 +97,7 @@ export async function wrapAccountKey (privateKey: string, password: string, para
 }
 
 export async function unwrapAccountKey (wrapped: WrappedKey, password: string): Promise<string> {
-  const kek = await derive(password, Buffer.from(fromBase64url(wrapped.salt)), wrapped.N, wrapped.r, wrapped.p)
+  const kek = await deriveKey(password, Buffer.from(fromBase64url(wrapped.salt)), wrapped.N, wrapped.r, wrapped.p)
   try {
     const buf = Buffer.from(fromBase64url(wrapped.ct))
     const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(fromBase64url(wrapped.iv)))

@@ -1,4 +1,5 @@
-import { MeshClient, ControlServer, runCommand, lineReader } from '../../client/index.js'
+import { MeshClient, runCommand, lineReader } from '../../client/index.js'
+import { startRunningDevice } from '../device.js'
 import { gossipFrom } from '../options.js'
 import { formatTime, printJson, printLine } from '../output.js'
 import type { ClientEvent, RelayMode } from '../../client/index.js'
@@ -47,16 +48,7 @@ export const listen = (settings: Settings): CommandModule<GlobalArgs, ListenArgs
         else printLine(describeEvent(ev, client.user))
       }
     })()
-    // claim the home first: a second process with the same device key would steal the session
-    const control = new ControlServer(client, client.home.controlPath)
-    await client.home.ensure()
-    await control.start()
-    try {
-      await client.start()
-    } catch (err) {
-      await control.stop()
-      throw err
-    }
+    const control = await startRunningDevice(client)
     const me = client.whoami()
     if (argv.json) printJson({ type: 'ready', user: me.user, device: me.device })
     else printLine(`* listening as ${me.user} (device ${me.device}); Ctrl-C to stop`)
