@@ -177,7 +177,8 @@ export class MeshClient {
       maxConnections: 1_000,
       inboundConnectionThreshold: 100,
       maxIncomingPendingConnections: 100,
-      gossip: this.init.gossip
+      // devices flooding a room lose score here (RoomValidator.score)
+      gossip: { ...this.init.gossip, appSpecificScore: peer => this.roomValidator?.score(peer) ?? 0 }
     })
     await this.node.peerStore.merge(this.serverPeer, { multiaddrs: [this.serverAddr] }).catch(async err => { await this.stop(); throw err })
     // direct messages, receipts and their acks also travel over relayed (limited) connections
@@ -422,7 +423,8 @@ export class MeshClient {
     const topic = roomTopic(room)
     pubsub.topicValidators.set(topic, async (_peer, msg) => {
       const verdict = await this.roomValidator!.check(room, msg)
-      return verdict.ok ? TopicValidatorResult.Accept : TopicValidatorResult.Reject
+      if (verdict.ok) return TopicValidatorResult.Accept
+      return verdict.ignore === true ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
     })
     this.rooms.add(room)
     if (this.init.session !== false) pubsub.subscribe(topic)

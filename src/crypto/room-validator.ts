@@ -1,13 +1,23 @@
 /**
- * The gossipsub topic validator of a room: anything unsigned, uncertified, forged, oversized, for
- * another room, or over its sender's rate is rejected (and counts against the forwarding peer).
+ * The gossipsub topic validator of a room: anything unsigned, uncertified, forged, oversized, or
+ * for another room is rejected. A message over its sender's rate is dropped without blaming the
+ * peer that forwarded it (each peer judges the rate by its own clock, so an honest forwarder may
+ * pass on what this peer finds over the rate); the sending device collects penalty points
+ * instead, which lower its gossipsub score (`score`).
  */
-import { decodeFrame, envelope as envelopeSchema, roomConversation, MAX_ENVELOPE_BYTES, RateLimiter } from '../protocol/index.js'
+import { decodeFrame, envelope as envelopeSchema, roomConversation, MAX_ENVELOPE_BYTES, RateLimiter, Penalties } from '../protocol/index.js'
 import { verifyEnvelope } from './envelope.js'
 import type { Envelope } from '../protocol/index.js'
 import type { PublicKey } from '@libp2p/interface'
 
-export type RoomVerdict = { ok: true, envelope: Envelope } | { ok: false, reason: string }
+/**
+ * `ignore`: drop the message but do not count it against the peer that forwarded it (gossipsub
+ * Ignore rather than Reject).
+ */
+export type RoomVerdict = { ok: true, envelope: Envelope } | { ok: false, reason: string, ignore?: boolean }
+
+/** Half-life of a device's penalty points for messages over its rate. */
+export const ROOM_PENALTY_HALF_LIFE_MS = 10_000
 
 export interface RoomMessageLike {
   type: 'signed' | 'unsigned'
@@ -18,10 +28,19 @@ export interface RoomMessageLike {
 
 export class RoomValidator {
   private readonly rate: RateLimiter
+  private readonly penalties = new Penalties(ROOM_PENALTY_HALF_LIFE_MS)
 
   /** @param rate messages a second each device may publish to rooms; @param burst how many at once */
   constructor (private readonly serverKey: PublicKey, rate = 20, burst = 40) {
     this.rate = new RateLimiter(rate, burst)
+  }
+
+  /**
+   * The application-specific gossipsub score of a peer: below 0 while it has recently published
+   * over its rate (gossipsub weighs it by 10: each recent excess message costs 1 point of score).
+   */
+  score (peer: string): number {
+    return -0.1 * this.penalties.get(peer)
   }
 
   async check (room: string, msg: RoomMessageLike): Promise<RoomVerdict> {
@@ -49,7 +68,9 @@ export class RoomValidator {
       return { ok: false, reason: (err as Error).name }
     }
     if (!this.rate.take(env.device)) {
-      return { ok: false, reason: 'over rate' }
+      // `from` signed the gossipsub message: it is the device itself, whoever forwarded it
+      this.penalties.add(env.device)
+      return { ok: false, reason: 'over rate', ignore: true }
     }
     return { ok: true, envelope: env }
   }

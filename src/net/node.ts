@@ -23,6 +23,11 @@ export interface GossipInit {
   ipColocationWhitelist?: string[]
   /** @default -5 (gossipsub's own default) */
   ipColocationFactorWeight?: number
+  /**
+   * The application's judgement of a peer (gossipsub P5, weighted by 10): rooms lower it for
+   * devices that publish over their rate. @default () => 0
+   */
+  appSpecificScore?: (peer: string) => number
 }
 
 export interface NodeInit {
@@ -118,7 +123,8 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
         emitSelf: false,
         scoreParams: {
           IPColocationFactorWeight: init.gossip?.ipColocationFactorWeight ?? -5,
-          IPColocationFactorWhitelist: whitelist
+          IPColocationFactorWhitelist: whitelist,
+          ...(init.gossip?.appSpecificScore == null ? {} : { appSpecificScore: init.gossip.appSpecificScore })
         }
       })
     }

@@ -88,3 +88,35 @@ export class FailureThrottle {
     else f.count--
   }
 }
+
+/**
+ * Penalty points per key (a device) that halve every `halfLifeMs`, for gossipsub's
+ * application-specific score. At most `maxKeys` are kept; the oldest is forgotten first.
+ */
+export class Penalties {
+  private readonly points = new Map<string, { value: number, at: number }>()
+
+  constructor (private readonly halfLifeMs: number, private readonly maxKeys = 10_000) {}
+
+  add (key: string, points = 1, now = Date.now()): void {
+    const value = this.get(key, now) + points
+    this.points.delete(key)
+    if (this.points.size >= this.maxKeys) {
+      const oldest = this.points.keys().next().value
+      if (oldest != null) this.points.delete(oldest)
+    }
+    this.points.set(key, { value, at: now })
+  }
+
+  /** The points of `key` now (0 when it has none). */
+  get (key: string, now = Date.now()): number {
+    const p = this.points.get(key)
+    if (p == null) return 0
+    const value = p.value * 0.5 ** (Math.max(0, now - p.at) / this.halfLifeMs)
+    if (value < 0.01) {
+      this.points.delete(key)
+      return 0
+    }
+    return value
+  }
+}

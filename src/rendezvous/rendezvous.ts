@@ -156,7 +156,8 @@ export class RendezvousNode {
         inboundConnectionThreshold: this.init.inboundConnectionThreshold ?? 200,
         maxIncomingPendingConnections: this.init.maxIncomingPendingConnections ?? 1_000,
         maxConnectionsPerHost: this.init.maxConnectionsPerHost ?? DEFAULT_MAX_CONNECTIONS_PER_HOST,
-        gossip: this.init.gossip,
+        // devices flooding a room lose score here (RoomValidator.score)
+        gossip: { ...this.init.gossip, appSpecificScore: peer => this.roomValidator?.score(peer) ?? 0 },
         ...(this.init.relay === false
           ? {}
           : {
@@ -238,7 +239,7 @@ export class RendezvousNode {
         this.log.info('room message rejected', { room, reason: verdict.reason })
         this.count.room({ result: 'rejected' })
         this.count.rejected({ op: 'room', reason: verdict.reason })
-        return TopicValidatorResult.Reject
+        return verdict.ignore === true ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
       }
       this.count.room({ result: 'accepted' })
       // keep recent room history for people who join later
