@@ -43,9 +43,17 @@ export class TerminalPane {
   constructor (private readonly args: string[], private readonly options: PaneOptions = {}) {}
 
   async start (): Promise<this> {
-    const env = { ...this.options.env, TERM: 'xterm-256color' }
+    // a clean environment, as in a fresh terminal: Ink draws only a last frame when it sees CI
+    // variables (CI=true in CI runs), and a developer's MESHCHAT_* settings must not leak in
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      LANG: 'C.UTF-8',
+      ...this.options.env,
+      TERM: 'xterm-256color'
+    }
     const exports = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ')
-    const command = `env ${exports} ${shellQuote(process.execPath)} ${shellQuote(MESHCHAT_BIN)} ${this.args.map(shellQuote).join(' ')}; echo "[exited $?]"; sleep 30`
+    const command = `env -i ${exports} ${shellQuote(process.execPath)} ${shellQuote(MESHCHAT_BIN)} ${this.args.map(shellQuote).join(' ')}; echo "[exited $?]"; sleep 30`
     await tmux(this.socket, ['new-session', '-d', '-x', String(this.options.columns ?? 80), '-y', String(this.options.rows ?? 24), command])
     this.started = true
     return this

@@ -14,13 +14,18 @@ export interface LineInputProps {
   mask?: string
   /** Longest value accepted, in characters. @default 16384 */
   maxLength?: number
+  /**
+   * Asked on every key instead of waiting for `focus` to re-render: where several inputs hand the
+   * focus to each other, a key typed right after a switch reaches the new one, not nobody.
+   */
+  takesKeys?: () => boolean
 }
 
 /**
  * A one-line text input. Our own rather than ink-text-input: that one types Ctrl-N/Ctrl-P as
  * letters, and our key table needs them to switch conversations.
  */
-export function LineInput ({ value, onChange, onSubmit, focus, placeholder, mask, maxLength = 16_384 }: LineInputProps): React.JSX.Element {
+export function LineInput ({ value, onChange, onSubmit, focus, placeholder, mask, maxLength = 16_384, takesKeys }: LineInputProps): React.JSX.Element {
   // Keys can arrive faster than React renders (a fast typist, a paste, a test): the handler
   // reads the latest value and cursor from refs, not from the last render's closure.
   const latest = useRef(value)
@@ -35,6 +40,7 @@ export function LineInput ({ value, onChange, onSubmit, focus, placeholder, mask
   const change = (next: string): void => { latest.current = next; onChange(next) }
   const submitLine = (line: string): void => { latest.current = ''; onSubmit(line) }
   useInput((input, key) => {
+    if (takesKeys != null && !takesKeys()) return
     // positions count code points, so emoji and other astral characters edit as one
     const value = latest.current
     const chars = Array.from(value)
@@ -71,7 +77,7 @@ export function LineInput ({ value, onChange, onSubmit, focus, placeholder, mask
     const rest = strip(more.at(-1) ?? '').slice(0, maxLength)
     change(rest.join(''))
     setCursor(rest.length)
-  }, { isActive: focus })
+  }, { isActive: takesKeys != null || focus })
   const chars = Array.from(value)
   const at = Math.min(cursorRef.current, chars.length)
   const shown = mask == null ? value : mask.repeat(chars.length)

@@ -33,15 +33,20 @@ export function LoginForm ({ initial, onSubmit, onCancel }: LoginFormProps): Rea
     setValuesState(latest.current)
   }
   const [register, setRegister] = useState(initial.register ?? false)
-  const [field, setField] = useState<Field>(FIELDS.find(f => (initial[f] ?? '') === '') ?? 'password')
+  const [field, setFieldState] = useState<Field>(FIELDS.find(f => (initial[f] ?? '') === '') ?? 'password')
+  // which input takes keys is decided at each key, from this ref, not at the next render
+  const fieldRef = useRef(field)
+  // (moved after the key that caused it, so the same key is not taken by the next input too)
+  const setField = (f: Field): void => { queueMicrotask(() => { fieldRef.current = f; setFieldState(f) }) }
+  const busyRef = useRef(false)
   const [error, setError] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
 
   useInput((input, key) => {
-    if (busy) return
+    if (busyRef.current) return
     if (key.escape || (key.ctrl && input === 'c')) { onCancel(); exit(); return }
     if (key.ctrl && input === 'r') { setRegister(r => !r); return }
-    const i = FIELDS.indexOf(field)
+    const i = FIELDS.indexOf(fieldRef.current)
     if (key.upArrow || (key.tab && key.shift)) setField(FIELDS[(i + FIELDS.length - 1) % FIELDS.length]!)
     else if (key.downArrow || key.tab) setField(FIELDS[(i + 1) % FIELDS.length]!)
   })
@@ -55,11 +60,13 @@ export function LoginForm ({ initial, onSubmit, onCancel }: LoginFormProps): Rea
       return
     }
     setBusy(true)
+    busyRef.current = true
     setError(null)
     onSubmit({ server: values.server.trim(), user: values.user.trim(), password: values.password, register })
       .then(() => { exit() })
       .catch((err: unknown) => {
         setBusy(false)
+        busyRef.current = false
         setError((err as Error).message.split('\n')[0] ?? 'failed')
         setValues(v => ({ ...v, password: '' }))
         setField('password')
@@ -81,6 +88,7 @@ export function LoginForm ({ initial, onSubmit, onCancel }: LoginFormProps): Rea
               else submit()
             }}
             focus={field === f && !busy}
+            takesKeys={() => fieldRef.current === f && !busyRef.current}
             {...(f === 'password' ? { mask: '•' } : {})}
             placeholder={f === 'server' ? '/ip4/…/tcp/4001/p2p/… or host:port' : ''}
           />
