@@ -6,16 +6,17 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, ARCHIVE_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, archiveResponse,
+  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, GLOBAL_ROOM, roomTopic,
+  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame,
   checkUsername, dmConversation, roomConversation, encodeFrame, decodeFrame, fromWireError, parseTarget,
   InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
-  InvalidCertificateError, AccountDisabledError, MAX_ENVELOPE_BYTES, MAX_ARCHIVE_FRAME_BYTES, text as textSchema
+  InvalidCertificateError, AccountDisabledError, MAX_ENVELOPE_BYTES, text as textSchema
 } from '../protocol/index.js'
-import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator, seal, open as openSealed } from '../crypto/index.js'
+import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator } from '../crypto/index.js'
 import { ClientStore } from '../store/index.js'
 import { History } from './history.js'
 import { wantsRelay } from './reachability.js'
+import { ArchiveSync, isForMe } from './archive.js'
 import type { RelayMode } from './reachability.js'
 import { createMeshNode, frameStream, handleRequests, readFrame, request, writeFrame, isRelayed, pingPeer } from '../net/index.js'
 import { Home } from './home.js'
@@ -27,7 +28,7 @@ import {
 } from './constants.js'
 import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
-import type { Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, TextEnvelope, ReceiptBody } from '../protocol/index.js'
+import type { Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, ReceiptBody } from '../protocol/index.js'
 import type { AccountKeyFile } from './home.js'
 import type { MessageStatus } from '../store/index.js'
 import type { ConversationSummary } from './history.js'
@@ -121,6 +122,19 @@ export class MeshClient {
   private hasRelayAddress = false
   private store?: ClientStore
   private historyApi?: History
+  /** The sealed archive at the rendezvous node: what offline devices and new devices rely on. */
+  private readonly archive = new ArchiveSync({
+    node: () => this.libp2p,
+    serverPeer: () => this.serverPeer!,
+    serverKey: () => this.serverKey!,
+    login: () => this.requireLogin(),
+    accountKey: () => this.accountKey!,
+    store: () => this.store!,
+    history: () => this.history,
+    accountKeyOf: async (user, options) => (await this.userInfo(user, options)).accountKey,
+    remember: id => { this.remember(id) },
+    stopped: () => this.stopped
+  })
 
   constructor (private readonly init: ClientInit) {
     this.home = new Home(init.home)
@@ -222,7 +236,7 @@ export class MeshClient {
     this.live?.stream.abort(new Error('client stopping'))
     await this.node?.stop()
     await this.sessionTask?.catch(() => {})
-    await this.syncing?.catch(() => {})
+    await this.archive.settled()
     await this.historyApi?.flush().catch(() => {})
     await this.store?.close()
     this.setState('offline')
@@ -241,8 +255,8 @@ export class MeshClient {
    */
   async catchUp (options: AbortOptions = {}): Promise<void> {
     await this.flushOutbox(options)
-    await this.syncArchive(options)
-    await this.syncRoom(GLOBAL_ROOM, options)
+    await this.archive.fetchMine(options)
+    await this.archive.fetchRoom(GLOBAL_ROOM, options)
   }
 
   /** Leaves queued envelopes at the archive (and with any device of the recipient now online). */
@@ -509,84 +523,7 @@ export class MeshClient {
 
   /** Leaves sealed copies of `env` in the archives of `accounts`. */
   private async archivePut (env: Envelope, accounts: string[], options: AbortOptions): Promise<void> {
-    const plain = encodeFrame(env, MAX_ENVELOPE_BYTES)
-    const items = []
-    for (const user of accounts) {
-      const key = user === this.requireLogin().user ? this.accountKey!.publicKey : (await this.userInfo(user, options)).accountKey
-      if (key == null) throw new UnknownUserError(`${user} has no account key`)
-      items.push({ to: user, sealed: seal(key, plain) })
-    }
-    await this.archiveRequest({ op: 'put', cert: this.requireLogin().cert, items }, options)
-  }
-
-  private async archiveRequest (req: unknown, options: AbortOptions): Promise<ReturnType<typeof archiveResponse.parse>> {
-    try {
-      return await request(this.libp2p, this.serverPeer!, ARCHIVE_PROTOCOL, req, archiveResponse, { ...options, maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
-    } catch (err) {
-      throw dialError(err, this.requireLogin().server)
-    }
-  }
-
-  private syncing?: Promise<void>
-  private syncAgain = false
-
-  /** Fetches this account's archive since the cursor, opening, checking and merging each item. */
-  private async syncArchive (options: AbortOptions = {}): Promise<void> {
-    if (this.syncing != null) {
-      this.syncAgain = true
-      await this.syncing
-      return
-    }
-    this.syncing = (async () => {
-      do {
-        this.syncAgain = false
-        for (let round = 0; round < 10_000; round++) {
-          const after = await this.store!.getCursor('archive')
-          const res = await this.archiveRequest({ op: 'fetch', cert: this.requireLogin().cert, after, limit: 200 }, options)
-          if (!('items' in res)) break
-          for (const item of res.items) {
-            try {
-              const env = decodeFrame(openSealed(this.accountKey!, item.sealed), envelopeSchema, MAX_ENVELOPE_BYTES)
-              // it was checked when sent: its certificate must have been valid then
-              await verifyEnvelope(this.serverKey!, env, env.sentAt)
-              if (env.author !== item.from || !isForMe(env, this.requireLogin().user)) throw new InvalidMessageError('archived item is not for this account')
-              await this.history.receive(env)
-            } catch {
-              // an item this account cannot open or verify is skipped, never fatal
-            }
-          }
-          await this.store!.setCursor('archive', res.last)
-          if (!res.more) break
-        }
-      } while (this.syncAgain && !this.stopped)
-    })()
-    try {
-      await this.syncing
-    } finally {
-      this.syncing = undefined
-    }
-  }
-
-  /** Fetches a room's history kept by the rendezvous node since the newest message here. */
-  private async syncRoom (room: string, options: AbortOptions = {}): Promise<void> {
-    const conv = roomConversation(room)
-    for (let round = 0; round < 100; round++) {
-      const newest = (await this.store!.page(conv, { limit: 1 }))[0]
-      const res = await this.archiveRequest({ op: 'room', cert: this.requireLogin().cert, room, after: newest == null ? null : { sentAt: newest.sentAt, id: newest.id }, limit: 500 }, options)
-      if (!('envelopes' in res)) return
-      for (const raw of res.envelopes) {
-        const parsed = envelopeSchema.safeParse(raw)
-        if (!parsed.success || parsed.data.kind !== 'text' || parsed.data.conv !== conv) continue
-        try {
-          await verifyEnvelope(this.serverKey!, parsed.data, parsed.data.sentAt)
-        } catch {
-          continue
-        }
-        this.remember(parsed.data.id)
-        await this.history.receive(parsed.data)
-      }
-      if (!res.more || res.envelopes.length === 0) return
-    }
+    await this.archive.put(env, accounts, options)
   }
 
   /**
@@ -751,7 +688,7 @@ export class MeshClient {
       for (;;) {
         const frame = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.any([AbortSignal.timeout(hb * 3), this.stopController.signal]) })
         if (frame.t === 'event') this.applyPresence(frame.ev)
-        else if (frame.t === 'mail') void this.syncArchive().catch(() => {})
+        else if (frame.t === 'mail') void this.archive.fetchMine().catch(() => {})
         else if (frame.t === 'error') throw fromWireError(frame.error)
       }
     } finally {
@@ -781,14 +718,6 @@ export async function authRequest (node: MeshNode, server: Multiaddr, req: unkno
   } catch (err) {
     throw dialError(err, server.toString())
   }
-}
-
-/** Is this direct envelope part of a conversation of `me` (sent to me, or by me from another device)? */
-function isForMe (env: Envelope, me: string): boolean {
-  if (env.conv.startsWith('room:')) return true
-  const [, a, b] = env.conv.split(':')
-  if (a !== me && b !== me) return false
-  return env.author === me || env.conv === dmConversation(env.author, me)
 }
 
 function checkText (text: string): string {

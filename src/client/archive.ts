@@ -1,0 +1,146 @@
+/**
+ * The client's side of the sealed archive at the rendezvous node: leaving sealed copies for
+ * accounts, fetching this account's own since its cursor (opening, checking and merging each
+ * item), and a room's recent history. Only the account's devices can open what is in it.
+ */
+import {
+  ARCHIVE_PROTOCOL, archiveResponse, envelope as envelopeSchema, decodeFrame, encodeFrame, dmConversation, roomConversation,
+  InvalidMessageError, UnknownUserError, MAX_ENVELOPE_BYTES, MAX_ARCHIVE_FRAME_BYTES
+} from '../protocol/index.js'
+import { verifyEnvelope, seal, open as openSealed } from '../crypto/index.js'
+import { request } from '../net/index.js'
+import { dialError } from './server-address.js'
+import type { Envelope, ArchiveResponse } from '../protocol/index.js'
+import type { ClientStore } from '../store/index.js'
+import type { MeshNode } from '../net/index.js'
+import type { AbortOptions, PeerId, PublicKey } from '@libp2p/interface'
+import type { AccountKeyFile, SavedLogin } from './home.js'
+import type { History } from './history.js'
+
+/** Items asked for per archive fetch, and rounds at most per catch-up (bounded). */
+export const ARCHIVE_PAGE = 200
+export const MAX_ARCHIVE_ROUNDS = 10_000
+export const ROOM_PAGE = 500
+export const MAX_ROOM_ROUNDS = 100
+
+export interface ArchiveDeps {
+  node: () => MeshNode
+  serverPeer: () => PeerId
+  serverKey: () => PublicKey
+  login: () => SavedLogin
+  accountKey: () => AccountKeyFile
+  store: () => ClientStore
+  history: () => History
+  /** The public sealing key of another account. */
+  accountKeyOf: (user: string, options: AbortOptions) => Promise<string | null>
+  /** Marks a message id as seen (room messages fetched here are not shown again live). */
+  remember: (id: string) => void
+  stopped: () => boolean
+}
+
+/** Is this envelope part of a conversation of `me` (to me, or by me from another device, or a room)? */
+export function isForMe (env: Envelope, me: string): boolean {
+  if (env.conv.startsWith('room:')) return true
+  const [, a, b] = env.conv.split(':')
+  if (a !== me && b !== me) return false
+  return env.author === me || env.conv === dmConversation(env.author, me)
+}
+
+export class ArchiveSync {
+  private syncing?: Promise<void>
+  private again = false
+
+  constructor (private readonly deps: ArchiveDeps) {}
+
+  /** Leaves sealed copies of `env` in the archives of `accounts`. */
+  async put (env: Envelope, accounts: string[], options: AbortOptions): Promise<void> {
+    const plain = encodeFrame(env, MAX_ENVELOPE_BYTES)
+    const me = this.deps.login().user
+    const items = []
+    for (const user of accounts) {
+      const key = user === me ? this.deps.accountKey().publicKey : await this.deps.accountKeyOf(user, options)
+      if (key == null) throw new UnknownUserError(`${user} has no account key`)
+      items.push({ to: user, sealed: seal(key, plain) })
+    }
+    await this.request({ op: 'put', cert: this.deps.login().cert, items }, options)
+  }
+
+  /**
+   * Fetches this account's archive since the cursor. One fetch runs at a time; a call while one
+   * runs makes it go round once more (new mail may have come in meanwhile).
+   */
+  async fetchMine (options: AbortOptions = {}): Promise<void> {
+    if (this.syncing != null) {
+      this.again = true
+      await this.syncing
+      return
+    }
+    this.syncing = this.fetchLoop(options)
+    try {
+      await this.syncing
+    } finally {
+      this.syncing = undefined
+    }
+  }
+
+  /** Resolves once no fetch is running (for a clean stop). */
+  async settled (): Promise<void> {
+    await this.syncing?.catch(() => {})
+  }
+
+  /** Fetches a room's history kept by the rendezvous node since the newest message here. */
+  async fetchRoom (room: string, options: AbortOptions = {}): Promise<void> {
+    const conv = roomConversation(room)
+    const store = this.deps.store()
+    for (let round = 0; round < MAX_ROOM_ROUNDS; round++) {
+      const newest = (await store.page(conv, { limit: 1 }))[0]
+      const res = await this.request({ op: 'room', cert: this.deps.login().cert, room, after: newest == null ? null : { sentAt: newest.sentAt, id: newest.id }, limit: ROOM_PAGE }, options)
+      if (!('envelopes' in res)) return
+      for (const raw of res.envelopes) {
+        const parsed = envelopeSchema.safeParse(raw)
+        if (!parsed.success || parsed.data.kind !== 'text' || parsed.data.conv !== conv) continue
+        try {
+          await verifyEnvelope(this.deps.serverKey(), parsed.data, parsed.data.sentAt)
+        } catch {
+          continue
+        }
+        this.deps.remember(parsed.data.id)
+        await this.deps.history().receive(parsed.data)
+      }
+      if (!res.more || res.envelopes.length === 0) return
+    }
+  }
+
+  private async fetchLoop (options: AbortOptions): Promise<void> {
+    const store = this.deps.store()
+    do {
+      this.again = false
+      for (let round = 0; round < MAX_ARCHIVE_ROUNDS; round++) {
+        const after = await store.getCursor('archive')
+        const res = await this.request({ op: 'fetch', cert: this.deps.login().cert, after, limit: ARCHIVE_PAGE }, options)
+        if (!('items' in res)) break
+        for (const item of res.items) {
+          try {
+            const env = decodeFrame(openSealed(this.deps.accountKey(), item.sealed), envelopeSchema, MAX_ENVELOPE_BYTES)
+            // it was checked when sent: its certificate must have been valid then
+            await verifyEnvelope(this.deps.serverKey(), env, env.sentAt)
+            if (env.author !== item.from || !isForMe(env, this.deps.login().user)) throw new InvalidMessageError('archived item is not for this account')
+            await this.deps.history().receive(env)
+          } catch {
+            // an item this account cannot open or verify is skipped, never fatal
+          }
+        }
+        await store.setCursor('archive', res.last)
+        if (!res.more) break
+      }
+    } while (this.again && !this.deps.stopped())
+  }
+
+  private async request (req: unknown, options: AbortOptions): Promise<ArchiveResponse> {
+    try {
+      return await request(this.deps.node(), this.deps.serverPeer(), ARCHIVE_PROTOCOL, req, archiveResponse, { ...options, maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
+    } catch (err) {
+      throw dialError(err, this.deps.login().server)
+    }
+  }
+}
