@@ -336,27 +336,32 @@ export class MeshClient {
 
     const recipients = target.devices.filter(d => d.peer !== this.peerId)
     const own = to === login.user ? [] : (this.directory.get(login.user)?.devices ?? []).filter(d => d.peer !== this.peerId)
+    // the archive copy is what offline devices (and this account's other devices) rely on: the
+    // signed envelope waits in the outbox until the node has it, even if this process dies
+    const queued = { id: env.id, queuedAt: Date.now(), to, envelope: env }
+    await this.store!.putOutbox(queued)
     let archiveError: unknown
     const archived = this.archivePut(env, to === login.user ? [to] : [to, login.user], { signal })
-      .then(() => true, (err: unknown) => { archiveError = err; return false })
+      .then(async () => { await this.store!.deleteOutbox(queued); return true }, (err: unknown) => { archiveError = err; return false })
     const delivered = await Promise.allSettled(recipients.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
     void Promise.allSettled(own.map(async d => { await this.deliver(d, env, { signal }) }))
     const ok = delivered.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
-    const stored = await archived
-    if (ok.length > 0) await this.history.raise([env.id], 'delivered')
-    if (stored && ok.length === 0) await this.history.raise([env.id], 'sent')
-    if (!stored) {
-      // the archive copy is what offline devices (and the sender's other devices) rely on: keep
-      // the signed envelope and leave it there as soon as the node is reachable again
-      await this.store!.putOutbox({ id: env.id, queuedAt: Date.now(), to, envelope: env })
+    if (ok.length > 0) {
+      // a recipient device has it: done for the sender; the archive copy completes behind
+      await this.history.raise([env.id], 'delivered')
+      return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: ok, status: 'delivered' }
     }
-    if (ok.length === 0 && !stored) {
-      const first = delivered.find(r => r.status === 'rejected')
-      const reason = (archiveError ?? (first?.status === 'rejected' ? first.reason : undefined)) as Error | undefined
-      if (reason instanceof MeshchatError && !['OfflineError', 'UnreachableError', 'TimeoutError'].includes(reason.name)) throw reason
-      throw new OfflineError(`could not deliver to ${to} nor store it for later (${reason?.message.split('\n')[0] ?? 'no route'}); it is queued and goes out when the server is reachable`)
+    if (await archived) {
+      await this.history.raise([env.id], 'sent')
+      return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: [], status: 'sent' }
     }
-    return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: ok, status: ok.length > 0 ? 'delivered' : 'sent' }
+    const first = delivered.find(r => r.status === 'rejected')
+    const reason = (archiveError ?? (first?.status === 'rejected' ? first.reason : undefined)) as Error | undefined
+    if (reason instanceof MeshchatError && !['OfflineError', 'UnreachableError', 'TimeoutError'].includes(reason.name)) {
+      await this.store!.deleteOutbox(queued)
+      throw reason
+    }
+    throw new OfflineError(`could not deliver to ${to} nor store it for later (${reason?.message.split('\n')[0] ?? 'no route'}); it is queued and goes out when the server is reachable`)
   }
 
   /** A message to a room's gossipsub topic (signed envelope inside a signed gossipsub message). */

@@ -101,9 +101,16 @@ export class TerminalPane {
       } catch {
         continue
       }
-      // keys typed before raw mode may arrive late: erase every probe that made it
-      await this.waitFor(s => { void this.press('BSpace'); return !s.includes(probe) }, 'the probe erased', 2_000)
-      return
+      // keys typed before raw mode may arrive late: erase every probe that made it, one
+      // backspace for each seen, and only once the screen shows the last one took effect
+      for (let i = 0; i < 20; i++) {
+        const screen = await this.screen()
+        const left = screen.split(probe).length - 1
+        if (left === 0) return
+        for (let k = 0; k < left; k++) await this.press('BSpace')
+        await this.waitFor(s => s.split(probe).length - 1 < left, 'the probe erased', 2_000).catch(() => {})
+      }
+      throw new Error(`could not erase the probe; the screen was:\n${await this.screen()}`)
     }
     throw new Error(`the program took no keys within ${timeoutMs} ms; the screen was:\n${await this.screen()}`)
   }

@@ -107,10 +107,13 @@ describe('chat screen in a terminal', function () {
     await dave.type(server.address)
     await dave.press('Enter')
     await dave.waitFor(s => s.includes('› Username'), 'the username field')
+    // like a person, look that the text landed before pressing Enter
     await dave.type('dave')
+    await dave.waitFor(s => /› Username +dave/.test(s), 'the username typed')
     await dave.press('Enter')
     await dave.waitFor(s => s.includes('› Password'), 'the password field')
     await dave.type('wrong password!')
+    await dave.waitFor(s => s.includes('•'.repeat('wrong password!'.length)), 'the password typed (masked)')
     await dave.press('Enter')
     await dave.waitFor(s => s.includes('wrong password for "dave"'), 'the error under the form')
     assert.ok(!(await dave.screen()).includes('wrong password!'), 'the password is never shown')

@@ -82,7 +82,9 @@ export function LoginForm ({ initial, onSubmit, onCancel }: LoginFormProps): Rea
           <LineInput
             value={values[f]}
             onChange={v => { setValues(old => ({ ...old, [f]: v })) }}
-            onSubmit={() => {
+            onSubmit={line => {
+              // text and Enter may come in one chunk: the submitted line is the field's value
+              setValues(old => ({ ...old, [f]: line }))
               const next = FIELDS[FIELDS.indexOf(f) + 1]
               if (next != null && latest.current[next] === '') setField(next)
               else submit()
