@@ -1,5 +1,6 @@
 /** The client core's events: one discriminated union that the TUI, `listen` and bots consume. */
 import type { MessageStatus } from '../store/index.js'
+import type { ChatState, Profile, RoomInfo } from './people-types.js'
 
 export interface ChatMessage {
   id: string
@@ -32,6 +33,15 @@ export type ClientEvent =
   | { type: 'relay', reserved: boolean, reason?: string }
   | { type: 'unread', conv: string, target: string, unread: number }
   | { type: 'error', error: { name: string, message: string } }
+  /** A direct chat changed state: a request came or went out, was accepted, declined or closed. */
+  | { type: 'chat', chat: ChatState }
+  /** Someone was added to or removed from this account's contacts (on any of its devices). */
+  | { type: 'contact', user: string, added: boolean }
+  | { type: 'profile', profile: Profile }
+  /** A room this account is in changed, or the account joined (`joined`) or left it. */
+  | { type: 'room', room: RoomInfo }
+  /** The operator disabled (or enabled again) an account: its messages are no longer accepted. */
+  | { type: 'disabled', user: string, disabled: boolean }
 
 export type ClientEventListener = (ev: ClientEvent) => void
 

@@ -39,6 +39,23 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
 export const MAX_SEALED_CHARS = Math.ceil((MAX_ENVELOPE_BYTES + 64) * 4 / 3) + 4
 /** Sealed copies in one archive put (one message to a few accounts, or a batch). */
 export const MAX_ARCHIVE_PUT_ITEMS = 8
+/** People and rooms at the rendezvous node: profiles, the room registry, membership. */
+export const PEOPLE_PROTOCOL = '/meshchat/people/1.0.0'
+/** Profile fields, in characters. */
+export const MAX_PROFILE_NAME = 64
+export const MAX_PROFILE_STATUS = 140
+export const MAX_PROFILE_ABOUT = 1024
+/** Members of one private room's signed list. */
+export const MAX_ROOM_MEMBERS = 1000
+/** Rooms one answer lists, and rooms one account may be in. */
+export const MAX_ROOMS_LISTED = 1000
+export const MAX_ROOMS_PER_ACCOUNT = 200
+/** Rooms one account may create. */
+export const MAX_ROOMS_OWNED = 50
+/** Chat requests, accepts, declines and closes kept per direct chat (the oldest go first). */
+export const MAX_CHAT_CONTROLS = 200
+/** Messages a device holds back per chat while they are not (yet) allowed by the chat's state. */
+export const MAX_HELD_PER_CHAT = 500
 /** Archive frames carry several sealed envelopes, so they may be larger than other frames. */
 export const MAX_ARCHIVE_FRAME_BYTES = 512 * 1024
 /** Room messages the rendezvous node keeps per room for people who join later. */

@@ -45,6 +45,12 @@ export const ServerKeyChangedError = errorClass('ServerKeyChangedError', 7)
 export const OfflineError = errorClass('OfflineError', 8)
 export const TimeoutError = errorClass('TimeoutError', 9)
 export const ServerBusyError = errorClass('ServerBusyError', 10)
+/** A direct message or request that the chat's state does not allow (not accepted, declined, closed). */
+export const ChatNotAcceptedError = errorClass('ChatNotAcceptedError', 12)
+export const RoomTakenError = errorClass('RoomTakenError', 3)
+export const UnknownRoomError = errorClass('UnknownRoomError', 3)
+/** The account is not a member of the room (or may not do this in it). */
+export const NotMemberError = errorClass('NotMemberError', 13)
 
 /** Errors the wire may carry by name; anything else becomes a plain MeshchatError. */
 const byName: Record<string, new (message: string) => MeshchatError> = {
@@ -62,7 +68,11 @@ const byName: Record<string, new (message: string) => MeshchatError> = {
   ServerKeyChangedError,
   OfflineError,
   TimeoutError,
-  ServerBusyError
+  ServerBusyError,
+  ChatNotAcceptedError,
+  RoomTakenError,
+  UnknownRoomError,
+  NotMemberError
 }
 
 export interface WireError {

@@ -24,6 +24,15 @@ export function isRoomName (name: string): boolean {
   return ROOM_RE.test(name)
 }
 
+/** Checks a room name (with or without its leading `#`) and returns it without the `#`. */
+export function checkRoomName (name: string): string {
+  const bare = name.startsWith('#') ? name.slice(1) : name
+  if (!isRoomName(bare)) {
+    throw new InvalidInputError(`invalid room name "${printable(name)}": ${ROOM_RULE}`)
+  }
+  return bare
+}
+
 export function checkPassword (password: string): string {
   if (password.length < MIN_PASSWORD_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
     throw new InvalidInputError(`password must be ${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters`)
@@ -38,6 +47,20 @@ export function dmConversation (a: string, b: string): string {
 
 export function roomConversation (room: string): string {
   return `room:${room}`
+}
+
+/** The conversation of an account's own records (contacts, profile), seen only by its devices. */
+export function selfConversation (user: string): string {
+  return `self:${user}`
+}
+
+/** The other person of a direct chat `dm:a:b`, from `me`'s side (undefined if `me` is not in it). */
+export function peerOf (conv: string, me: string): string | undefined {
+  const [kind, a, b] = conv.split(':')
+  if (kind !== 'dm') return undefined
+  if (a === me) return b
+  if (b === me) return a
+  return undefined
 }
 
 export type Target = { kind: 'user', user: string } | { kind: 'room', room: string }

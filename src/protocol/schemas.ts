@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import {
+  MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MAX_PROFILE_ABOUT, MAX_ROOM_MEMBERS, MAX_ROOMS_LISTED,
   MAX_ADDR_LENGTH, MAX_ADDRS, MAX_PASSWORD_LENGTH, MAX_TEXT_BYTES, MAX_SEALED_CHARS, MAX_ARCHIVE_PUT_ITEMS
 } from './constants.js'
 
@@ -55,10 +56,35 @@ export const receiptBody = z.discriminatedUnion('status', [
 ])
 export type ReceiptBody = z.infer<typeof receiptBody>
 
+/** Optional short text fields of profiles and requests: bounded, may be empty. */
+const shortText = (max: number) => z.string().max(max).refine(s => utf8.encode(s).length <= max * 4, { message: `longer than ${max} characters` })
+
+/** A chat request may carry a first line of text. */
+export const requestBody = z.object({ text: text.optional() })
+/** Accept, decline and close carry nothing but who and when (in the envelope). */
+export const emptyBody = z.object({}).strict()
+/** An account's contact list changes one person at a time; the newest change of a person wins. */
+export const contactBody = z.object({ op: z.enum(['add', 'remove']), user: username })
+export type ContactBody = z.infer<typeof contactBody>
+export const profileBody = z.object({
+  name: shortText(MAX_PROFILE_NAME),
+  status: shortText(MAX_PROFILE_STATUS),
+  about: shortText(MAX_PROFILE_ABOUT)
+})
+export type ProfileBody = z.infer<typeof profileBody>
+/** The member list of a private room, signed by its owner; a higher version replaces a lower one. */
+export const membersBody = z.object({
+  room: z.string().regex(USERNAME, 'invalid room name'),
+  version: z.number().int().positive().max(2 ** 40),
+  members: z.array(username).min(1).max(MAX_ROOM_MEMBERS)
+})
+export type MembersBody = z.infer<typeof membersBody>
+
 const envelopeBase = {
   v: z.literal(1),
   id: messageId,
-  conv: z.string().min(1).max(80).regex(/^(dm:[a-z0-9_:-]+|room:[a-z0-9_-]+)$/, 'invalid conversation'),
+  /** `dm:<a>:<b>` a direct chat, `room:<name>` a room, `self:<user>` an account's own records (contacts, profile). */
+  conv: z.string().min(1).max(80).regex(/^(dm:[a-z0-9_:-]+|room:[a-z0-9_-]+|self:[a-z0-9_-]+)$/, 'invalid conversation'),
   author: username,
   device: peerIdString,
   sentAt: timestamp,
@@ -71,11 +97,25 @@ const envelopeBase = {
 /** One envelope for everything a person sends, signed by the sending device. */
 export const envelope = z.discriminatedUnion('kind', [
   z.object({ ...envelopeBase, kind: z.literal('text'), body: textBody }),
-  z.object({ ...envelopeBase, kind: z.literal('receipt'), body: receiptBody })
+  z.object({ ...envelopeBase, kind: z.literal('receipt'), body: receiptBody }),
+  z.object({ ...envelopeBase, kind: z.literal('request'), body: requestBody }),
+  z.object({ ...envelopeBase, kind: z.literal('accept'), body: emptyBody }),
+  z.object({ ...envelopeBase, kind: z.literal('decline'), body: emptyBody }),
+  z.object({ ...envelopeBase, kind: z.literal('close'), body: emptyBody }),
+  z.object({ ...envelopeBase, kind: z.literal('contact'), body: contactBody }),
+  z.object({ ...envelopeBase, kind: z.literal('profile'), body: profileBody }),
+  z.object({ ...envelopeBase, kind: z.literal('members'), body: membersBody })
 ])
 export type Envelope = z.infer<typeof envelope>
+export type EnvelopeKind = Envelope['kind']
 export type TextEnvelope = Extract<Envelope, { kind: 'text' }>
 export type ReceiptEnvelope = Extract<Envelope, { kind: 'receipt' }>
+/** The envelopes that move a direct chat between none, pending, accepted, declined and closed. */
+export type ChatControlEnvelope = Extract<Envelope, { kind: 'request' | 'accept' | 'decline' | 'close' }>
+export type ContactEnvelope = Extract<Envelope, { kind: 'contact' }>
+export type ProfileEnvelope = Extract<Envelope, { kind: 'profile' }>
+export type MembersEnvelope = Extract<Envelope, { kind: 'members' }>
+export const CHAT_CONTROL_KINDS = ['request', 'accept', 'decline', 'close'] as const
 
 /** base64url of a raw X25519 public key (32 bytes). */
 export const accountPublicKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'invalid account key')
@@ -116,7 +156,9 @@ export const userInfo = z.object({
   createdAt: timestamp,
   devices: z.array(deviceInfo).max(64),
   /** The account's public sealing key, to seal offline copies to it. */
-  accountKey: accountPublicKey.nullable()
+  accountKey: accountPublicKey.nullable(),
+  /** Set when the operator disabled the account: its devices' certificates are not honoured. */
+  disabled: z.boolean().optional()
 })
 export type UserInfo = z.infer<typeof userInfo>
 
@@ -130,7 +172,13 @@ export type SessionClientFrame = z.infer<typeof sessionClientFrame>
 export const presenceEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('registered'), user: username, accountKey: accountPublicKey.nullable().optional(), at: timestamp }),
   /** The user's set of online devices changed; `online` is true while any device is. */
-  z.object({ type: z.literal('presence'), user: username, online: z.boolean(), lastSeen: timestamp.nullable(), devices: z.array(deviceInfo).max(64), at: timestamp })
+  z.object({ type: z.literal('presence'), user: username, online: z.boolean(), lastSeen: timestamp.nullable(), devices: z.array(deviceInfo).max(64), at: timestamp }),
+  /** The user changed their profile (the signed envelope, checked by each device). */
+  z.object({ type: z.literal('profile'), user: username, profile: z.unknown(), at: timestamp }),
+  /** A room this device's account is in (or was just added to, or left) changed. */
+  z.object({ type: z.literal('room'), room: z.unknown(), at: timestamp }),
+  /** The operator disabled the account (or enabled it again). */
+  z.object({ type: z.literal('disabled'), user: username, disabled: z.boolean(), at: timestamp })
 ])
 export type PresenceEvent = z.infer<typeof presenceEvent>
 
@@ -182,3 +230,47 @@ export const archiveResponse = z.union([
   z.object({ ok: z.literal(false), error: wireError })
 ])
 export type ArchiveResponse = z.infer<typeof archiveResponse>
+
+export const profileInfo = z.object({ user: username, name: z.string().max(MAX_PROFILE_NAME), status: z.string().max(MAX_PROFILE_STATUS), about: z.string().max(MAX_PROFILE_ABOUT), updatedAt: timestamp.nullable() })
+export type ProfileInfo = z.infer<typeof profileInfo>
+
+export const roomName = z.string().max(64)
+
+/** What the rendezvous node tells about a room. `members` is a count; `list` the signed member list of a private room. */
+export const roomInfo = z.object({
+  room: z.string().regex(USERNAME, 'invalid room name'),
+  private: z.boolean(),
+  owner: username.nullable(),
+  createdAt: timestamp,
+  members: z.number().int().nonnegative(),
+  joined: z.boolean(),
+  list: z.unknown().nullable()
+})
+export type RoomInfo = z.infer<typeof roomInfo>
+
+/** People and rooms at the rendezvous node: profiles, the room registry and membership. */
+export const peopleRequest = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('set-profile'), cert: certificate, profile: z.unknown() }),
+  z.object({ op: z.literal('profiles'), cert: certificate, users: z.array(z.string().max(64)).min(1).max(256) }),
+  z.object({ op: z.literal('rooms'), cert: certificate }),
+  z.object({ op: z.literal('room'), cert: certificate, room: roomName }),
+  z.object({ op: z.literal('create'), cert: certificate, room: roomName, private: z.boolean(), list: z.unknown().optional() }),
+  z.object({ op: z.literal('join'), cert: certificate, room: roomName }),
+  z.object({ op: z.literal('leave'), cert: certificate, room: roomName }),
+  z.object({ op: z.literal('invite'), cert: certificate, room: roomName, user: z.string().max(64), list: z.unknown().optional() }),
+  z.object({ op: z.literal('members'), cert: certificate, room: roomName })
+])
+export type PeopleRequest = z.infer<typeof peopleRequest>
+
+export const roomMember = z.object({ user: username, online: z.boolean(), owner: z.boolean() })
+export type RoomMember = z.infer<typeof roomMember>
+
+export const peopleResponse = z.union([
+  z.object({ ok: z.literal(true), profiles: z.array(z.unknown()).max(256) }),
+  z.object({ ok: z.literal(true), rooms: z.array(roomInfo).max(MAX_ROOMS_LISTED) }),
+  z.object({ ok: z.literal(true), room: roomInfo }),
+  z.object({ ok: z.literal(true), members: z.array(roomMember).max(100_000) }),
+  z.object({ ok: z.literal(true) }),
+  z.object({ ok: z.literal(false), error: wireError })
+])
+export type PeopleResponse = z.infer<typeof peopleResponse>
