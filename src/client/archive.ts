@@ -41,6 +41,8 @@ export interface ArchiveDeps {
 /** Is this envelope part of a conversation of `me` (to me, or by me from another device, or a room)? */
 export function isForMe (env: Envelope, me: string): boolean {
   if (env.conv.startsWith('room:')) return true
+  // an account's own records (contacts) are written by its devices only
+  if (env.conv.startsWith('self:')) return env.author === me && env.conv === `self:${me}`
   const [, a, b] = env.conv.split(':')
   if (a !== me && b !== me) return false
   return env.author === me || env.conv === dmConversation(env.author, me)

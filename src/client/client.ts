@@ -6,15 +6,17 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame,
+  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
+  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, peopleResponse, checkRoomName,
   checkUsername, dmConversation, roomConversation, encodeFrame, decodeFrame, fromWireError, parseTarget,
   InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
-  InvalidCertificateError, AccountDisabledError, MAX_ENVELOPE_BYTES, text as textSchema
+  InvalidCertificateError, AccountDisabledError, NotMemberError, MAX_ENVELOPE_BYTES, text as textSchema
 } from '../protocol/index.js'
 import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator } from '../crypto/index.js'
 import { ClientStore } from '../store/index.js'
 import { History } from './history.js'
+import { People } from './people.js'
+import { Rooms } from './rooms.js'
 import { wantsRelay } from './reachability.js'
 import { ArchiveSync, isForMe } from './archive.js'
 import type { RelayMode } from './reachability.js'
@@ -28,7 +30,8 @@ import {
 } from './constants.js'
 import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
-import type { Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, ReceiptBody } from '../protocol/index.js'
+import type { Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, RoomInfo, RoomMember } from '../protocol/index.js'
+import type { ChatRequest, ChatState, Contact, Profile, ProfileChange } from './people-types.js'
 import type { AccountKeyFile } from './home.js'
 import type { MessageStatus } from '../store/index.js'
 import type { ConversationSummary } from './history.js'
@@ -115,7 +118,8 @@ export class MeshClient {
   private sessionTask?: Promise<void>
   private readonly seen = new Set<string>()
   private roomValidator?: RoomValidator
-  private readonly rooms = new Set<string>()
+  /** Room topics this device is subscribed to (and validates). */
+  private readonly subscribed = new Set<string>()
   private accountKey?: AccountKeyFile
   /** This device asked for a relay slot; `hasRelayAddress` says whether it holds one now. */
   private relayed = false
@@ -134,6 +138,34 @@ export class MeshClient {
     accountKeyOf: async (user, options) => (await this.userInfo(user, options)).accountKey,
     remember: id => { this.remember(id) },
     stopped: () => this.stopped
+  })
+
+  /** Chat requests, contacts and profiles (people.ts). */
+  readonly people = new People({
+    me: () => this.requireLogin().user,
+    store: () => this.store!,
+    serverKey: () => this.serverKey!,
+    sign: async (conv, kind, body) => await signEnvelope(this.requireKey(), this.requireLogin().cert, { conv, kind, body } as never),
+    distribute: async (env, to, options) => { await this.distribute(env, to, options) },
+    receive: async env => { await this.history.receive(env) },
+    emit: ev => { this.hub.emit(ev) },
+    userInfo: async (user, options) => await this.userInfo(user, options),
+    knownUser: user => this.directory.get(user),
+    ask: async (req, options) => await this.askPeople(req, options),
+    cert: () => this.requireLogin().cert
+  })
+
+  /** Named rooms this account is in and private rooms' member lists (rooms.ts). */
+  readonly roomList = new Rooms({
+    me: () => this.requireLogin().user,
+    serverKey: () => this.serverKey!,
+    sign: async (conv, kind, body) => await signEnvelope(this.requireKey(), this.requireLogin().cert, { conv, kind, body } as never),
+    ask: async (req, options) => await this.askPeople(req, options),
+    cert: () => this.requireLogin().cert,
+    subscribe: room => { this.subscribeRoom(room) },
+    unsubscribe: room => { this.unsubscribeRoom(room) },
+    fetchHistory: async room => { await this.archive.fetchRoom(room) },
+    emit: ev => { this.hub.emit(ev) }
   })
 
   constructor (private readonly init: ClientInit) {
@@ -179,7 +211,10 @@ export class MeshClient {
     this.store = await ClientStore.open(this.home.storePath, this.login.user)
     this.historyApi = new History(this.store, this.login.user, {
       sendReceipt: async (conv, body, to) => { await this.sendReceipt(conv, body, to) },
-      emit: ev => { this.hub.emit(ev) }
+      emit: ev => { this.hub.emit(ev) },
+      admit: async env => !this.isDisabled(env.author) && await this.people.admit(env),
+      refusal: async env => this.isDisabled(env.author) ? new AccountDisabledError(`account "${env.author}" is disabled`) : await this.people.refusal(env),
+      other: async env => { await this.applyOther(env) }
     })
     const listen = this.init.listen ?? ['/ip4/0.0.0.0/tcp/0']
     // a device behind NAT holds a relay slot on its rendezvous node (and one-shot commands never do)
@@ -201,7 +236,7 @@ export class MeshClient {
     this.node.services.pubsub.addEventListener('gossipsub:message', evt => {
       this.receiveRoom(evt.detail.msg.topic, evt.detail.msg.data)
     })
-    this.joinRoom(GLOBAL_ROOM)
+    this.subscribeRoom(GLOBAL_ROOM)
     if (this.init.session === false) {
       // one-shot: no presence, but fail fast (and learn the room's members) by connecting now
       try {
@@ -257,6 +292,7 @@ export class MeshClient {
     await this.flushOutbox(options)
     await this.archive.fetchMine(options)
     await this.archive.fetchRoom(GLOBAL_ROOM, options)
+    for (const room of this.roomList.joinedRooms()) await this.archive.fetchRoom(room, options).catch(() => {})
   }
 
   /** Leaves queued envelopes at the archive (and with any device of the recipient now online). */
@@ -330,6 +366,7 @@ export class MeshClient {
     const signal = options.signal ?? AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
     const target = await this.userInfo(to, { signal })
     if (target.accountKey == null) throw new UnknownUserError(`${to} has no account key yet`)
+    await this.people.checkWritable(to)
     const conv = dmConversation(login.user, to)
     const env = await signEnvelope(this.requireKey(), login.cert, { conv, kind: 'text', body, n: await this.store!.nextSeq(conv) })
     await this.history.receive(env, 'sending')
@@ -351,6 +388,12 @@ export class MeshClient {
       await this.history.raise([env.id], 'delivered')
       return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: ok, status: 'delivered' }
     }
+    // every device that answered refused it: the chat is not open on their side
+    const refused = delivered.flatMap(r => r.status === 'rejected' && ['ChatNotAcceptedError', 'AccountDisabledError'].includes((r.reason as Error).name) ? [r.reason as Error] : [])
+    if (refused.length > 0) {
+      await archived
+      throw refused[0]!
+    }
     if (await archived) {
       await this.history.raise([env.id], 'sent')
       return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: [], status: 'sent' }
@@ -367,8 +410,11 @@ export class MeshClient {
   /** A message to a room's gossipsub topic (signed envelope inside a signed gossipsub message). */
   async sendRoom (room: string, text: string, options: AbortOptions = {}): Promise<SendResult> {
     const login = this.requireLogin()
-    if (!this.rooms.has(room)) {
-      throw new InvalidInputError(`no room named #${room} (only #${GLOBAL_ROOM} for now)`)
+    if (!this.roomList.isJoined(room)) {
+      // not followed here yet (a one-shot command, or joined on another device): ask the node
+      const info = await this.roomList.info(room, options)
+      if (!info.joined) throw new NotMemberError(`you are not in #${room}; join it first: meshchat room join ${room}`)
+      this.subscribeRoom(room)
     }
     const body = { text: checkText(text) }
     const topic = roomTopic(room)
@@ -383,6 +429,79 @@ export class MeshClient {
       throw new OfflineError(`nobody could be reached in #${room}`)
     }
     return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: res.recipients.map(p => p.toString()) }
+  }
+
+  // ---- people and rooms (people.ts, rooms.ts) ---------------------------------------------
+
+  /** Asks `user` to chat; until they accept, direct messages to them are refused. */
+  async request (user: string, text?: string, options: AbortOptions = {}): Promise<ChatState> {
+    return await this.people.request(user, text, options)
+  }
+
+  async accept (user: string, options: AbortOptions = {}): Promise<ChatState> {
+    return await this.people.accept(user, options)
+  }
+
+  async decline (user: string, options: AbortOptions = {}): Promise<ChatState> {
+    return await this.people.decline(user, options)
+  }
+
+  /** Ends the chat with `user`: neither side writes until a new request is accepted. */
+  async closeChat (user: string, options: AbortOptions = {}): Promise<ChatState> {
+    return await this.people.close(user, options)
+  }
+
+  async chatState (user: string): Promise<ChatState> {
+    return await this.people.chatState(user)
+  }
+
+  async requests (): Promise<ChatRequest[]> {
+    return await this.people.requests()
+  }
+
+  async contacts (options: AbortOptions = {}): Promise<Contact[]> {
+    return await this.people.contacts(options)
+  }
+
+  async addContact (user: string, options: AbortOptions = {}): Promise<void> {
+    await this.people.addContact(user, options)
+  }
+
+  async removeContact (user: string, options: AbortOptions = {}): Promise<void> {
+    await this.people.removeContact(user, options)
+  }
+
+  /** A user's profile (this account's own without `user`). */
+  async profile (user?: string, options: AbortOptions = {}): Promise<Profile> {
+    return await this.people.profile(user ?? this.requireLogin().user, options)
+  }
+
+  async setProfile (change: ProfileChange, options: AbortOptions = {}): Promise<Profile> {
+    return await this.people.setProfile(change, options)
+  }
+
+  async rooms (options: AbortOptions = {}): Promise<RoomInfo[]> {
+    return await this.roomList.list(options)
+  }
+
+  async createRoom (name: string, opts: { private?: boolean } = {}, options: AbortOptions = {}): Promise<RoomInfo> {
+    return await this.roomList.create(name, opts, options)
+  }
+
+  async joinRoom (name: string, options: AbortOptions = {}): Promise<RoomInfo> {
+    return await this.roomList.join(name, options)
+  }
+
+  async leaveRoom (name: string, options: AbortOptions = {}): Promise<RoomInfo> {
+    return await this.roomList.leave(name, options)
+  }
+
+  async invite (room: string, user: string, options: AbortOptions = {}): Promise<RoomInfo> {
+    return await this.roomList.invite(room, user, options)
+  }
+
+  async members (room: string, options: AbortOptions = {}): Promise<RoomMember[]> {
+    return await this.roomList.members(checkRoomName(room), options)
   }
 
   /** Round trip to the rendezvous node, or to each online device of `user`. */
@@ -437,16 +556,46 @@ export class MeshClient {
     return conn != null && isRelayed(conn.remoteAddr) ? 'relayed' : 'direct'
   }
 
-  private joinRoom (room: string): void {
+  private subscribeRoom (room: string): void {
+    if (this.subscribed.has(room) || this.node == null) return
     const pubsub = this.libp2p.services.pubsub
     const topic = roomTopic(room)
     pubsub.topicValidators.set(topic, async (_peer, msg) => {
       const verdict = await this.roomValidator!.check(room, msg)
-      if (verdict.ok) return TopicValidatorResult.Accept
-      return verdict.ignore === true ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
+      if (!verdict.ok) return verdict.ignore === true ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
+      if (this.isDisabled(verdict.envelope.author)) return TopicValidatorResult.Reject
+      // a private room: only members on its owner-signed list (a list older than the sender's is not their fault)
+      const admitted = this.roomList.admits(room, verdict.envelope.author)
+      if (admitted === 'yes') return TopicValidatorResult.Accept
+      return admitted === 'no' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     })
-    this.rooms.add(room)
+    this.subscribed.add(room)
     if (this.init.session !== false) pubsub.subscribe(topic)
+  }
+
+  private unsubscribeRoom (room: string): void {
+    if (room === GLOBAL_ROOM || !this.subscribed.has(room) || this.node == null) return
+    const pubsub = this.libp2p.services.pubsub
+    const topic = roomTopic(room)
+    this.subscribed.delete(room)
+    if (this.init.session !== false) pubsub.unsubscribe(topic)
+    pubsub.topicValidators.delete(topic)
+  }
+
+  /** True when the operator disabled the account: its messages are refused. */
+  private isDisabled (user: string): boolean {
+    return this.directory.get(user)?.disabled === true
+  }
+
+  /** Envelopes that are not messages or receipts: chat controls and contact changes. */
+  private async applyOther (env: Envelope): Promise<void> {
+    if (env.kind === 'request' || env.kind === 'accept' || env.kind === 'decline' || env.kind === 'close') {
+      if (this.isDisabled(env.author)) return
+      await this.people.applyControl(env)
+    } else if (env.kind === 'contact') {
+      await this.people.applyContact(env)
+    }
+    // profiles and member lists come from the rendezvous node, never through a chat
   }
 
   private remember (id: string): boolean {
@@ -460,7 +609,7 @@ export class MeshClient {
   }
 
   private receiveRoom (topic: string, data: Uint8Array): void {
-    const room = [...this.rooms].find(r => roomTopic(r) === topic)
+    const room = [...this.subscribed].find(r => roomTopic(r) === topic)
     if (room == null) return
     let env: Envelope
     try {
@@ -481,6 +630,7 @@ export class MeshClient {
     if (!isForMe(env, me)) {
       throw new InvalidMessageError('message is not for this account')
     }
+    if (this.isDisabled(env.author)) throw new AccountDisabledError(`account "${env.author}" is disabled`)
     // stored before the ack: an acknowledged message survives a crash of this device
     await this.history.receive(env)
     return { ok: true, id: env.id }
@@ -547,6 +697,40 @@ export class MeshClient {
     ])
   }
 
+  /**
+   * Sends `env` straight to the online devices of `to` (none for null) and of this account, and
+   * leaves sealed copies for both accounts. The copy waits in the outbox until the node has it,
+   * so it goes out even after a crash or while the node is down.
+   */
+  private async distribute (env: Envelope, to: string | null, options: AbortOptions): Promise<string[]> {
+    const me = this.requireLogin().user
+    const signal = options.signal ?? AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
+    const recipient = to ?? me
+    const queued = { id: env.id, queuedAt: Date.now(), to: recipient, envelope: env }
+    await this.store!.putOutbox(queued)
+    const archived = this.archivePut(env, recipient === me ? [me] : [recipient, me], { signal })
+      .then(async () => { await this.store!.deleteOutbox(queued); return true }, () => false)
+    const targets = [...(recipient === me ? [] : (this.directory.get(recipient)?.devices ?? [])), ...(this.directory.get(me)?.devices ?? [])]
+      .filter(d => d.peer !== this.peerId)
+    const delivered = await Promise.allSettled(targets.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
+    const ok = delivered.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+    if (!await archived && ok.length === 0) {
+      this.hub.emit({ type: 'error', error: { name: 'OfflineError', message: 'the rendezvous node is unreachable: the change is queued and goes out when it is back' } })
+    }
+    return ok
+  }
+
+  private async askPeople (req: PeopleRequest, options: AbortOptions): Promise<Extract<PeopleResponse, { ok: true }>> {
+    let res: PeopleResponse
+    try {
+      res = await request(this.libp2p, this.serverPeer!, PEOPLE_PROTOCOL, req, peopleResponse, options)
+    } catch (err) {
+      throw dialError(err, this.requireLogin().server)
+    }
+    if (!res.ok) throw fromWireError(res.error)
+    return res
+  }
+
   private async askDirectory (req: unknown, options: AbortOptions): Promise<UserInfo[]> {
     try {
       const res = await request(this.libp2p, this.serverPeer!, DIRECTORY_PROTOCOL, req, directoryResponse, options)
@@ -557,6 +741,20 @@ export class MeshClient {
   }
 
   private applyPresence (ev: PresenceEvent): void {
+    if (ev.type === 'profile') {
+      void this.people.applyProfile(ev.profile).catch(() => {})
+      return
+    }
+    if (ev.type === 'room') {
+      void this.roomList.apply(ev.room).catch(() => {})
+      return
+    }
+    if (ev.type === 'disabled') {
+      const before = this.directory.get(ev.user)
+      if (before != null) this.directory.set(ev.user, { ...before, disabled: ev.disabled, ...(ev.disabled ? { online: false, devices: [] } : {}) })
+      this.hub.emit({ type: 'disabled', user: ev.user, disabled: ev.disabled })
+      return
+    }
     if (ev.type === 'registered') {
       if (!this.directory.has(ev.user)) {
         this.directory.set(ev.user, { user: ev.user, online: false, lastSeen: null, createdAt: ev.at, devices: [], accountKey: ev.accountKey ?? null })
@@ -565,7 +763,7 @@ export class MeshClient {
       return
     }
     const before = this.directory.get(ev.user)
-    const after: UserInfo = { user: ev.user, online: ev.online, lastSeen: ev.lastSeen ?? before?.lastSeen ?? null, createdAt: before?.createdAt ?? ev.at, devices: ev.devices, accountKey: before?.accountKey ?? null }
+    const after: UserInfo = { user: ev.user, online: ev.online, lastSeen: ev.lastSeen ?? before?.lastSeen ?? null, createdAt: before?.createdAt ?? ev.at, devices: ev.devices, accountKey: before?.accountKey ?? null, ...(before?.disabled === true ? { disabled: true } : {}) }
     this.directory.set(ev.user, after)
     if (before?.online !== after.online) {
       this.hub.emit({ type: 'presence', user: ev.user, online: ev.online, lastSeen: after.lastSeen, at: ev.at })
@@ -684,7 +882,7 @@ export class MeshClient {
       this.watchRelaySlot()
       onWelcome()
       this.dialPeers()
-      void this.catchUp().catch(() => {})
+      void this.roomList.sync().then(async () => { await this.catchUp() }, async () => { await this.catchUp() }).catch(() => {})
       let n = 0
       const hb = welcome.heartbeatMs
       beat = setInterval(() => {

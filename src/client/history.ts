@@ -5,7 +5,7 @@
  */
 import { dmConversation, roomConversation, parseTarget, InvalidInputError } from '../protocol/index.js'
 import type { ClientStore, ConversationRecord, Gap, MessageCursor, MessageStatus, StoredMessage } from '../store/index.js'
-import type { Envelope, ReceiptBody } from '../protocol/index.js'
+import type { Envelope, ReceiptBody, TextEnvelope } from '../protocol/index.js'
 import type { ChatMessage, ClientEvent } from './events.js'
 
 /** Delivered receipts are sent for messages younger than this (a new device backfilling years of history stays quiet). */
@@ -16,6 +16,12 @@ export const RECEIPT_BATCH_MS = 50
 export interface HistoryDeps {
   sendReceipt: (conv: string, body: ReceiptBody, to: string | null) => Promise<void>
   emit: (ev: ClientEvent) => void
+  /** Does the chat's state admit this direct message of someone else? (Not admitted ones are held back.) */
+  admit?: (env: TextEnvelope) => Promise<boolean>
+  /** The error a refused message's sender gets. */
+  refusal?: (env: TextEnvelope) => Promise<Error>
+  /** Envelopes that are neither messages nor receipts (chat requests, contact changes). */
+  other?: (env: Envelope) => Promise<void>
 }
 
 export interface ConversationSummary {
@@ -58,14 +64,24 @@ export class History {
 
   constructor (private readonly store: ClientStore, private readonly me: string, private readonly deps: HistoryDeps) {}
 
-  /** Stores a text message or applies a receipt; idempotent by id. */
+  /**
+   * Stores a text message or applies a receipt (or hands other envelopes on); idempotent by id.
+   * A direct message the chat's state does not admit is refused with the reason (and held back).
+   */
   async receive (env: Envelope, status?: MessageStatus): Promise<void> {
     if (env.kind === 'receipt') {
       await this.applyReceipt(env.conv, env.author, env.body)
       return
     }
+    if (env.kind !== 'text') {
+      await this.deps.other?.(env)
+      return
+    }
     const mine = env.author === this.me
     const dm = env.conv.startsWith('dm:')
+    if (dm && !mine && this.deps.admit != null && !await this.deps.admit(env)) {
+      throw await this.deps.refusal?.(env) ?? new InvalidInputError('message refused')
+    }
     const stored: StoredMessage = {
       id: env.id,
       conv: env.conv,

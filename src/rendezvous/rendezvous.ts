@@ -5,10 +5,10 @@
 import { join } from 'node:path'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import {
-  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, SESSION_PROTOCOL, ARCHIVE_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authRequest, directoryRequest, sessionClientFrame, archiveRequest, encodeFrame,
+  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, SESSION_PROTOCOL, ARCHIVE_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
+  authRequest, directoryRequest, sessionClientFrame, archiveRequest, peopleRequest, encodeFrame, MAX_ROOMS_LISTED, NotMemberError,
   MAX_ARCHIVE_FRAME_BYTES, ROOM_HISTORY_LIMIT, InvalidInputError,
-  checkUsername, checkPassword, printable, FailureThrottle, RateLimiter,
+  checkUsername, checkPassword, printable, isRoomName, FailureThrottle, RateLimiter,
   AccountDisabledError, InvalidCertificateError, InvalidMessageError, RateLimitedError, UnknownUserError,
   UsernameTakenError, WrongPasswordError, TimeoutError
 } from '../protocol/index.js'
@@ -16,6 +16,8 @@ import { issueCertificate, verifyCertificate, hashPassword, verifyPassword, load
 import { LevelRendezvousState } from '../store/index.js'
 import { createMeshNode, frameStream, handleRequests, readFrame, writeFrame } from '../net/index.js'
 import { Presence } from './presence.js'
+import { AdminOps, AdminServer, ADMIN_SOCKET, NODE_LOCK_WAIT_MS } from './admin.js'
+import { PeopleService } from './people.js'
 import { Semaphore } from './semaphore.js'
 import { silentLogger } from './log.js'
 import { Metrics } from './metrics.js'
@@ -106,9 +108,23 @@ export class RendezvousNode {
   private readonly addressFailures: FailureThrottle
   private readonly registrations: RateLimiter
   private roomValidator?: RoomValidator
+  /** The operator's commands (admin.ts), served on `admin.sock` in the data folder. */
+  private admin?: AdminOps
+  private adminServer?: AdminServer
+  private readonly openRooms = new Set<string>()
+  /** Profiles and the room registry (people.ts). */
+  readonly people: PeopleService
 
   constructor (private readonly init: RendezvousInit) {
     this.log = init.logger ?? silentLogger
+    this.people = new PeopleService({
+      store: () => this.store,
+      presence: this.presence,
+      serverKey: () => this.publicKey,
+      log: this.log,
+      openRoom: room => { this.joinRoom(room) },
+      accountCount: () => this.accounts
+    })
     this.heartbeatMs = init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
     const base = init.failureBaseDelayMs ?? FAILURE_BASE_DELAY_MS
     this.accountFailures = new FailureThrottle({ freeFailures: init.accountFreeFailures ?? ACCOUNT_FREE_FAILURES, baseDelayMs: base, maxDelayMs: FAILURE_MAX_DELAY_MS, forgetAfterMs: FAILURE_FORGET_MS })
@@ -147,7 +163,14 @@ export class RendezvousNode {
 
   async start (): Promise<void> {
     this.key = await loadOrCreateKey(join(this.init.dataDir, 'node.key'))
-    this.state = await LevelRendezvousState.open(join(this.init.dataDir, 'db'))
+    // an admin command run while the node was stopped may hold the store for a moment
+    this.state = await LevelRendezvousState.open(join(this.init.dataDir, 'db'), { lockWaitMs: NODE_LOCK_WAIT_MS })
+    this.admin = new AdminOps({
+      state: this.state,
+      scrypt: this.init.scrypt ?? DEFAULT_SCRYPT,
+      logger: this.log,
+      live: { presence: this.presence, runHash: async fn => await this.hashes.run(fn), onAccountCreated: () => { this.accounts++ } }
+    })
     try {
       this.node = await createMeshNode({
         privateKey: this.key,
@@ -186,10 +209,12 @@ export class RendezvousNode {
     await handleRequests(this.node, AUTH_PROTOCOL, authRequest, async (req, ctx) => await this.handleAuth(req, ctx.connection), { ...limits, onError: onError('auth') })
     await handleRequests(this.node, DIRECTORY_PROTOCOL, directoryRequest, async (req, ctx) => await this.handleDirectory(req, ctx.connection), { ...limits, onError: onError('directory') })
     await handleRequests(this.node, ARCHIVE_PROTOCOL, archiveRequest, async (req, ctx) => await this.handleArchive(req, ctx.connection), { ...limits, onError: onError('archive'), maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
+    await handleRequests(this.node, PEOPLE_PROTOCOL, peopleRequest, async (req, ctx) => await this.people.handle(req, await this.authenticate(req.cert, ctx.connection)), { ...limits, onError: onError('people') })
     await this.node.handle(SESSION_PROTOCOL, (stream, connection) => { void this.handleSession(stream, connection) }, { maxInboundStreams: 2 })
 
     this.roomValidator = new RoomValidator(this.key.publicKey, this.init.roomRate ?? DEFAULT_ROOM_RATE, this.init.roomBurst ?? DEFAULT_ROOM_BURST)
     this.joinRoom(GLOBAL_ROOM)
+    for (const r of await this.state.listRooms(MAX_ROOMS_LISTED)) this.joinRoom(r.room)
     this.accounts = (await this.state.listAccounts()).length
     this.defineGauges()
     if (this.init.metricsPort != null) {
@@ -202,6 +227,11 @@ export class RendezvousNode {
     })
     this.node.addEventListener('connection:close', evt => {
       this.log.info('connection closed', { peer: evt.detail.remotePeer.toString(), addr: evt.detail.remoteAddr.toString() })
+    })
+    this.adminServer = new AdminServer(this.admin, join(this.init.dataDir, ADMIN_SOCKET), this.log)
+    // without the socket the node still serves people; admin commands then report the store in use
+    await this.adminServer.start().catch(err => {
+      this.log.warn('admin socket unavailable', { path: this.adminServer?.path, reason: (err as Error).message })
     })
     this.log.info('rendezvous started', { peer: this.peerId, addrs: this.addresses() })
   }
@@ -220,6 +250,8 @@ export class RendezvousNode {
   }
 
   async stop (): Promise<void> {
+    await this.adminServer?.stop()
+    this.adminServer = undefined
     await this.metricsServer?.close()
     this.metricsServer = undefined
     this.presence.closeAll('rendezvous node stopping')
@@ -231,10 +263,14 @@ export class RendezvousNode {
   }
 
   private joinRoom (room: string): void {
+    if (this.openRooms.has(room)) return
+    this.openRooms.add(room)
     const pubsub = this.libp2p.services.pubsub
     const topic = roomTopic(room)
     pubsub.topicValidators.set(topic, async (_peer, msg) => {
-      const verdict = await this.roomValidator!.check(room, msg)
+      let verdict = await this.roomValidator!.check(room, msg)
+      // a private room admits only the members on its owner-signed list
+      if (verdict.ok && !await this.people.admits(room, verdict.envelope.author).catch(() => false)) verdict = { ok: false, reason: 'not a member' }
       if (!verdict.ok) {
         this.log.info('room message rejected', { room, reason: verdict.reason })
         this.count.room({ result: 'rejected' })
@@ -271,11 +307,15 @@ export class RendezvousNode {
     const device = connection.remotePeer.toString()
     if (req.op === 'logout') {
       await this.authenticate(req.cert, connection)
-      const record = await this.store.getDevice(device)
-      if (record != null) await this.store.putDevice({ ...record, loggedIn: false, lastSeen: Date.now() })
+      await this.store.updateDevice(device, { loggedIn: false, lastSeen: Date.now() })
       this.presence.sessionOf(req.cert.user, device)?.close('logged out')
       this.log.info('logout', { user: req.cert.user, device })
       return { ok: true }
+    }
+    if (req.op === 'set-account-key') {
+      // an account added by the operator, or whose password was reset, gets its key from a device
+      const account = await this.authenticate(req.cert, connection)
+      return { ok: true, accountKey: await this.admin!.setAccountKey(account.user, req.accountKey) }
     }
     const user = checkUsername(req.user)
     checkPassword(req.password)
@@ -322,9 +362,17 @@ export class RendezvousNode {
     this.accountFailures.succeed(user)
     this.addressFailures.undo(host)
     if (account.disabled) throw new AccountDisabledError(`account "${user}" is disabled`)
+    const cert = await this.admitDevice(user, device, remoteAddr)
+    // the operator may have reset the password or disabled the account while this one was checked
+    const current = await this.store.getAccount(user)
+    if (current == null || current.disabled || current.password.hash !== account.password.hash) {
+      await this.store.updateDevice(device, { loggedIn: false })
+      if (current?.disabled === true) throw new AccountDisabledError(`account "${user}" is disabled`)
+      throw new WrongPasswordError(`wrong password for "${user}"`)
+    }
     this.log.info('login', { user, device, addr: remoteAddr })
     this.count.logins({ result: 'ok' })
-    return { ok: true, cert: await this.admitDevice(user, device, remoteAddr), ...(account.accountKey == null ? {} : { accountKey: account.accountKey }) }
+    return { ok: true, cert, ...(current.accountKey == null ? {} : { accountKey: current.accountKey }), ...(current.keyReset === true ? { keyReset: true } : {}) }
   }
 
   private async admitDevice (user: string, device: string, addr: string): Promise<Certificate> {
@@ -340,7 +388,7 @@ export class RendezvousNode {
   }
 
   private userInfo (a: AccountRecord): UserInfo {
-    return { user: a.user, online: this.presence.isOnline(a.user), lastSeen: a.lastSeen, createdAt: a.createdAt, devices: this.presence.devices(a.user), accountKey: a.accountKey?.publicKey ?? null }
+    return { user: a.user, online: this.presence.isOnline(a.user), lastSeen: a.lastSeen, createdAt: a.createdAt, devices: this.presence.devices(a.user), accountKey: a.accountKey?.publicKey ?? null, ...(a.disabled ? { disabled: true } : {}) }
   }
 
   private async handleDirectory (req: DirectoryRequest, connection: Connection): Promise<unknown> {
@@ -391,7 +439,8 @@ export class RendezvousNode {
       const last = items.at(-1)?.seq ?? req.after
       return { ok: true, items, more: items.length < rows.length || rows.length === req.limit, last }
     }
-    if (req.room !== GLOBAL_ROOM) throw new InvalidInputError(`no room named #${printable(req.room)}`)
+    if (req.room !== GLOBAL_ROOM && !isRoomName(req.room)) throw new InvalidInputError(`no room named #${printable(req.room)}`)
+    if (!await this.people.canRead(req.room, account.user)) throw new NotMemberError(`you are not a member of #${req.room}`)
     const rows = await this.store.readRoom(req.room, req.after, req.limit)
     const envelopes = []
     let bytes = 1024
@@ -457,9 +506,11 @@ export class RendezvousNode {
       held = undefined
       backlog -= queued.length
       for (const frame of queued) send(frame)
-      const device = await this.store.getDevice(peer)
-      if (device != null) await this.store.putDevice({ ...device, lastSeen: now, lastAddr: remoteAddr })
+      await this.store.updateDevice(peer, { lastSeen: now, lastAddr: remoteAddr })
       await this.store.updateAccount(account.user, { lastAddr: remoteAddr })
+      // the operator may have disabled the account or logged the device out since the hello was
+      // checked, before this session was there to be closed
+      await this.authenticate(hello.cert, connection)
 
       // the client beats every heartbeatMs; three missed beats end the session
       for (;;) {
@@ -485,8 +536,7 @@ export class RendezvousNode {
         const now = Date.now()
         const wentOffline = this.presence.remove(session, now, now)
         if (this.state != null) {
-          const device = await this.store.getDevice(peer).catch(() => undefined)
-          if (device != null) await this.store.putDevice({ ...device, lastSeen: now }).catch(() => {})
+          await this.store.updateDevice(peer, { lastSeen: now }).catch(() => {})
           if (wentOffline) await this.store.updateAccount(session.user, { lastSeen: now }).catch(() => {})
         }
         if (wentOffline) this.log.info('offline', { user: session.user, device: peer, reason })

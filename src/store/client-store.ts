@@ -5,6 +5,7 @@
  */
 import { InvalidInputError, messageId, printable, timestamp } from '../protocol/index.js'
 import { openDb } from './db.js'
+import { PeopleStore } from './people-store.js'
 import type { Db } from './db.js'
 import type { BatchOperation } from 'level'
 
@@ -112,6 +113,8 @@ export class ClientStore {
   private readonly statusMarks
   private readonly cursors
   private readonly outbox
+  /** Chat requests, held messages, contacts and profiles (people-store.ts), in the same database. */
+  readonly people: PeopleStore
   /** Serialises writes that read first inside this process. */
   private chain: Promise<unknown> = Promise.resolve()
 
@@ -125,6 +128,7 @@ export class ClientStore {
     this.statusMarks = db.sublevel<string, MessageCursor>('statusmark', { valueEncoding: 'json' })
     this.cursors = db.sublevel<string, number>('cursor', { valueEncoding: 'json' })
     this.outbox = db.sublevel<string, OutboxItem>('outbox', { valueEncoding: 'json' })
+    this.people = new PeopleStore(db, async fn => await this.serial(fn))
   }
 
   /** Opens (creating) the history in `dir`; `me` is this account's username. */

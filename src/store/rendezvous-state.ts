@@ -27,6 +27,11 @@ export interface AccountRecord {
   lastAddr: string | null
   /** The account's sealing key: public half, and private half wrapped by the password (opaque here). */
   accountKey?: { publicKey: string, wrapped: unknown }
+  /**
+   * Set when the operator reset the password: the wrapped key no longer opens with the new one,
+   * so the next device to log in may store a new wrapping (or a new key); cleared when it does.
+   */
+  keyReset?: boolean
 }
 
 /** One sealed copy waiting in an account's archive; the node cannot open `sealed`. */
@@ -41,6 +46,17 @@ export interface RoomRecord {
   sentAt: number
   id: string
   envelope: unknown
+}
+
+/** A named room in the registry. `list` is the owner-signed member list of a private room. */
+export interface RoomRegistryRecord {
+  room: string
+  owner: string
+  private: boolean
+  createdAt: number
+  list: unknown
+  /** Version of `list` (0 for public rooms). */
+  version: number
 }
 
 export interface DeviceRecord {
@@ -61,6 +77,8 @@ export interface RendezvousState {
   listAccounts: () => Promise<AccountRecord[]>
   getDevice: (peer: string) => Promise<DeviceRecord | undefined>
   putDevice: (record: DeviceRecord) => Promise<void>
+  /** Changes fields of a known device (read and written in one step, so no change is lost). */
+  updateDevice: (peer: string, change: Partial<Omit<DeviceRecord, 'peer' | 'user'>>) => Promise<void>
   listDevices: (user: string) => Promise<DeviceRecord[]>
   /** Appends sealed copies to accounts' archives in one batch; returns each copy's sequence number. */
   appendArchive: (items: Array<{ to: string, from: string, sealed: string, at: number }>) => Promise<number[]>
@@ -72,6 +90,22 @@ export interface RendezvousState {
   addRoomMessage: (room: string, record: RoomRecord, keep: number) => Promise<void>
   /** Up to `limit` room messages after `after` (sentAt, id), oldest first; the newest ones when `after` is null. */
   readRoom: (room: string, after: { sentAt: number, id: string } | null, limit: number) => Promise<RoomRecord[]>
+  /** The newest profile envelope of a user (opaque here; checked when it was set). */
+  getProfile: (user: string) => Promise<unknown>
+  putProfile: (user: string, envelope: unknown) => Promise<void>
+  getRoom: (room: string) => Promise<RoomRegistryRecord | undefined>
+  /** Registers a room and its owner as first member; false when the name is taken. */
+  createRoom: (record: RoomRegistryRecord) => Promise<boolean>
+  /** Replaces a room's record (a new member list) if `version` is higher than the stored one. */
+  updateRoom: (record: RoomRegistryRecord) => Promise<boolean>
+  listRooms: (limit: number) => Promise<RoomRegistryRecord[]>
+  addMember: (room: string, user: string, at: number) => Promise<void>
+  removeMember: (room: string, user: string) => Promise<void>
+  isMember: (room: string, user: string) => Promise<boolean>
+  members: (room: string, limit: number) => Promise<string[]>
+  memberCount: (room: string) => Promise<number>
+  /** Rooms `user` is a member of. */
+  roomsOf: (user: string, limit: number) => Promise<string[]>
   close: () => Promise<void>
 }
 
@@ -88,6 +122,10 @@ export class LevelRendezvousState implements RendezvousState {
   private readonly archiveHeads
   private readonly rooms
   private readonly roomCounts
+  private readonly profiles
+  private readonly roomRegistry
+  private readonly roomMembers
+  private readonly userRooms
   /** Serialises writes that read first (create, update) inside this process. */
   private chain: Promise<unknown> = Promise.resolve()
 
@@ -99,10 +137,15 @@ export class LevelRendezvousState implements RendezvousState {
     this.archiveHeads = db.sublevel<string, number>('archhead', { valueEncoding: 'json' })
     this.rooms = db.sublevel<string, RoomRecord>('room', { valueEncoding: 'json' })
     this.roomCounts = db.sublevel<string, number>('roomcount', { valueEncoding: 'json' })
+    this.profiles = db.sublevel<string, unknown>('profile', { valueEncoding: 'json' })
+    this.roomRegistry = db.sublevel<string, RoomRegistryRecord>('roomreg', { valueEncoding: 'json' })
+    this.roomMembers = db.sublevel<string, number>('rmember', { valueEncoding: 'json' })
+    this.userRooms = db.sublevel<string, number>('uroom', { valueEncoding: 'json' })
   }
 
-  static async open (dir: string): Promise<LevelRendezvousState> {
-    return new LevelRendezvousState(await openDb(dir, 'rendezvous', RENDEZVOUS_SCHEMA_VERSION))
+  /** `lockWaitMs`: how long to wait for another process (an admin command) to let go of the folder. */
+  static async open (dir: string, options: { lockWaitMs?: number } = {}): Promise<LevelRendezvousState> {
+    return new LevelRendezvousState(await openDb(dir, 'rendezvous', RENDEZVOUS_SCHEMA_VERSION, options))
   }
 
   private serial<T> (fn: () => Promise<T>): Promise<T> {
@@ -152,6 +195,14 @@ export class LevelRendezvousState implements RendezvousState {
         { type: 'put', sublevel: this.devices, key: record.peer, value: record },
         { type: 'put', sublevel: this.userDevices, key: `${record.user}!${record.peer}`, value: '' }
       ])
+    })
+  }
+
+  async updateDevice (peer: string, change: Partial<Omit<DeviceRecord, 'peer' | 'user'>>): Promise<void> {
+    await this.serial(async () => {
+      const found = await this.devices.get(peer)
+      if (found == null) return
+      await this.devices.put(peer, { ...found, ...change })
     })
   }
 
@@ -212,6 +263,81 @@ export class LevelRendezvousState implements RendezvousState {
       return newest.reverse()
     }
     return await this.rooms.values({ gt: `${room}!${pad(after.sentAt)}!${after.id}`, lt: `${room}!\xff`, limit }).all()
+  }
+
+  async getProfile (user: string): Promise<unknown> {
+    return await this.profiles.get(user)
+  }
+
+  async putProfile (user: string, envelope: unknown): Promise<void> {
+    await this.serial(async () => { await this.profiles.put(user, envelope) })
+  }
+
+  async getRoom (room: string): Promise<RoomRegistryRecord | undefined> {
+    return await this.roomRegistry.get(room)
+  }
+
+  async createRoom (record: RoomRegistryRecord): Promise<boolean> {
+    return await this.serial(async () => {
+      if (await this.roomRegistry.get(record.room) != null) return false
+      await this.db.batch([
+        { type: 'put', sublevel: this.roomRegistry, key: record.room, value: record },
+        { type: 'put', sublevel: this.roomMembers, key: `${record.room}!${record.owner}`, value: record.createdAt },
+        { type: 'put', sublevel: this.userRooms, key: `${record.owner}!${record.room}`, value: record.createdAt }
+      ] as unknown as BatchOps)
+      return true
+    })
+  }
+
+  async updateRoom (record: RoomRegistryRecord): Promise<boolean> {
+    return await this.serial(async () => {
+      const old = await this.roomRegistry.get(record.room)
+      if (old == null || old.version >= record.version) return false
+      await this.roomRegistry.put(record.room, record)
+      return true
+    })
+  }
+
+  async listRooms (limit: number): Promise<RoomRegistryRecord[]> {
+    return await this.roomRegistry.values({ limit }).all()
+  }
+
+  async addMember (room: string, user: string, at: number): Promise<void> {
+    await this.serial(async () => {
+      await this.db.batch([
+        { type: 'put', sublevel: this.roomMembers, key: `${room}!${user}`, value: at },
+        { type: 'put', sublevel: this.userRooms, key: `${user}!${room}`, value: at }
+      ] as unknown as BatchOps)
+    })
+  }
+
+  async removeMember (room: string, user: string): Promise<void> {
+    await this.serial(async () => {
+      await this.db.batch([
+        { type: 'del', sublevel: this.roomMembers, key: `${room}!${user}` },
+        { type: 'del', sublevel: this.userRooms, key: `${user}!${room}` }
+      ] as unknown as BatchOps)
+    })
+  }
+
+  async isMember (room: string, user: string): Promise<boolean> {
+    return await this.roomMembers.get(`${room}!${user}`) != null
+  }
+
+  async members (room: string, limit: number): Promise<string[]> {
+    const keys = await this.roomMembers.keys({ gt: `${room}!`, lt: `${room}"`, limit }).all()
+    return keys.map(k => k.slice(room.length + 1))
+  }
+
+  async memberCount (room: string): Promise<number> {
+    let n = 0
+    for await (const _key of this.roomMembers.keys({ gt: `${room}!`, lt: `${room}"` })) n++
+    return n
+  }
+
+  async roomsOf (user: string, limit: number): Promise<string[]> {
+    const keys = await this.userRooms.keys({ gt: `${user}!`, lt: `${user}"`, limit }).all()
+    return keys.map(k => k.slice(user.length + 1))
   }
 
   async close (): Promise<void> {

@@ -60,6 +60,12 @@ export class Harness {
     this.rendezvous = undefined
   }
 
+  /** The rendezvous node's data folder (for admin commands); set once the node first started. */
+  get rendezvousDataDir (): string {
+    if (this.rendezvousDir == null) throw new Error('rendezvous node never started')
+    return this.rendezvousDir
+  }
+
   get serverAddress (): string {
     const addr = this.rendezvous?.addresses()[0]
     if (addr == null) throw new Error('rendezvous node not started')
@@ -96,6 +102,17 @@ export class Harness {
     const out: MeshClient[] = []
     for (const u of users) out.push(await this.client(u))
     return out
+  }
+
+  /**
+   * Makes two clients accepted chat partners: `a` asks, `b` accepts, and both have seen it.
+   * For tests that just need two people to chat.
+   */
+  async connect (a: MeshClient, b: MeshClient, timeoutMs = 10_000): Promise<void> {
+    await a.request(b.user)
+    await eventually(async () => (await b.chatState(a.user)).state === 'pending', timeoutMs, `${b.user} to see ${a.user}'s request`)
+    await b.accept(a.user)
+    await eventually(async () => (await a.chatState(b.user)).state === 'accepted', timeoutMs, `${a.user} to see ${b.user}'s acceptance`)
   }
 
   async stop (): Promise<void> {

@@ -1,0 +1,86 @@
+/**
+ * Where a direct chat stands, computed from its request, accept, decline and close envelopes.
+ * Pure: every device folds the same envelopes in the same order (sent-at, then id) and so
+ * reaches the same state, whatever order they arrived in.
+ */
+import type { ChatState } from './people-types.js'
+
+export interface ChatControl {
+  id: string
+  kind: 'request' | 'accept' | 'decline' | 'close'
+  author: string
+  sentAt: number
+  text?: string
+}
+
+export function compareControls (a: Pick<ChatControl, 'sentAt' | 'id'>, b: Pick<ChatControl, 'sentAt' | 'id'>): number {
+  if (a.sentAt !== b.sentAt) return a.sentAt - b.sentAt
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+}
+
+/**
+ * Folds `controls` (any order) into the chat's state as `me` sees it with `peer`, counting only
+ * those sent at or before `until` when given.
+ *
+ * - request: opens a pending chat; a request while the other side's is pending accepts it
+ *   (both asked); a request in an accepted chat changes nothing
+ * - accept / decline: only of a request pending from the other side
+ * - close: of an accepted chat, or of a pending request (either side withdraws it)
+ */
+export function foldChat (conv: string, me: string, peer: string, controls: ChatControl[], until?: number): ChatState {
+  let state: ChatState = { user: peer, conv, state: 'none', by: null, at: null }
+  const sorted = [...controls].sort(compareControls)
+  for (const c of sorted) {
+    if (until != null && c.sentAt > until) break
+    if (c.author !== me && c.author !== peer) continue
+    const base = { user: peer, conv, by: c.author, at: c.sentAt }
+    switch (c.kind) {
+      case 'request':
+        if (state.state === 'accepted') break
+        if (state.state === 'pending' && state.by !== c.author) {
+          state = { ...base, state: 'accepted' }
+        } else {
+          state = { ...base, state: 'pending', ...(c.text == null ? {} : { text: c.text }) }
+        }
+        break
+      case 'accept':
+        if (state.state === 'pending' && state.by !== c.author) state = { ...base, state: 'accepted' }
+        break
+      case 'decline':
+        if (state.state === 'pending' && state.by !== c.author) state = { ...base, state: 'declined' }
+        break
+      case 'close':
+        if (state.state === 'accepted' || state.state === 'pending') state = { ...base, state: 'closed' }
+        break
+    }
+  }
+  return state
+}
+
+/**
+ * May a message from `peer`, sent at `sentAt`, be shown? When the chat was accepted then (it was
+ * in flight when the chat closed), or is accepted now (its sender saw the acceptance before this
+ * device did, or the two clocks differ a little).
+ */
+export function admits (conv: string, me: string, peer: string, controls: ChatControl[], sentAt: number): boolean {
+  return foldChat(conv, me, peer, controls).state === 'accepted' ||
+    foldChat(conv, me, peer, controls, sentAt).state === 'accepted'
+}
+
+/** The line a person reads when they may not write in the chat, and what to do about it. */
+export function whyNotWritable (state: ChatState, me: string): string {
+  const peer = state.user
+  switch (state.state) {
+    case 'none': return `you have no chat with ${peer} yet; ask first: meshchat request ${peer}`
+    case 'pending': return state.by === me
+      ? `${peer} has not accepted your chat request yet`
+      : `${peer} asked to chat with you; accept first: meshchat accept ${peer}`
+    case 'declined': return state.by === me
+      ? `you declined ${peer}'s chat request; ask them yourself: meshchat request ${peer}`
+      : `${peer} declined your chat request; ask again: meshchat request ${peer}`
+    case 'closed': return state.by === me
+      ? `you closed the chat with ${peer}; open it again: meshchat request ${peer}`
+      : `${peer} closed the chat; ask to open it again: meshchat request ${peer}`
+    case 'accepted': return `the chat with ${peer} is open`
+  }
+}

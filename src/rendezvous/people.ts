@@ -1,0 +1,246 @@
+/**
+ * The rendezvous node's side of people and rooms: profiles (the newest signed profile envelope
+ * of each user, pushed to online devices when it changes) and the room registry (named rooms,
+ * their owners, members, and the owner-signed member lists of private rooms).
+ */
+import {
+  GLOBAL_ROOM, MAX_ROOMS_LISTED, MAX_ROOMS_PER_ACCOUNT, MAX_ROOMS_OWNED, MAX_ROOM_MEMBERS,
+  envelope as envelopeSchema, checkRoomName, checkUsername, selfConversation, roomConversation, printable,
+  InvalidInputError, InvalidMessageError, UnknownUserError, UnknownRoomError, RoomTakenError, NotMemberError, AccountDisabledError
+} from '../protocol/index.js'
+import { verifyEnvelope } from '../crypto/index.js'
+import type { AccountRecord, RendezvousState, RoomRegistryRecord } from '../store/index.js'
+import type { MembersEnvelope, PeopleRequest, RoomInfo, RoomMember } from '../protocol/index.js'
+import type { Presence } from './presence.js'
+import type { Logger } from './log.js'
+import type { PublicKey } from '@libp2p/interface'
+
+export interface PeopleServiceDeps {
+  store: () => RendezvousState
+  presence: Presence
+  serverKey: () => PublicKey
+  log: Logger
+  /** Subscribes the node to a room's topic (validator and history), once. */
+  openRoom: (room: string) => void
+  accountCount: () => number
+}
+
+/** Members a `members` answer lists at most. */
+const MAX_MEMBERS_LISTED = 100_000
+
+export class PeopleService {
+  constructor (private readonly deps: PeopleServiceDeps) {}
+
+  private get store (): RendezvousState { return this.deps.store() }
+
+  async handle (req: PeopleRequest, account: AccountRecord): Promise<unknown> {
+    const me = account.user
+    switch (req.op) {
+      case 'set-profile': {
+        const env = await this.checkEnvelope(req.profile, 'profile')
+        if (env.author !== me || env.conv !== selfConversation(me)) throw new InvalidMessageError('a profile must be signed by its own account')
+        await this.store.putProfile(me, env)
+        this.deps.log.info('profile changed', { user: me })
+        this.deps.presence.emit({ type: 'profile', user: me, profile: env, at: Date.now() })
+        return { ok: true }
+      }
+      case 'profiles': {
+        const profiles = []
+        for (const name of req.users) {
+          const user = checkUsername(name)
+          const found = await this.store.getAccount(user)
+          if (found == null) throw new UnknownUserError(`no user named "${printable(name)}"`)
+          const env = await this.store.getProfile(user)
+          if (env != null) profiles.push(env)
+        }
+        return { ok: true, profiles }
+      }
+      case 'rooms': {
+        const mine = new Set(await this.store.roomsOf(me, MAX_ROOMS_PER_ACCOUNT))
+        const rooms: RoomInfo[] = [await this.globalInfo()]
+        for (const r of await this.store.listRooms(MAX_ROOMS_LISTED)) {
+          if (r.private && !mine.has(r.room) && !this.listed(r, me)) continue
+          rooms.push(await this.info(r, me))
+        }
+        return { ok: true, rooms }
+      }
+      case 'room': {
+        const record = await this.requireRoom(req.room)
+        if (record == null) return { ok: true, room: await this.globalInfo() }
+        await this.requireVisible(record, me)
+        return { ok: true, room: await this.info(record, me) }
+      }
+      case 'create': {
+        const room = checkRoomName(req.room)
+        if (room === GLOBAL_ROOM) throw new RoomTakenError(`#${GLOBAL_ROOM} always exists`)
+        const owned = (await this.store.listRooms(MAX_ROOMS_LISTED)).filter(r => r.owner === me).length
+        if (owned >= MAX_ROOMS_OWNED) throw new InvalidInputError(`one account may create at most ${MAX_ROOMS_OWNED} rooms`)
+        await this.checkRoomLimit(me)
+        let list: MembersEnvelope | null = null
+        if (req.private) {
+          list = await this.checkList(req.list, room, me, 0)
+          if (!list.body.members.includes(me)) throw new InvalidInputError('the owner must be on the member list of a private room')
+        }
+        const record: RoomRegistryRecord = { room, owner: me, private: req.private, createdAt: Date.now(), list, version: list?.body.version ?? 0 }
+        if (!await this.store.createRoom(record)) throw new RoomTakenError(`the room name #${room} is taken`)
+        this.deps.openRoom(room)
+        this.deps.log.info('room created', { room, owner: me, private: req.private })
+        await this.announce(record, [me])
+        return { ok: true, room: await this.info(record, me) }
+      }
+      case 'join': {
+        const record = await this.requireRoom(req.room)
+        if (record == null) return { ok: true, room: await this.globalInfo() }
+        if (record.private && !this.listed(record, me)) throw new NotMemberError(`#${record.room} is private; only members invited by its owner can join`)
+        if (!await this.store.isMember(record.room, me)) {
+          await this.checkRoomLimit(me)
+          await this.store.addMember(record.room, me, Date.now())
+        }
+        await this.announce(record, [me])
+        return { ok: true, room: await this.info(record, me) }
+      }
+      case 'leave': {
+        const record = await this.requireRoom(req.room)
+        if (record == null) throw new InvalidInputError(`everyone is in #${GLOBAL_ROOM}; it cannot be left`)
+        if (!await this.store.isMember(record.room, me)) throw new NotMemberError(`you are not in #${record.room}`)
+        if (record.private && record.owner === me) throw new InvalidInputError(`you own the private room #${record.room}; its owner cannot leave it`)
+        await this.store.removeMember(record.room, me)
+        await this.announce(record, [me])
+        return { ok: true, room: await this.info(record, me) }
+      }
+      case 'invite': {
+        const record = await this.requireRoom(req.room)
+        if (record == null) throw new InvalidInputError(`everyone is in #${GLOBAL_ROOM} already`)
+        const user = checkUsername(req.user)
+        const target = await this.store.getAccount(user)
+        if (target == null) throw new UnknownUserError(`no user named "${user}"`)
+        if (target.disabled) throw new AccountDisabledError(`account "${user}" is disabled`)
+        if (!await this.store.isMember(record.room, me)) throw new NotMemberError(`you are not in #${record.room}`)
+        let updated = record
+        if (record.private) {
+          if (record.owner !== me) throw new NotMemberError(`only the owner (${record.owner}) can invite people to the private room #${record.room}`)
+          const list = await this.checkList(req.list, record.room, me, record.version)
+          const before = new Set(this.listOf(record))
+          const after = new Set(list.body.members)
+          if (!after.has(user) || !after.has(me) || [...before].some(u => !after.has(u) && u !== user)) {
+            throw new InvalidInputError('the new member list must keep the members and add the invited person')
+          }
+          updated = { ...record, list, version: list.body.version }
+          if (!await this.store.updateRoom(updated)) throw new InvalidInputError('the member list changed meanwhile; try again')
+        }
+        if ((await this.store.roomsOf(user, MAX_ROOMS_PER_ACCOUNT)).length >= MAX_ROOMS_PER_ACCOUNT) throw new InvalidInputError(`${user} is in too many rooms`)
+        await this.store.addMember(record.room, user, Date.now())
+        this.deps.log.info('room invite', { room: record.room, by: me, user })
+        // everyone in the room learns the new list (their validators admit the new member)
+        await this.announce(updated, await this.store.members(record.room, MAX_MEMBERS_LISTED))
+        return { ok: true, room: await this.info(updated, me) }
+      }
+      case 'members': {
+        const record = await this.requireRoom(req.room)
+        if (record == null) {
+          const all = await this.store.listAccounts()
+          return { ok: true, members: all.filter(a => !a.disabled).slice(0, MAX_MEMBERS_LISTED).map(a => this.member(a.user, null)) }
+        }
+        await this.requireVisible(record, me)
+        const users = await this.store.members(record.room, MAX_MEMBERS_LISTED)
+        return { ok: true, members: users.map(u => this.member(u, record.owner)) }
+      }
+    }
+  }
+
+  /** May `user` post to `room`? For the node's topic validator: members of private rooms only. */
+  async admits (room: string, user: string): Promise<boolean> {
+    if (room === GLOBAL_ROOM) return true
+    const record = await this.store.getRoom(room)
+    if (record == null) return false
+    return !record.private || this.listed(record, user)
+  }
+
+  /** May `user` read `room`'s history? */
+  async canRead (room: string, user: string): Promise<boolean> {
+    if (room === GLOBAL_ROOM) return true
+    const record = await this.store.getRoom(room)
+    if (record == null) throw new UnknownRoomError(`no room named #${printable(room)}`)
+    return !record.private || this.listed(record, user)
+  }
+
+  private member (user: string, owner: string | null): RoomMember {
+    return { user, online: this.deps.presence.isOnline(user), owner: user === owner }
+  }
+
+  private listOf (record: RoomRegistryRecord): string[] {
+    const parsed = envelopeSchema.safeParse(record.list)
+    return parsed.success && parsed.data.kind === 'members' ? parsed.data.body.members : []
+  }
+
+  private listed (record: RoomRegistryRecord, user: string): boolean {
+    return this.listOf(record).includes(user)
+  }
+
+  /** The record of a named room, or null for #global; UnknownRoomError when there is none. */
+  private async requireRoom (name: string): Promise<RoomRegistryRecord | null> {
+    const room = checkRoomName(name)
+    if (room === GLOBAL_ROOM) return null
+    const record = await this.store.getRoom(room)
+    if (record == null) throw new UnknownRoomError(`no room named #${room}`)
+    return record
+  }
+
+  private async requireVisible (record: RoomRegistryRecord, user: string): Promise<void> {
+    // a private room is not revealed to those outside it
+    if (record.private && !this.listed(record, user) && !await this.store.isMember(record.room, user)) {
+      throw new UnknownRoomError(`no room named #${record.room}`)
+    }
+  }
+
+  private async checkRoomLimit (user: string): Promise<void> {
+    if ((await this.store.roomsOf(user, MAX_ROOMS_PER_ACCOUNT)).length >= MAX_ROOMS_PER_ACCOUNT) {
+      throw new InvalidInputError(`one account may be in at most ${MAX_ROOMS_PER_ACCOUNT} rooms`)
+    }
+  }
+
+  private async checkEnvelope<K extends 'profile' | 'members'> (raw: unknown, kind: K): Promise<Extract<import('../protocol/index.js').Envelope, { kind: K }>> {
+    const parsed = envelopeSchema.safeParse(raw)
+    if (!parsed.success || parsed.data.kind !== kind) throw new InvalidMessageError(`not a signed ${kind} envelope`)
+    await verifyEnvelope(this.deps.serverKey(), parsed.data)
+    return parsed.data as Extract<import('../protocol/index.js').Envelope, { kind: K }>
+  }
+
+  /** A private room's member list: signed by the owner, for this room, the next version. */
+  private async checkList (raw: unknown, room: string, owner: string, version: number): Promise<MembersEnvelope> {
+    if (raw == null) throw new InvalidInputError('a private room needs a member list signed by its owner')
+    const list = await this.checkEnvelope(raw, 'members')
+    if (list.author !== owner) throw new InvalidMessageError('the member list is not signed by the room\'s owner')
+    if (list.conv !== roomConversation(room) || list.body.room !== room) throw new InvalidMessageError('the member list is for another room')
+    if (list.body.version !== version + 1) throw new InvalidInputError('the member list changed meanwhile; try again')
+    if (new Set(list.body.members).size !== list.body.members.length || list.body.members.length > MAX_ROOM_MEMBERS) throw new InvalidMessageError('the member list repeats names')
+    return list
+  }
+
+  private async globalInfo (): Promise<RoomInfo> {
+    return { room: GLOBAL_ROOM, private: false, owner: null, createdAt: 0, members: this.deps.accountCount(), joined: true, list: null }
+  }
+
+  private async info (record: RoomRegistryRecord, user: string): Promise<RoomInfo> {
+    return {
+      room: record.room,
+      private: record.private,
+      owner: record.owner,
+      createdAt: record.createdAt,
+      members: await this.store.memberCount(record.room),
+      joined: await this.store.isMember(record.room, user),
+      list: record.list ?? null
+    }
+  }
+
+  /** Tells the online devices of `users` how the room looks to them now. */
+  private async announce (record: RoomRegistryRecord, users: string[]): Promise<void> {
+    const at = Date.now()
+    for (const user of users) {
+      const sessions = this.deps.presence.sessionsOf(user)
+      if (sessions.length === 0) continue
+      const room = await this.info(record, user)
+      for (const s of sessions) s.push({ type: 'room', room, at })
+    }
+  }
+}

@@ -1,0 +1,267 @@
+import assert from 'node:assert/strict'
+import { Harness, EventLog, eventually, TEST_PASSWORD, TEST_SCRYPT } from '../../src/testing/index.js'
+import { login } from '../../src/client/index.js'
+import { signEnvelope } from '../../src/crypto/index.js'
+import { encodeFrame, roomTopic, roomConversation } from '../../src/protocol/index.js'
+import type { ClientEvent, MeshClient } from '../../src/client/index.js'
+
+const isText = (text: string) => (e: ClientEvent): boolean => e.type === 'message' && e.message.text === text
+
+describe('people: chat requests, contacts, profiles', function () {
+  this.timeout(60_000)
+  let h: Harness
+  beforeEach(async () => { h = new Harness(); await h.startRendezvous() })
+  afterEach(async () => { await h.stop() })
+
+  async function secondDevice (user: string, start = true): Promise<MeshClient> {
+    const home = await h.tempDir(`${user}-dev`)
+    await login({ home, server: h.serverAddress, user, password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
+    return await h.startClient(home, start)
+  }
+
+  /** Stops a client and starts it again on the same home later. */
+  async function offline (c: MeshClient): Promise<() => Promise<MeshClient>> {
+    const home = c.home.dir
+    await c.stop()
+    return async () => await h.startClient(home)
+  }
+
+  it('refuses direct messages until a request is accepted, and the sender reads why', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await assert.rejects(alice!.send('bob', 'hi'), (e: Error) => e.name === 'ChatNotAcceptedError' && /meshchat request bob/.test(e.message))
+    const bobLog = new EventLog(bob!)
+    const state = await alice!.request('bob', 'hello, it is alice')
+    assert.equal(state.state, 'pending')
+    assert.equal(state.by, 'alice')
+    await bobLog.waitFor(e => e.type === 'chat' && e.chat.state === 'pending', 5_000, 'the request at bob')
+    assert.deepEqual((await bob!.requests()).map(r => [r.user, r.direction, r.text]), [['alice', 'incoming', 'hello, it is alice']])
+    assert.deepEqual((await alice!.requests()).map(r => [r.user, r.direction]), [['bob', 'outgoing']])
+    // the requester may not write before the acceptance, nor may bob before accepting
+    await assert.rejects(alice!.send('bob', 'too early'), (e: Error) => e.name === 'ChatNotAcceptedError' && /not accepted/.test(e.message))
+    await assert.rejects(bob!.send('alice', 'too early'), (e: Error) => e.name === 'ChatNotAcceptedError' && /meshchat accept alice/.test(e.message))
+    await bob!.accept('alice')
+    await eventually(async () => (await alice!.chatState('bob')).state === 'accepted', 5_000, 'alice to see the acceptance')
+    assert.deepEqual(await bob!.requests(), [])
+    await alice!.send('bob', 'now we talk')
+    await bobLog.waitFor(isText('now we talk'))
+    await bob!.send('alice', 'yes')
+  })
+
+  it('a device that ignores the rule cannot make a refused message show up at the other side', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    // alice's device writes without a request, past its own check: bob's device refuses it
+    const { signEnvelope: sign } = await import('../../src/crypto/index.js')
+    const { request } = await import('../../src/net/index.js')
+    const { DM_PROTOCOL, dmAck, dmConversation } = await import('../../src/protocol/index.js')
+    const key = await alice!.home.deviceKey()
+    const login = await alice!.home.requireLogin()
+    const env = await sign(key, login.cert, { conv: dmConversation('alice', 'bob'), kind: 'text', body: { text: 'unasked' } })
+    const bobPeer = (await alice!.users()).find(u => u.user === 'bob')!.devices[0]!
+    const { peerIdFromString } = await import('@libp2p/peer-id')
+    const { multiaddr } = await import('@multiformats/multiaddr')
+    await alice!.libp2p.peerStore.merge(peerIdFromString(bobPeer.peer), { multiaddrs: bobPeer.addrs.map(a => multiaddr(a)) })
+    await assert.rejects(request(alice!.libp2p, peerIdFromString(bobPeer.peer), DM_PROTOCOL, env, dmAck), { name: 'ChatNotAcceptedError' })
+    assert.equal((await bob!.history.page('alice')).messages.length, 0)
+    assert.deepEqual(await bob!.history.conversations(), [])
+  })
+
+  it('walks every state with one side offline at each step: pending, accepted, closed, re-requested, declined', async () => {
+    let [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    // 1. bob offline while alice asks
+    let bobBack = await offline(bob!)
+    await alice!.request('bob', 'are you there?')
+    bob = await bobBack()
+    await eventually(async () => (await bob!.requests()).some(r => r.user === 'alice' && r.direction === 'incoming'), 10_000, 'the request through the archive')
+    // 2. alice offline while bob accepts
+    let aliceBack = await offline(alice!)
+    await bob.accept('alice')
+    await bob.send('alice', 'accepted while you were away')
+    alice = await aliceBack()
+    await eventually(async () => (await alice!.chatState('bob')).state === 'accepted', 10_000, 'the acceptance through the archive')
+    await eventually(async () => (await alice!.history.page('bob')).messages.some(m => m.text === 'accepted while you were away'), 10_000, 'the message sent after the acceptance')
+    await alice.send('bob', 'thanks')
+    // 3. bob offline while alice closes
+    bobBack = await offline(bob)
+    const closed = await alice.closeChat('bob')
+    assert.equal(closed.state, 'closed')
+    await assert.rejects(alice.send('bob', 'after close'), { name: 'ChatNotAcceptedError' })
+    bob = await bobBack()
+    await eventually(async () => (await bob!.chatState('alice')).state === 'closed', 10_000, 'the close through the archive')
+    await assert.rejects(bob.send('alice', 'after close'), (e: Error) => e.name === 'ChatNotAcceptedError' && /alice closed the chat/.test(e.message))
+    // history stays on both sides
+    assert.ok((await bob.history.page('alice')).messages.some(m => m.text === 'thanks'))
+    assert.ok((await alice.history.page('bob')).messages.some(m => m.text === 'accepted while you were away'))
+    // 4. re-requested by bob while alice is offline, declined by alice, asked again and accepted
+    aliceBack = await offline(alice)
+    await bob.request('alice', 'sorry, again?')
+    alice = await aliceBack()
+    await eventually(async () => (await alice!.chatState('bob')).state === 'pending', 10_000, 'the new request')
+    await alice.decline('bob')
+    await eventually(async () => (await bob!.chatState('alice')).state === 'declined', 10_000, 'the decline')
+    await assert.rejects(bob.send('alice', 'declined?'), (e: Error) => e.name === 'ChatNotAcceptedError' && /declined/.test(e.message))
+    await bob.request('alice')
+    await eventually(async () => (await alice!.chatState('bob')).state === 'pending', 10_000, 'the third request')
+    await alice.accept('bob')
+    await eventually(async () => (await bob!.chatState('alice')).state === 'accepted', 10_000, 'the second acceptance')
+    await bob.send('alice', 'open again')
+  })
+
+  it('keeps request states on every device of both sides and across restarts; two requests meet as an acceptance', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    const bob2 = await secondDevice('bob')
+    await alice!.request('bob')
+    await eventually(async () => (await bob2.chatState('alice')).state === 'pending', 5_000, 'the request on bob\'s second device')
+    await bob2.accept('alice')
+    await eventually(async () => (await bob!.chatState('alice')).state === 'accepted', 5_000, 'the acceptance on bob\'s first device')
+    await eventually(async () => (await alice!.chatState('bob')).state === 'accepted', 5_000, 'the acceptance at alice')
+    const back = await offline(bob!)
+    const again = await back()
+    assert.equal((await again.chatState('alice')).state, 'accepted')
+    // carol and dave ask each other at the same time: both asked, so the chat is open
+    const [carol, dave] = await h.clientsFor(['carol', 'dave'])
+    await Promise.all([carol!.request('dave'), dave!.request('carol')])
+    await eventually(async () => (await carol!.chatState('dave')).state === 'accepted' && (await dave!.chatState('carol')).state === 'accepted', 5_000, 'both requests to meet')
+  })
+
+  it('refuses bad requests with one line and changes nothing', async () => {
+    const [alice] = await h.clientsFor(['alice'])
+    await assert.rejects(alice!.request('nobody-here'), { name: 'UnknownUserError' })
+    await assert.rejects(alice!.request('Bad Name'), { name: 'InvalidInputError' })
+    await assert.rejects(alice!.request('alice'), { name: 'InvalidInputError' })
+    await assert.rejects(alice!.accept('nobody-here'), { name: 'UnknownUserError' })
+    await h.client('bob')
+    await assert.rejects(alice!.accept('bob'), (e: Error) => e.name === 'InvalidInputError' && /has not asked/.test(e.message))
+    await assert.rejects(alice!.closeChat('bob'), { name: 'InvalidInputError' })
+    assert.deepEqual(await alice!.requests(), [])
+  })
+
+  it('keeps contacts the same on every device, and shows presence and profile names', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.client('carol')
+    const alice2 = await secondDevice('alice')
+    const log2 = new EventLog(alice2)
+    await bob!.setProfile({ name: 'Bob Builder', status: 'building' })
+    await alice!.addContact('bob')
+    await alice!.addContact('carol')
+    await log2.waitFor(e => e.type === 'contact' && e.user === 'carol' && e.added, 5_000, 'the contact on the second device')
+    const list = await alice2.contacts()
+    assert.deepEqual(list.map(c => [c.user, c.name, c.status, c.online]), [['bob', 'Bob Builder', 'building', true], ['carol', '', '', true]])
+    await alice2.removeContact('carol')
+    await eventually(async () => (await alice!.contacts()).map(c => c.user).join() === 'bob', 5_000, 'the removal on the first device')
+    // a device that was offline catches up from the archive
+    const back = await offline(alice2)
+    await alice!.addContact('carol')
+    const again = await back()
+    await eventually(async () => (await again.contacts()).map(c => c.user).join() === 'bob,carol', 10_000, 'the contacts after a restart')
+    await assert.rejects(alice!.addContact('nobody-here'), { name: 'UnknownUserError' })
+    await assert.rejects(alice!.removeContact('dave'), { name: 'InvalidInputError' })
+  })
+
+  it('shows profiles, pushes a change to online peers at once, and refuses bad fields', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    assert.deepEqual(await alice!.profile('bob'), { user: 'bob', name: '', status: '', about: '', updatedAt: null })
+    const aliceLog = new EventLog(alice!)
+    const set = await bob!.setProfile({ name: 'Bob', status: 'at lunch', about: 'I build things 🛠️' })
+    assert.equal(set.name, 'Bob')
+    await aliceLog.waitFor(e => e.type === 'profile' && e.profile.user === 'bob' && e.profile.status === 'at lunch', 5_000, 'the pushed profile')
+    const seen = await alice!.profile('bob')
+    assert.equal(seen.about, 'I build things 🛠️')
+    // a field left out keeps its value
+    await bob!.setProfile({ status: 'back' })
+    assert.deepEqual({ ...(await alice!.profile('bob')), updatedAt: 0 }, { user: 'bob', name: 'Bob', status: 'back', about: 'I build things 🛠️', updatedAt: 0 })
+    // own profile from another device of the same account
+    const bob2 = await secondDevice('bob')
+    assert.equal((await bob2.profile()).status, 'back')
+    await assert.rejects(bob!.setProfile({ name: 'x'.repeat(65) }), { name: 'InvalidInputError' })
+    await assert.rejects(bob!.setProfile({ status: 'bell\u0007' }), { name: 'InvalidInputError' })
+    await assert.rejects(bob!.setProfile({}), { name: 'InvalidInputError' })
+    assert.equal((await alice!.profile('bob')).status, 'back')
+    await assert.rejects(alice!.profile('nobody-here'), { name: 'UnknownUserError' })
+  })
+})
+
+describe('rooms: named, public and private', function () {
+  this.timeout(60_000)
+  let h: Harness
+  beforeEach(async () => { h = new Harness(); await h.startRendezvous() })
+  afterEach(async () => { await h.stop() })
+
+  it('creates, joins, talks in, lists and leaves a public room, with history for late joiners', async () => {
+    const [alice, bob, carol] = await h.clientsFor(['alice', 'bob', 'carol'])
+    const created = await alice!.createRoom('#ops')
+    assert.deepEqual([created.room, created.private, created.owner, created.members, created.joined], ['ops', false, 'alice', 1, true])
+    await bob!.joinRoom('ops')
+    const bobLog = new EventLog(bob!)
+    await eventually(async () => {
+      try { await alice!.send('#ops', 'deploy at noon'); return true } catch { return false }
+    }, 10_000, 'a peer in #ops')
+    await bobLog.waitFor(isText('deploy at noon'), 10_000, 'the room message at bob')
+    // carol is not in it: she cannot write, and the room shows as one to join
+    await assert.rejects(carol!.send('#ops', 'hi'), { name: 'NotMemberError' })
+    const carolRooms = await carol!.rooms()
+    assert.deepEqual(carolRooms.map(r => [r.room, r.joined]), [['global', true], ['ops', false]])
+    assert.equal(carolRooms[1]!.members, 2)
+    // joining later, she gets the room's history from the node
+    const carolLog = new EventLog(carol!)
+    await carol!.joinRoom('ops')
+    await carolLog.waitFor(isText('deploy at noon'), 10_000, 'room history for the late joiner')
+    assert.deepEqual((await alice!.members('ops')).map(m => [m.user, m.owner]), [['alice', true], ['bob', false], ['carol', false]])
+    await bob!.leaveRoom('ops')
+    await assert.rejects(bob!.send('#ops', 'gone'), { name: 'NotMemberError' })
+    assert.equal((await alice!.rooms()).find(r => r.room === 'ops')?.members, 2)
+    // names have rules; a taken name and an unknown room give one line each
+    await assert.rejects(bob!.createRoom('ops'), { name: 'RoomTakenError' })
+    await assert.rejects(bob!.createRoom('global'), { name: 'RoomTakenError' })
+    await assert.rejects(bob!.createRoom('No Spaces'), { name: 'InvalidInputError' })
+    await assert.rejects(bob!.joinRoom('nowhere'), { name: 'UnknownRoomError' })
+    await assert.rejects(bob!.send('#nowhere', 'hi'), { name: 'UnknownRoomError' })
+    await assert.rejects(bob!.leaveRoom('global'), { name: 'InvalidInputError' })
+  })
+
+  it('a private room admits only members on the owner-signed list; a non-member\'s forged publish is rejected', async () => {
+    const [alice, bob, mallory] = await h.clientsFor(['alice', 'bob', 'mallory'])
+    const room = await alice!.createRoom('secret', { private: true })
+    assert.equal(room.private, true)
+    // not visible, not joinable, not readable for outsiders
+    assert.deepEqual((await mallory!.rooms()).map(r => r.room), ['global'])
+    await assert.rejects(mallory!.joinRoom('secret'), { name: 'NotMemberError' })
+    await assert.rejects(mallory!.members('secret'), { name: 'UnknownRoomError' })
+    await assert.rejects(bob!.invite('secret', 'mallory'), { name: 'UnknownRoomError' })
+    const bobLog = new EventLog(bob!)
+    await alice!.invite('secret', 'bob')
+    await bobLog.waitFor(e => e.type === 'room' && e.room.room === 'secret' && e.room.joined, 5_000, 'bob to be added')
+    assert.equal((await bob!.rooms()).find(r => r.room === 'secret')?.joined, true)
+    await eventually(async () => {
+      try { await bob!.send('#secret', 'members only'); return true } catch { return false }
+    }, 10_000, 'a peer in #secret')
+    const aliceLog = new EventLog(alice!)
+    await aliceLog.waitFor(isText('members only'), 10_000, 'bob\'s message at alice')
+
+    // mallory subscribes to the topic by hand and publishes a signed, certified envelope: she is not on the list
+    const rejected: string[] = []
+    const validator = h.rendezvous!.libp2p.services.pubsub.topicValidators.get(roomTopic('secret'))!
+    h.rendezvous!.libp2p.services.pubsub.topicValidators.set(roomTopic('secret'), async (peer, msg) => {
+      const res = await validator(peer, msg)
+      if (res !== 'accept') rejected.push(String(res))
+      return res
+    })
+    const pubsub = mallory!.libp2p.services.pubsub
+    pubsub.subscribe(roomTopic('secret'))
+    const login = await mallory!.home.requireLogin()
+    const env = await signEnvelope(await mallory!.home.deviceKey(), login.cert, { conv: roomConversation('secret'), kind: 'text', body: { text: 'let me in' } })
+    await eventually(async () => {
+      await pubsub.publish(roomTopic('secret'), encodeFrame(env)).catch(() => {})
+      return rejected.includes('reject')
+    }, 10_000, 'the node to reject the forged publish')
+    // nobody shows it, and the node did not keep it
+    await aliceLog.waitFor(isText('members only'))
+    assert.equal(aliceLog.find(isText('let me in')), undefined)
+    assert.equal(bobLog.find(isText('let me in')), undefined)
+    const carolHist = await h.rendezvous!.store.readRoom('secret', null, 100)
+    assert.ok(carolHist.every(r => (r.envelope as { author: string }).author !== 'mallory'))
+    await assert.rejects(mallory!.send('#secret', 'hello?'), { name: 'UnknownRoomError' })
+    // the owner cannot leave a private room; a member can
+    await assert.rejects(alice!.leaveRoom('secret'), { name: 'InvalidInputError' })
+    await bob!.leaveRoom('secret')
+  })
+})
