@@ -153,7 +153,8 @@ export class PeopleService {
     if (room === GLOBAL_ROOM) return true
     const record = await this.store.getRoom(room)
     if (record == null) return false
-    return !record.private || this.listed(record, user)
+    // a member who left is still on the signed list until its owner signs a new one: the node knows better
+    return !record.private || (this.listed(record, user) && await this.store.isMember(room, user))
   }
 
   /** May `user` read `room`'s history? */
