@@ -129,6 +129,7 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
       })
     }
   })
+  flattenGetConnections(node)
   if (init.maxConnectionsPerHost != null) {
     node.addEventListener('connection:open', evt => {
       if (evt.detail.direction !== 'inbound') return
@@ -144,6 +145,38 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
     })
   }
   return node
+}
+
+interface ConnectionManagerInternals {
+  /** A PeerMap (peer id → that peer's connections). */
+  connections?: { values: () => Iterable<unknown[]> }
+  getConnections: (peerId?: unknown) => unknown[]
+  meshchatFlat?: boolean
+}
+
+/**
+ * libp2p 3.3's `ConnectionManager.getConnections()` (no peer) builds its answer with `concat` in a
+ * loop over peers: O(n²) in connections, and it runs on every inbound connection (STACK-FACTS.md:
+ * 21% of a rendezvous node's CPU between 2,000 and 3,800 devices). This replaces it on this node
+ * with the same answer built in one pass. It only touches a connection manager of the known shape
+ * (a `connections` PeerMap of arrays); anything else is left alone. Returns true when it applied.
+ */
+export function flattenGetConnections (node: unknown): boolean {
+  const cm = (node as { components?: { connectionManager?: ConnectionManagerInternals } }).components?.connectionManager
+  if (cm?.connections == null || typeof cm.connections.values !== 'function' || typeof cm.getConnections !== 'function') return false
+  if (cm.meshchatFlat === true) return true
+  const original = cm.getConnections.bind(cm)
+  const connections = cm.connections
+  cm.getConnections = (peerId?: unknown) => {
+    if (peerId != null) return original(peerId)
+    const out: unknown[] = []
+    for (const list of connections.values()) {
+      for (const c of list) out.push(c)
+    }
+    return out
+  }
+  cm.meshchatFlat = true
+  return true
 }
 
 /** True when the connection goes through a relay (circuit v2) rather than straight to the peer. */
