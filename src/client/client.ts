@@ -117,6 +117,8 @@ export class MeshClient {
   private readonly stopController = new AbortController()
   private sessionTask?: Promise<void>
   private readonly seen = new Set<string>()
+  /** The addresses last put in the peer store per device (knowPeer). */
+  private readonly knownAddrs = new Map<string, string>()
   private roomValidator?: RoomValidator
   /** Room topics this device is subscribed to (and validates). */
   private readonly subscribed = new Set<string>()
@@ -639,6 +641,11 @@ export class MeshClient {
   /** Puts the device's addresses in the peer store and returns its peer id for dialing. */
   private async knowPeer (device: DeviceInfo): Promise<PeerId> {
     const peer = peerIdFromString(device.peer)
+    // the peer store is written only when the device's addresses changed, not on every message
+    const key = device.addrs.join(' ')
+    if (this.knownAddrs.get(device.peer) === key) return peer
+    if (this.knownAddrs.size >= SEEN_IDS) this.knownAddrs.clear()
+    this.knownAddrs.set(device.peer, key)
     const addrs: Multiaddr[] = []
     for (const a of device.addrs) {
       try { addrs.push(multiaddr(a)) } catch { /* a bad address from the directory is skipped */ }

@@ -419,8 +419,10 @@ export class RendezvousNode {
       const seqs = await this.store.appendArchive(req.items.map(i => ({ to: i.to, from: account.user, sealed: i.sealed, at })))
       const heads = new Map<string, number>()
       req.items.forEach((item, i) => heads.set(item.to, Math.max(heads.get(item.to) ?? 0, seqs[i]!)))
+      // the device that left the copies has them: no mail notice for it
+      const putter = connection.remotePeer.toString()
       for (const [user, seq] of heads) {
-        for (const s of this.presence.sessionsOf(user)) s.mail?.(seq)
+        for (const s of this.presence.sessionsOf(user)) if (s.peer !== putter) s.mail?.(seq)
       }
       this.log.debug('archived', { from: account.user, to: [...heads.keys()], items: req.items.length })
       return { ok: true, seqs }
