@@ -20,7 +20,7 @@ import { Rooms } from './rooms.js'
 import { wantsRelay } from './reachability.js'
 import { ArchiveSync, isForMe } from './archive.js'
 import type { RelayMode } from './reachability.js'
-import { createMeshNode, frameStream, handleRequests, readFrame, request, writeFrame, isRelayed, pingPeer } from '../net/index.js'
+import { createMeshNode, frameStream, handleRequests, readFrame, request, writeFrame, isRelayed, pingPeer, RequestChannels } from '../net/index.js'
 import { Home } from './home.js'
 import { EventHub } from './events.js'
 import { dialError, parseServerAddress, peerIdOfAddress } from './server-address.js'
@@ -117,6 +117,7 @@ export class MeshClient {
   private readonly stopController = new AbortController()
   private sessionTask?: Promise<void>
   private readonly seen = new Set<string>()
+  private dmChannels?: RequestChannels<typeof dmAck>
   /** The addresses last put in the peer store per device (knowPeer). */
   private readonly knownAddrs = new Map<string, string>()
   private roomValidator?: RoomValidator
@@ -233,7 +234,8 @@ export class MeshClient {
     })
     await this.node.peerStore.merge(this.serverPeer, { multiaddrs: [this.serverAddr] }).catch(async err => { await this.stop(); throw err })
     // direct messages, receipts and their acks also travel over relayed (limited) connections
-    await handleRequests(this.node, DM_PROTOCOL, envelopeSchema, async (env, ctx) => await this.receiveDirect(env, ctx.connection), { runOnLimitedConnection: true })
+    await handleRequests(this.node, DM_PROTOCOL, envelopeSchema, async (env, ctx) => await this.receiveDirect(env, ctx.connection), { runOnLimitedConnection: true, persistent: true })
+    this.dmChannels = new RequestChannels(this.node, DM_PROTOCOL, dmAck, { runOnLimitedConnection: true })
     this.node.addEventListener('self:peer:update', () => { this.addressesChanged() })
     this.node.services.pubsub.addEventListener('gossipsub:message', evt => {
       this.receiveRoom(evt.detail.msg.topic, evt.detail.msg.data)
@@ -271,6 +273,7 @@ export class MeshClient {
     this.stopController.abort()
     clearTimeout(this.relayWatch)
     this.live?.stream.abort(new Error('client stopping'))
+    this.dmChannels?.close()
     await this.node?.stop()
     await this.sessionTask?.catch(() => {})
     await this.archive.settled()
@@ -656,7 +659,8 @@ export class MeshClient {
 
   private async deliver (device: DeviceInfo, env: Envelope, options: AbortOptions): Promise<void> {
     const peer = await this.knowPeer(device)
-    await request(this.libp2p, peer, DM_PROTOCOL, env, dmAck, { ...options, runOnLimitedConnection: true })
+    // one long-lived stream per device carries every message and its ack (channel.ts)
+    await this.dmChannels!.request(peer, env, options)
   }
 
   private async devicesOf (user: string, options: AbortOptions): Promise<DeviceInfo[]> {
@@ -763,10 +767,14 @@ export class MeshClient {
       return
     }
     if (ev.type === 'registered') {
-      if (!this.directory.has(ev.user)) {
+      const known = this.directory.get(ev.user)
+      if (known == null) {
         this.directory.set(ev.user, { user: ev.user, online: false, lastSeen: null, createdAt: ev.at, devices: [], accountKey: ev.accountKey ?? null })
+        this.hub.emit({ type: 'registered', user: ev.user, at: ev.at })
+      } else if (ev.accountKey != null && ev.accountKey !== known.accountKey) {
+        // an account added by the operator got its key at its first login, or a reset made a new one
+        this.directory.set(ev.user, { ...known, accountKey: ev.accountKey })
       }
-      this.hub.emit({ type: 'registered', user: ev.user, at: ev.at })
       return
     }
     const before = this.directory.get(ev.user)

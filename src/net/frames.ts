@@ -125,6 +125,15 @@ export interface HandleRequestsOptions {
   rateLimiter?: RateLimiter
   /** Called for every request that failed, for logging. */
   onError?: (err: unknown, ctx: HandlerContext) => void
+  /**
+   * Serve many requests on one stream (see channel.ts): answered in order, handled a few at a
+   * time, until the other end closes or the stream is idle for `idleMs`. @default false
+   */
+  persistent?: boolean
+  /** Idle time after which a persistent stream is closed. @default 60000 */
+  idleMs?: number
+  /** Requests of one persistent stream handled at once. @default 32 */
+  maxInFlight?: number
 }
 
 /**
@@ -136,6 +145,10 @@ export async function handleRequests<S extends z.ZodType> (node: Libp2p, protoco
     const ctx = { stream, connection }
     const max = options.maxFrameBytes ?? MAX_FRAME_BYTES
     const lp = frameStream(stream, max)
+    if (options.persistent === true) {
+      await servePersistent(lp, ctx, schema, handler, options)
+      return
+    }
     const signal = AbortSignal.timeout(options.readTimeoutMs ?? DEFAULT_HANDLER_READ_TIMEOUT_MS)
     try {
       const req = await readFrame(lp, schema, { signal }, max)
@@ -159,4 +172,71 @@ export async function handleRequests<S extends z.ZodType> (node: Libp2p, protoco
       stream.abort(err as Error)
     }
   }, { maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS, ...(options.runOnLimitedConnection === true ? { runOnLimitedConnection: true } : {}) })
+}
+
+/** The persistent side of handleRequests: many requests on one stream, answered in order. */
+async function servePersistent<S extends z.ZodType> (lp: FrameStream, ctx: HandlerContext, schema: S, handler: (req: z.infer<S>, ctx: HandlerContext) => Promise<unknown>, options: HandleRequestsOptions): Promise<void> {
+  const { stream, connection } = ctx
+  const max = options.maxFrameBytes ?? MAX_FRAME_BYTES
+  const inFlight = options.maxInFlight ?? 32
+  const answers: Array<Promise<unknown>> = []
+  let wake: (() => void) | undefined
+  let served = 0
+  const run = async (req: z.infer<S>): Promise<unknown> => {
+    try {
+      if (options.rateLimiter != null && !options.rateLimiter.take(connection.remotePeer.toString())) {
+        throw new RateLimitedError('too many requests; slow down')
+      }
+      return await handler(req, ctx)
+    } catch (err) {
+      options.onError?.(err, ctx)
+      return { ok: false, error: toWireError(err) }
+    }
+  }
+  // the writer sends answers in the order the requests came, as each is ready
+  let writerError: unknown
+  let reading = true
+  const writer = (async () => {
+    while (reading || answers.length > 0) {
+      const next = answers[0]
+      if (next == null) {
+        await new Promise<void>(resolve => { wake = resolve })
+        wake = undefined
+        continue
+      }
+      const res = await next
+      answers.shift()
+      await writeFrame(lp, res, { signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS) }, max)
+      served++
+    }
+  })().catch(err => { writerError = err; stream.abort(err as Error) })
+  try {
+    for (;;) {
+      while (answers.length >= inFlight && writerError == null) await answers[0]!.then(() => new Promise(resolve => setImmediate(resolve)))
+      if (writerError != null) return
+      let req: z.infer<S>
+      try {
+        req = await readFrame(lp, schema, { signal: AbortSignal.timeout(options.idleMs ?? 60_000) }, max)
+      } catch (err) {
+        // the other end closed its side after its last request: a normal end
+        if (err instanceof InvalidMessageError && /stream ended/.test(err.message) && (served > 0 || answers.length > 0)) break
+        throw err
+      }
+      answers.push(run(req))
+      wake?.()
+    }
+    reading = false
+    wake?.()
+    await writer
+    await stream.close({ signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS) }).catch(() => {})
+  } catch (err) {
+    reading = false
+    wake?.()
+    if (!(err instanceof TimeoutError)) options.onError?.(err, ctx)
+    if (err instanceof InvalidMessageError) {
+      await writer
+      await writeFrame(lp, { ok: false, error: toWireError(err) }, { signal: AbortSignal.timeout(1000) }).catch(() => {})
+    }
+    stream.abort(err as Error)
+  }
 }
