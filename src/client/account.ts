@@ -5,10 +5,16 @@ import { createMeshNode } from '../net/index.js'
 import { authRequest } from './client.js'
 import { Home } from './home.js'
 import { parseServerAddress, peerIdOfAddress, withoutPeerId, dialError } from './server-address.js'
-import type { SavedLogin } from './home.js'
+import type { AccountKeyFile, SavedLogin } from './home.js'
+import type { AccountKeyMaterial, AuthResponse } from '../protocol/index.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { MeshNode } from '../net/index.js'
+
+type AuthResponseOk = Extract<AuthResponse, { ok: true }>
+
+/** A login, with a warning to show when the account key had to be made anew (after a password reset). */
+export type LoginResult = SavedLogin & { warning?: string }
 
 export interface Credentials {
   home: string
@@ -53,7 +59,7 @@ function fullAddress (node: MeshNode, addr: Multiaddr): string {
   return `${addr.toString()}/p2p/${conn.remotePeer.toString()}`
 }
 
-async function authenticate (op: 'register' | 'login', creds: Credentials, options: AbortOptions): Promise<SavedLogin> {
+async function authenticate (op: 'register' | 'login', creds: Credentials, options: AbortOptions): Promise<LoginResult> {
   const user = checkUsername(creds.user)
   checkPassword(creds.password)
   const home = new Home(creds.home)
@@ -69,22 +75,64 @@ async function authenticate (op: 'register' | 'login', creds: Credentials, optio
     if (cert.device !== node.peerId.toString() || cert.user !== user) {
       throw new InvalidCertificateError('the server sent a certificate for someone else')
     }
-    if (res.accountKey == null) throw new MeshchatError('the server holds no account key for this account')
-    const privateKey = fresh?.privateKey ?? await unwrapAccountKey(res.accountKey.wrapped, creds.password)
-    await home.saveAccountKey({ publicKey: res.accountKey.publicKey, privateKey })
+    let key: AccountKeyFile
+    let warning: string | undefined
+    if (fresh != null) {
+      if (res.accountKey?.publicKey !== fresh.publicKey) throw new MeshchatError('the server did not keep the new account key')
+      key = fresh
+    } else {
+      const upload = async (accountKey: AccountKeyMaterial): Promise<AccountKeyMaterial> => {
+        const stored = await authRequest(node, addr, { op: 'set-account-key', cert, accountKey }, options)
+        if (stored.accountKey == null) throw new MeshchatError('the server sent no account key')
+        return stored.accountKey
+      }
+      ;({ key, warning } = await accountKeyAtLogin(res, home, creds, upload))
+    }
+    await home.saveAccountKey(key)
     const login = { server: fullAddress(node, addr), user, cert }
     await home.saveLogin(login)
-    return login
+    return warning == null ? login : { ...login, warning }
   })
 }
 
+/**
+ * The account's sealing key at login. An account the operator added has none yet: this device
+ * makes it. After the operator reset the password, the stored key is still wrapped by the old
+ * one: this device wraps again the key it holds, else it makes a new one, and `warning` says that
+ * what was sealed to the old key cannot be read here. Either way the node keeps the first device's
+ * key, and a later device unwraps that one.
+ */
+async function accountKeyAtLogin (
+  res: Pick<AuthResponseOk, 'accountKey' | 'keyReset'>,
+  home: Home,
+  creds: Credentials,
+  upload: (accountKey: AccountKeyMaterial) => Promise<AccountKeyMaterial>
+): Promise<{ key: AccountKeyFile, warning?: string }> {
+  const offer = async (pair: AccountKeyFile): Promise<AccountKeyFile> => {
+    const stored = await upload({ publicKey: pair.publicKey, wrapped: await wrapAccountKey(pair.privateKey, creds.password, creds.wrapScrypt ?? DEFAULT_WRAP_SCRYPT) })
+    if (stored.publicKey === pair.publicKey) return pair
+    // another device of the account was first: its key is wrapped by this same password
+    return { publicKey: stored.publicKey, privateKey: await unwrapAccountKey(stored.wrapped, creds.password) }
+  }
+  if (res.accountKey == null) return { key: await offer(generateAccountKey()) }
+  try {
+    return { key: { publicKey: res.accountKey.publicKey, privateKey: await unwrapAccountKey(res.accountKey.wrapped, creds.password) } }
+  } catch (err) {
+    if (res.keyReset !== true || (err as Error).name !== 'WrongPasswordError') throw err
+  }
+  const held = await home.readAccountKey().catch(() => undefined)
+  const key = await offer(held != null && held.publicKey === res.accountKey.publicKey ? held : generateAccountKey())
+  if (key.publicKey === res.accountKey.publicKey) return { key }
+  return { key, warning: 'the password was reset and this device did not hold the account key: a new one was made, so messages archived before cannot be read on this device' }
+}
+
 /** Creates the account and logs this device in. */
-export async function register (creds: Credentials, options: AbortOptions = {}): Promise<SavedLogin> {
+export async function register (creds: Credentials, options: AbortOptions = {}): Promise<LoginResult> {
   return await authenticate('register', creds, options)
 }
 
 /** Logs this device in: the rendezvous node signs a certificate for its key, saved in the home. */
-export async function login (creds: Credentials, options: AbortOptions = {}): Promise<SavedLogin> {
+export async function login (creds: Credentials, options: AbortOptions = {}): Promise<LoginResult> {
   return await authenticate('login', creds, options)
 }
 

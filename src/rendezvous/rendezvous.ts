@@ -18,6 +18,7 @@ import { createMeshNode, frameStream, handleRequests, readFrame, writeFrame } fr
 import { Presence } from './presence.js'
 import { AdminOps, AdminServer, ADMIN_SOCKET, NODE_LOCK_WAIT_MS } from './admin.js'
 import { PeopleService } from './people.js'
+import { FileStore } from './files.js'
 import { Semaphore } from './semaphore.js'
 import { silentLogger } from './log.js'
 import { Metrics } from './metrics.js'
@@ -75,6 +76,14 @@ export interface RendezvousInit {
   metricsPort?: number
   /** @default '127.0.0.1' */
   metricsHost?: string
+  /** Sealed bytes of files that may wait at the node for one account (files.ts). @default 1 GiB */
+  fileQuotaBytes?: number
+  /** Sealed bytes one account may have waiting for all its recipients together. @default fileQuotaBytes / 2 */
+  fileSenderQuotaBytes?: number
+  /** Largest file that may wait at the node. @default 4 GiB */
+  fileMaxBytes?: number
+  /** Days a waiting file is kept. @default 30 */
+  fileRetentionDays?: number
 }
 
 /** The host part of a remote multiaddr (`/ip4/1.2.3.4/tcp/5` → `1.2.3.4`), for per-address limits. */
@@ -112,6 +121,8 @@ export class RendezvousNode {
   private admin?: AdminOps
   private adminServer?: AdminServer
   private readonly openRooms = new Set<string>()
+  /** Files waiting for accounts, sealed (files.ts). */
+  private files?: FileStore
   /** Profiles and the room registry (people.ts). */
   readonly people: PeopleService
 
@@ -210,6 +221,8 @@ export class RendezvousNode {
     await handleRequests(this.node, DIRECTORY_PROTOCOL, directoryRequest, async (req, ctx) => await this.handleDirectory(req, ctx.connection), { ...limits, onError: onError('directory') })
     await handleRequests(this.node, ARCHIVE_PROTOCOL, archiveRequest, async (req, ctx) => await this.handleArchive(req, ctx.connection), { ...limits, onError: onError('archive'), maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
     await handleRequests(this.node, PEOPLE_PROTOCOL, peopleRequest, async (req, ctx) => await this.people.handle(req, await this.authenticate(req.cert, ctx.connection)), { ...limits, onError: onError('people') })
+    this.files = new FileStore({ dataDir: this.init.dataDir, state: () => this.store, authenticate: async (cert, conn) => await this.authenticate(cert, conn), log: this.log, quotaBytes: this.init.fileQuotaBytes, senderQuotaBytes: this.init.fileSenderQuotaBytes, maxFileBytes: this.init.fileMaxBytes, retentionDays: this.init.fileRetentionDays })
+    await this.files.start(this.node, { ...limits, onError: onError('filestore') })
     await this.node.handle(SESSION_PROTOCOL, (stream, connection) => { void this.handleSession(stream, connection) }, { maxInboundStreams: 2 })
 
     this.roomValidator = new RoomValidator(this.key.publicKey, this.init.roomRate ?? DEFAULT_ROOM_RATE, this.init.roomBurst ?? DEFAULT_ROOM_BURST)
@@ -254,6 +267,7 @@ export class RendezvousNode {
     this.adminServer = undefined
     await this.metricsServer?.close()
     this.metricsServer = undefined
+    this.files?.stop()
     this.presence.closeAll('rendezvous node stopping')
     await this.node?.stop()
     await this.state?.close()

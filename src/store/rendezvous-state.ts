@@ -4,6 +4,8 @@
  */
 import { openDb } from './db.js'
 import type { Db } from './db.js'
+import { LevelFileRecords } from './file-records.js'
+import type { FileRecordStore } from './file-records.js'
 
 export const RENDEZVOUS_SCHEMA_VERSION = 1
 
@@ -106,6 +108,8 @@ export interface RendezvousState {
   memberCount: (room: string) => Promise<number>
   /** Rooms `user` is a member of. */
   roomsOf: (user: string, limit: number) => Promise<string[]>
+  /** Files waiting for accounts at the node: records, stored parts, quotas (file-records.ts). */
+  readonly files: FileRecordStore
   close: () => Promise<void>
 }
 
@@ -126,6 +130,7 @@ export class LevelRendezvousState implements RendezvousState {
   private readonly roomRegistry
   private readonly roomMembers
   private readonly userRooms
+  readonly files: LevelFileRecords
   /** Serialises writes that read first (create, update) inside this process. */
   private chain: Promise<unknown> = Promise.resolve()
 
@@ -141,6 +146,7 @@ export class LevelRendezvousState implements RendezvousState {
     this.roomRegistry = db.sublevel<string, RoomRegistryRecord>('roomreg', { valueEncoding: 'json' })
     this.roomMembers = db.sublevel<string, number>('rmember', { valueEncoding: 'json' })
     this.userRooms = db.sublevel<string, number>('uroom', { valueEncoding: 'json' })
+    this.files = new LevelFileRecords(db)
   }
 
   /** `lockWaitMs`: how long to wait for another process (an admin command) to let go of the folder. */
@@ -342,6 +348,7 @@ export class LevelRendezvousState implements RendezvousState {
 
   async close (): Promise<void> {
     await this.chain
+    await this.files.settled()
     await this.db.close()
   }
 }

@@ -46,9 +46,11 @@ async function run (op: 'register' | 'login', argv: AuthArgs): Promise<void> {
   const creds = { home: argv.home, server: argv.server, user: argv.user, password }
   const saved = op === 'register' ? await registerAccount(creds) : await loginDevice(creds)
   if (argv.json) {
-    printJson({ user: saved.user, device: saved.cert.device, server: saved.server, certExpires: saved.cert.expires })
+    printJson({ user: saved.user, device: saved.cert.device, server: saved.server, certExpires: saved.cert.expires, ...(saved.warning == null ? {} : { warning: saved.warning }) })
   } else {
     printLine(`${op === 'register' ? 'registered' : 'logged in as'} ${saved.user}; this device (${saved.cert.device}) is logged in to ${saved.server}`)
+    // after an operator's password reset this device may have had to make a new account key
+    if (saved.warning != null) process.stderr.write(`meshchat: warning: ${saved.warning}\n`)
   }
   if (op === 'login' && interactive(argv)) {
     const { openChat } = await import('../chat.js')
