@@ -8,7 +8,7 @@ import {
   InvalidMessageError, UnknownUserError, MAX_ENVELOPE_BYTES, MAX_ARCHIVE_FRAME_BYTES
 } from '../protocol/index.js'
 import { verifyEnvelope, seal, open as openSealed } from '../crypto/index.js'
-import { request } from '../net/index.js'
+import { RequestChannels } from '../net/index.js'
 import { dialError } from './server-address.js'
 import type { Envelope, ArchiveResponse } from '../protocol/index.js'
 import type { ClientStore } from '../store/index.js'
@@ -49,6 +49,7 @@ export function isForMe (env: Envelope, me: string): boolean {
 }
 
 export class ArchiveSync {
+  private channels?: RequestChannels<typeof archiveResponse>
   private syncing?: Promise<void>
   private again = false
 
@@ -85,9 +86,10 @@ export class ArchiveSync {
     }
   }
 
-  /** Resolves once no fetch is running (for a clean stop). */
+  /** Resolves once no fetch is running (for a clean stop), and closes the stream to the node. */
   async settled (): Promise<void> {
     await this.syncing?.catch(() => {})
+    this.channels?.close()
   }
 
   /** Fetches a room's history kept by the rendezvous node since the newest message here. */
@@ -100,7 +102,7 @@ export class ArchiveSync {
       if (!('envelopes' in res)) return
       for (const raw of res.envelopes) {
         const parsed = envelopeSchema.safeParse(raw)
-        if (!parsed.success || parsed.data.kind !== 'text' || parsed.data.conv !== conv) continue
+        if (!parsed.success || (parsed.data.kind !== 'text' && parsed.data.kind !== 'file') || parsed.data.conv !== conv) continue
         try {
           await verifyEnvelope(this.deps.serverKey(), parsed.data, parsed.data.sentAt)
         } catch {
@@ -140,7 +142,9 @@ export class ArchiveSync {
 
   private async request (req: unknown, options: AbortOptions): Promise<ArchiveResponse> {
     try {
-      return await request(this.deps.node(), this.deps.serverPeer(), ARCHIVE_PROTOCOL, req, archiveResponse, { ...options, maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
+      // one long-lived stream to the node carries every put and fetch (net/channel.ts)
+      this.channels ??= new RequestChannels(this.deps.node(), ARCHIVE_PROTOCOL, archiveResponse, { maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
+      return await this.channels.request(this.deps.serverPeer(), req, { signal: options.signal ?? AbortSignal.timeout(10_000) })
     } catch (err) {
       throw dialError(err, this.deps.login().server)
     }
