@@ -219,7 +219,7 @@ export class RendezvousNode {
     const limits = { rateLimiter: new RateLimiter(perSecond, perSecond * 2), maxInboundStreams: this.init.maxStreams ?? DEFAULT_MAX_STREAMS }
     await handleRequests(this.node, AUTH_PROTOCOL, authRequest, async (req, ctx) => await this.handleAuth(req, ctx.connection), { ...limits, onError: onError('auth') })
     await handleRequests(this.node, DIRECTORY_PROTOCOL, directoryRequest, async (req, ctx) => await this.handleDirectory(req, ctx.connection), { ...limits, onError: onError('directory') })
-    await handleRequests(this.node, ARCHIVE_PROTOCOL, archiveRequest, async (req, ctx) => await this.handleArchive(req, ctx.connection), { ...limits, onError: onError('archive'), maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES })
+    await handleRequests(this.node, ARCHIVE_PROTOCOL, archiveRequest, async (req, ctx) => await this.handleArchive(req, ctx.connection), { ...limits, onError: onError('archive'), maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES, persistent: true })
     await handleRequests(this.node, PEOPLE_PROTOCOL, peopleRequest, async (req, ctx) => await this.people.handle(req, await this.authenticate(req.cert, ctx.connection)), { ...limits, onError: onError('people') })
     this.files = new FileStore({ dataDir: this.init.dataDir, state: () => this.store, authenticate: async (cert, conn) => await this.authenticate(cert, conn), log: this.log, quotaBytes: this.init.fileQuotaBytes, senderQuotaBytes: this.init.fileSenderQuotaBytes, maxFileBytes: this.init.fileMaxBytes, retentionDays: this.init.fileRetentionDays })
     await this.files.start(this.node, { ...limits, onError: onError('filestore') })
