@@ -5,7 +5,7 @@
  */
 import { register } from '../src/client/index.js'
 import { MeshClient, ProcessGroup, LOOPBACK_GOSSIP, TEST_PASSWORD, TEST_SCRYPT } from '../src/testing/index.js'
-import { BenchTimeoutError } from './stats.js'
+import { BenchTimeoutError, until } from './stats.js'
 import type { ChildProcess } from 'node:child_process'
 import type { ServeProcess } from '../src/testing/index.js'
 
@@ -56,6 +56,17 @@ export async function startClient (home: string): Promise<MeshClient> {
   const client = new MeshClient({ home, listen: ['/ip4/127.0.0.1/tcp/0'], gossip: LOOPBACK_GOSSIP })
   await client.start({ signal: AbortSignal.timeout(30_000) })
   return client
+}
+
+/**
+ * Makes two accounts accepted chat partners, as direct messages need: `a` asks, `b` accepts, and
+ * both devices have seen it. Done before anything is timed.
+ */
+export async function connectPair (a: MeshClient, b: MeshClient): Promise<void> {
+  await a.request(b.user, undefined, { signal: AbortSignal.timeout(30_000) })
+  await until(async () => (await b.chatState(a.user)).state === 'pending', 10_000, `${b.user} to see ${a.user}'s chat request`)
+  await b.accept(a.user, { signal: AbortSignal.timeout(30_000) })
+  await until(async () => (await a.chatState(b.user)).state === 'accepted', 10_000, `${a.user} to see ${b.user}'s acceptance`)
 }
 
 export interface Listener {

@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { seal, signEnvelope } from '../src/crypto/index.js'
 import { request } from '../src/net/index.js'
 import { ARCHIVE_PROTOCOL, DM_PROTOCOL, MAX_ARCHIVE_FRAME_BYTES, MAX_ENVELOPE_BYTES, archiveResponse, dmAck, dmConversation, encodeFrame } from '../src/protocol/index.js'
-import { processGroup, registerUser, spawnListen, startClient, startServer } from './cluster.js'
+import { connectPair, processGroup, registerUser, spawnListen, startClient, startServer } from './cluster.js'
 import { Deadline, MiB, cpuMsOf, median, now, rssOf, sleep, summarize, until } from './stats.js'
 import type { MeshClient } from '../src/testing/index.js'
 import type { Report } from './report.js'
@@ -23,11 +23,25 @@ export async function dmBench (report: Report, config: BenchConfig): Promise<voi
   try {
     const server = await startServer(procs)
     const [aliceHome, bobHome, carolHome] = [await registerUser(procs, server, 'alice'), await registerUser(procs, server, 'bob'), await registerUser(procs, server, 'carol')]
+    alice = await startClient(aliceHome!)
+    const a = alice
+    // direct messages need an accepted chat: alice and carol each with bob, through devices of
+    // theirs in this process on the same homes (bob's listen process below is that same device)
+    {
+      const bobNow = await startClient(bobHome!)
+      const carol = await startClient(carolHome!)
+      try {
+        await connectPair(a, bobNow)
+        await connectPair(carol, bobNow)
+      } finally {
+        await carol.stop()
+        await bobNow.stop()
+      }
+      await until(async () => (await a.users()).find(u => u.user === 'bob')?.online === false, 10_000, 'bob\'s in-process device offline')
+    }
     let bobGot = 0
     const bob = spawnListen(procs, bobHome!, line => { if (line.type === 'message' && line.from === 'alice') bobGot++ })
     await bob.ready
-    alice = await startClient(aliceHome!)
-    const a = alice
     await until(async () => ((await a.users()).find(u => u.user === 'bob')?.devices.length ?? 0) > 0, 10_000, 'bob online in alice\'s directory')
 
     // one at a time, end to end

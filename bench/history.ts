@@ -122,8 +122,18 @@ async function backfill (report: Report, config: BenchConfig, procs: ProcessGrou
   const state = await LevelRendezvousState.open(join(server.dataDir, 'db'))
   const conv = dmConversation('alice', 'bob')
   const base = Date.now() - size
-  const t0 = now()
+  // direct messages need an accepted chat: alice's request and bob's acceptance, sent before the
+  // chat began, come first in bob's archive, as they would have
+  const asked = await signEnvelope(key, cert, { conv, kind: 'request', body: {}, sentAt: base - 2 })
+  const accepted = await signEnvelope(await bobHome.deviceKey(), (await bobHome.requireLogin()).cert, { conv, kind: 'accept', body: {}, sentAt: base - 1 })
+  const controls = [
+    { to: 'bob', from: 'alice', sealed: seal(bobKey, encodeFrame(asked, MAX_ENVELOPE_BYTES)), at: Date.now() },
+    { to: 'bob', from: 'bob', sealed: seal(bobKey, encodeFrame(accepted, MAX_ENVELOPE_BYTES)), at: Date.now() }
+  ]
+  let t0 = now()
   try {
+    await state.appendArchive(controls)
+    t0 = now()
     for (let start = 0; start < size; start += BATCH) {
       const items = []
       for (let i = start; i < Math.min(size, start + BATCH); i++) {

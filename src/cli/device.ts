@@ -5,6 +5,7 @@
 import { connectControl, ControlServer, Home, MeshClient, localDevice } from '../client/index.js'
 import type { DeviceApi } from '../client/index.js'
 import type { GossipInit } from '../net/index.js'
+import type { FilesInit } from '../client/index.js'
 
 export interface DeviceOptions {
   home: string
@@ -12,17 +13,28 @@ export interface DeviceOptions {
   /**
    * Catch up with the rendezvous node's archive before answering (history, unread, …); when the
    * node is unreachable, answer from this device's own history with a warning on stderr.
+   * `'strict'`: catch up, and fail when the node cannot be reached — for commands whose outcome
+   * depends on what the other side did meanwhile (a chat request, its acceptance, a close).
    */
-  catchUp?: boolean
+  catchUp?: boolean | 'strict'
+  /** Limits of file transfers (issue 9). */
+  files?: FilesInit
 }
 
 export async function openDevice (options: DeviceOptions): Promise<DeviceApi> {
   const home = new Home(options.home)
   const remote = await connectControl(home.controlPath)
   if (remote != null) return remote
-  const client = new MeshClient({ home: options.home, session: false, listen: [], gossip: options.gossip, requireServer: options.catchUp !== true })
+  const client = new MeshClient({ home: options.home, session: false, listen: [], gossip: options.gossip, requireServer: options.catchUp !== true, ...(options.files == null ? {} : { files: options.files }) })
   await client.start()
-  if (options.catchUp === true) {
+  if (options.catchUp === 'strict') {
+    try {
+      await client.catchUp()
+    } catch (err) {
+      await client.stop()
+      throw err
+    }
+  } else if (options.catchUp === true) {
     if (client.connectionState !== 'connected') {
       process.stderr.write('meshchat: the server is unreachable; showing what this device already has\n')
     } else {

@@ -1,5 +1,5 @@
 /** Printing results (text or JSON) and turning errors into one line and an exit code. */
-import { MeshchatError } from '../protocol/index.js'
+import { MeshchatError, printable } from '../protocol/index.js'
 
 export function printJson (value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`)
@@ -43,4 +43,12 @@ export function formatAgo (ms: number | null, now = Date.now()): string {
   if (s < 3600) return `${Math.round(s / 60)} min ago`
   if (s < 86400) return `${Math.round(s / 3600)} h ago`
   return new Date(ms).toISOString().slice(0, 10)
+}
+
+/**
+ * Text someone else wrote (a request, a profile), on one line of a table: whitespace runs become
+ * one space, control characters `?`, and it is cut at `max` characters.
+ */
+export function printableLine (text: string, max = 80): string {
+  return printable(text.replace(/\s+/g, ' ').trim(), max)
 }

@@ -33,8 +33,8 @@ export interface PeopleDeps {
   receive: (env: Envelope) => Promise<void>
   emit: (ev: ClientEvent) => void
   userInfo: (user: string, options: AbortOptions) => Promise<UserInfo>
-  /** Presence as known now (the live directory), for contact lists. */
-  knownUser: (user: string) => UserInfo | undefined
+  /** Presence of everyone: the live directory, or asked of the node; fails when it is unreachable. */
+  presence: (options: AbortOptions) => Promise<Map<string, UserInfo>>
   ask: (req: PeopleRequest, options: AbortOptions) => Promise<Extract<PeopleResponse, { ok: true }>>
   cert: () => PeopleRequest['cert']
 }
@@ -44,6 +44,9 @@ export function emptyProfile (user: string): Profile {
 }
 
 export class People {
+  /** The profile envelope last announced per user. */
+  private readonly announced = new Map<string, string>()
+
   constructor (private readonly deps: PeopleDeps) {}
 
   private get store (): ClientStore['people'] {
@@ -118,7 +121,7 @@ export class People {
    * Is a direct message of someone else shown? When the chat admits it; otherwise it is held
    * back (a later accept may admit it: its sender may have seen the accept before this device).
    */
-  async admit (env: Extract<Envelope, { kind: 'text' }>): Promise<boolean> {
+  async admit (env: Extract<Envelope, { kind: 'text' | 'file' }>): Promise<boolean> {
     const me = this.deps.me()
     const peer = peerOf(env.conv, me)
     if (peer == null || peer === me || env.author !== peer) return false
@@ -152,7 +155,7 @@ export class People {
     // messages that arrived before the acceptance they were sent after
     const released: string[] = []
     for (const held of await this.store.heldOf(env.conv)) {
-      if (held.kind === 'text' && admits(env.conv, me, peer, controls, held.sentAt)) released.push(held.id)
+      if ((held.kind === 'text' || held.kind === 'file') && admits(env.conv, me, peer, controls, held.sentAt)) released.push(held.id)
     }
     if (released.length === 0) return
     const all = await this.store.heldOf(env.conv)
@@ -204,8 +207,9 @@ export class People {
   async contacts (options: AbortOptions = {}): Promise<Contact[]> {
     const records = await this.store.contacts()
     const profiles = await this.profiles(records.map(r => r.user), options)
+    const directory = await this.deps.presence(options).catch(() => new Map<string, UserInfo>())
     return records.map(r => {
-      const info = this.deps.knownUser(r.user)
+      const info = directory.get(r.user)
       const p = profiles.get(r.user) ?? emptyProfile(r.user)
       return { user: r.user, online: info?.online ?? null, lastSeen: info?.lastSeen ?? null, name: p.name, status: p.status, addedAt: r.sentAt }
     }).sort((a, b) => a.user.localeCompare(b.user))
@@ -260,7 +264,12 @@ export class People {
     const profile: ProfileInfo = { user: env.author, ...env.body, updatedAt: env.sentAt }
     const before = await this.store.getProfile(env.author)
     await this.store.putProfile(profile)
-    if (announce && (before?.updatedAt ?? -1) < env.sentAt) this.deps.emit({ type: 'profile', profile })
+    // the answer to this device's own change and the node's push of it are announced once
+    if (announce && (before?.updatedAt ?? -1) < env.sentAt && this.announced.get(env.author) !== env.id) {
+      this.announced.set(env.author, env.id)
+      if (this.announced.size > 10_000) this.announced.clear()
+      this.deps.emit({ type: 'profile', profile })
+    }
     return profile
   }
 

@@ -41,6 +41,8 @@ export class Rooms {
   private readonly joined = new Map<string, RoomInfo>()
   private readonly lists = new Map<string, MemberList>()
   private readonly refreshed = new Map<string, number>()
+  /** The last description of each room announced to listeners. */
+  private readonly announced = new Map<string, string>()
 
   constructor (private readonly deps: RoomsDeps) {}
 
@@ -151,7 +153,12 @@ export class Rooms {
     } else if (was != null) {
       this.forget(info.room)
     }
-    if (announce) this.deps.emit({ type: 'room', room: info })
+    // the answer to this device's own change and the node's push of it are announced once
+    const key = JSON.stringify(info)
+    if (announce && this.announced.get(info.room) !== key) {
+      this.announced.set(info.room, key)
+      this.deps.emit({ type: 'room', room: info })
+    }
     return info
   }
 

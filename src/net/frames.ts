@@ -130,7 +130,7 @@ export interface HandleRequestsOptions {
    * time, until the other end closes or the stream is idle for `idleMs`. @default false
    */
   persistent?: boolean
-  /** Idle time after which a persistent stream is closed. @default 60000 */
+  /** Idle time after which a persistent stream is closed (its first request is due within readTimeoutMs). @default 30000 */
   idleMs?: number
   /** Requests of one persistent stream handled at once. @default 32 */
   maxInFlight?: number
@@ -216,7 +216,9 @@ async function servePersistent<S extends z.ZodType> (lp: FrameStream, ctx: Handl
       if (writerError != null) return
       let req: z.infer<S>
       try {
-        req = await readFrame(lp, schema, { signal: AbortSignal.timeout(options.idleMs ?? 60_000) }, max)
+        // the first request is due as soon as on a one-request stream: an open, silent stream holds a slot
+        const wait = served === 0 && answers.length === 0 ? (options.readTimeoutMs ?? DEFAULT_HANDLER_READ_TIMEOUT_MS) : (options.idleMs ?? 30_000)
+        req = await readFrame(lp, schema, { signal: AbortSignal.timeout(wait) }, max)
       } catch (err) {
         // the other end closed its side after its last request: a normal end
         if (err instanceof InvalidMessageError && /stream ended/.test(err.message) && (served > 0 || answers.length > 0)) break

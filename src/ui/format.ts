@@ -71,3 +71,40 @@ export function visibleWindow (messages: ChatMessage[], height: number, width: n
   }
   return { shown, olderHidden: i >= 0 }
 }
+
+/** `text` cut to at most `cells` terminal cells, with `…` where it was cut. */
+export function fit (text: string, cells: number): string {
+  if (cellWidth(text) <= cells) return text
+  if (cells <= 0) return ''
+  let out = ''
+  for (const { segment } of graphemes.segment(text)) {
+    if (cellWidth(out + segment) > cells - 1) break
+    out += segment
+  }
+  return `${out}…`
+}
+
+/** A moment for a profile: the time when it is today, the date and time otherwise. */
+export function when (ms: number, now: number = Date.now()): string {
+  const d = new Date(ms)
+  const today = new Date(now)
+  if (d.toDateString() === today.toDateString()) return clock(ms)
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')} ${clock(ms)}`
+}
+
+/** Lines `text` takes when word-wrapped to `width` cells (as Ink wraps: by words, long words cut). */
+export function wrappedLines (text: string, width: number): number {
+  const w = Math.max(1, width)
+  let lines = 1
+  let used = 0
+  for (const word of text.split(' ')) {
+    const cells = cellWidth(word)
+    const need = used === 0 ? cells : used + 1 + cells
+    if (need <= w) { used = need; continue }
+    if (used > 0) lines++
+    // a word longer than the line is cut over as many lines as it needs
+    lines += Math.max(0, Math.ceil(cells / w) - 1)
+    used = cells % w === 0 && cells > 0 ? w : cells % w
+  }
+  return lines
+}

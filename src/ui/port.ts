@@ -2,7 +2,7 @@
  * What the chat screen needs of the client core. MeshClient provides it; tests hand the
  * components a fake. The UI imports only these types from the client (DESIGN.md: ui → client).
  */
-import type { ChatMessage, ClientEvent, ConnectionState, ConversationEntry, HistoryPage, SendResult } from '../client/index.js'
+import type { ChatMessage, ChatRequest, ChatState as DirectChat, ChatStateName, ClientEvent, ConnectionState, Contact, ConversationEntry, HistoryPage, Profile, ProfileChange, RoomInfo, RoomMember, SendResult } from '../client/index.js'
 import type { UserInfo } from '../protocol/index.js'
 
 export interface ChatPort {
@@ -18,6 +18,32 @@ export interface ChatPort {
     page: (target: string, options?: { limit?: number, before?: string }) => Promise<HistoryPage>
     markRead: (target: string, id?: string) => Promise<unknown>
   }
+
+  // Chat requests, contacts, profiles and rooms (issue 8). Optional so that a fake may leave out
+  // what its test does not use; the screen says so when a command needs one that is missing.
+
+  /** Asks `user` to chat; the request may carry a first line. */
+  request?: (user: string, text?: string) => Promise<DirectChat>
+  accept?: (user: string) => Promise<DirectChat>
+  decline?: (user: string) => Promise<DirectChat>
+  closeChat?: (user: string) => Promise<DirectChat>
+  /** Where the direct chat with `user` stands (a message can be sent only while `accepted`). */
+  chatState?: (user: string) => Promise<DirectChat>
+  /** Pending requests, incoming and outgoing, newest first. */
+  requests?: () => Promise<ChatRequest[]>
+  contacts?: () => Promise<Contact[]>
+  addContact?: (user: string) => Promise<void>
+  removeContact?: (user: string) => Promise<void>
+  /** A person's profile; this account's own without `user`. */
+  profile?: (user?: string) => Promise<Profile>
+  setProfile?: (change: ProfileChange) => Promise<Profile>
+  /** Rooms this account is in, and public rooms it may join; `#global` is always there. */
+  rooms?: () => Promise<RoomInfo[]>
+  createRoom?: (name: string, options?: { private?: boolean }) => Promise<RoomInfo>
+  joinRoom?: (name: string) => Promise<RoomInfo>
+  leaveRoom?: (name: string) => Promise<RoomInfo>
+  invite?: (room: string, user: string) => Promise<RoomInfo>
+  members?: (room: string) => Promise<RoomMember[]>
 }
 
-export type { ChatMessage, ClientEvent, ConnectionState, ConversationEntry, HistoryPage, UserInfo }
+export type { ChatMessage, ChatRequest, ChatStateName, ClientEvent, ConnectionState, Contact, ConversationEntry, DirectChat, HistoryPage, Profile, ProfileChange, RoomInfo, RoomMember, UserInfo }

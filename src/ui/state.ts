@@ -2,10 +2,12 @@
  * The chat screen's state as a pure reducer (STYLE.md): client events and user intents are
  * actions; components only render the state and dispatch.
  */
-import type { ChatMessage, ConnectionState, ConversationEntry } from './port.js'
+import { chatNotice, requestsAfter, sortRequests, standingOf } from './people.js'
+import type { ChatMessage, ChatRequest, ConnectionState, Contact, ConversationEntry, DirectChat, Profile, RoomInfo, RoomMember } from './port.js'
 import type { Focus } from './keys.js'
+import type { ListRowRef } from './people.js'
 
-export type Overlay = 'help' | 'users' | null
+export type Overlay = 'help' | 'users' | 'contacts' | 'members' | null
 
 export interface Notice {
   text: string
@@ -15,6 +17,14 @@ export interface Notice {
 export interface UserRow {
   user: string
   online: boolean
+  /** When the account was last online, when known. */
+  lastSeen?: number | null
+}
+
+/** The profile pane (issue 8): shown or not, and whose (null: the person of the open chat). */
+export interface ProfilePane {
+  open: boolean
+  user: string | null
 }
 
 export interface ChatState {
@@ -40,24 +50,50 @@ export interface ChatState {
   scroll: Record<string, number>
   notice: Notice | null
   overlay: Overlay
+  /** Pending chat requests: incoming first, then outgoing, newest first in each. */
+  requests: ChatRequest[]
+  /** The list cursor is on the request row of `selected`, not on a conversation. */
+  onRequest: boolean
+  /** Where each direct chat the screen has heard of stands, by user. */
+  chats: Record<string, DirectChat>
+  /** This account's contacts, as last loaded (`/contacts`), kept live from events. */
+  contacts: Contact[]
+  /** Profiles loaded so far, by user, kept live from events. */
+  profiles: Record<string, Profile>
+  profile: ProfilePane
+  /** Rooms the screen has heard of, by name without `#`. */
+  rooms: Record<string, RoomInfo>
+  /** The member list `/room members` shows. */
+  members: { room: string, list: RoomMember[] } | null
 }
 
 export type ChatAction =
   | { type: 'connection', state: ConnectionState }
   | { type: 'conversations', list: ConversationEntry[] }
   | { type: 'users', list: UserRow[] }
-  | { type: 'presence', user: string, online: boolean }
+  | { type: 'presence', user: string, online: boolean, lastSeen?: number | null }
   | { type: 'registered', user: string }
   | { type: 'message', message: ChatMessage }
   | { type: 'status', id: string, status: NonNullable<ChatMessage['status']> }
   | { type: 'unread', target: string, unread: number }
-  | { type: 'select', target: string }
+  /** Opens a conversation; `request`: from its request row (the row stays highlighted). */
+  | { type: 'select', target: string, request?: boolean }
   | { type: 'move', delta: number }
   | { type: 'page', target: string, messages: ChatMessage[], older: boolean, hasMore: boolean }
   | { type: 'scroll', target: string, delta: number }
   | { type: 'notice', notice: Notice | null }
   | { type: 'overlay', overlay: Overlay }
   | { type: 'focus', focus: Focus }
+  | { type: 'requests', list: ChatRequest[] }
+  /** A direct chat's standing; `news`: it came as an event, so what someone else did is told. */
+  | { type: 'chat', chat: DirectChat, news?: boolean }
+  | { type: 'contacts', list: Contact[] }
+  | { type: 'contact-removed', user: string }
+  | { type: 'profile', profile: Profile }
+  | { type: 'profile-pane', pane: ProfilePane }
+  | { type: 'rooms', list: RoomInfo[] }
+  | { type: 'room', room: RoomInfo }
+  | { type: 'members', room: string, list: RoomMember[] }
 
 /** Loaded messages kept per conversation; older ones are dropped and re-read when scrolled to. */
 export const MAX_LOADED = 2_000
@@ -76,7 +112,15 @@ export function initialState (me: string, connection: ConnectionState): ChatStat
     detached: {},
     scroll: {},
     notice: null,
-    overlay: null
+    overlay: null,
+    requests: [],
+    onRequest: false,
+    chats: {},
+    contacts: [],
+    profiles: {},
+    profile: { open: false, user: null },
+    rooms: {},
+    members: null
   }
 }
 
@@ -107,7 +151,8 @@ export function reduce (state: ChatState, action: ChatAction): ChatState {
       return { ...state, connection: action.state }
     case 'conversations': {
       const list = action.list.map(c => c.kind === 'dm' && state.presence[c.target] != null ? { ...c, online: state.presence[c.target]! } : c)
-      const merged = [...list]
+      // a room this account left keeps its history, but leaves the list
+      const merged = list.filter(c => !leftRoom(state, c.target))
       // keep entries opened here that have no message yet (#global, /msg)
       for (const c of state.conversations) if (!merged.some(m => m.target === c.target)) merged.push(c)
       return { ...state, conversations: sortConversations(merged) }
@@ -118,13 +163,15 @@ export function reduce (state: ChatState, action: ChatAction): ChatState {
       return { ...state, users: action.list, presence, conversations: sortConversations(state.conversations.map(c => c.kind === 'dm' && presence[c.target] != null ? { ...c, online: presence[c.target]! } : c)) }
     }
     case 'presence': {
+      const seen = action.lastSeen === undefined ? {} : { lastSeen: action.lastSeen }
       const users = state.users.some(u => u.user === action.user)
-        ? state.users.map(u => u.user === action.user ? { ...u, online: action.online } : u)
-        : [...state.users, { user: action.user, online: action.online }].sort((a, b) => a.user.localeCompare(b.user))
+        ? state.users.map(u => u.user === action.user ? { ...u, online: action.online, ...seen } : u)
+        : [...state.users, { user: action.user, online: action.online, ...seen }].sort((a, b) => a.user.localeCompare(b.user))
       return {
         ...state,
         presence: { ...state.presence, [action.user]: action.online },
         users,
+        contacts: state.contacts.map(c => c.user === action.user ? { ...c, online: action.online, ...seen } : c),
         conversations: sortConversations(state.conversations.map(c => c.kind === 'dm' && c.target === action.user ? { ...c, online: action.online } : c))
       }
     }
@@ -164,15 +211,17 @@ export function reduce (state: ChatState, action: ChatAction): ChatState {
     case 'unread':
       return { ...state, conversations: state.conversations.map(c => c.target === action.target ? { ...c, unread: action.unread } : c) }
     case 'select': {
+      if (action.request === true && state.requests.some(r => r.user === action.target)) {
+        // a request row: the chat with them opens without a conversation row of its own
+        return { ...state, selected: action.target, onRequest: true, overlay: null }
+      }
       const conversations = state.conversations.some(c => c.target === action.target) ? state.conversations : withEntry(state, action.target, e => e)
-      return { ...state, selected: action.target, conversations, overlay: null }
+      return { ...state, selected: action.target, onRequest: false, conversations, overlay: null }
     }
     case 'move': {
-      if (state.conversations.length === 0) return state
-      const i = state.conversations.findIndex(c => c.target === state.selected)
-      const n = state.conversations.length
-      const next = state.conversations[((i < 0 ? 0 : i + action.delta) % n + n) % n]!
-      return { ...state, selected: next.target }
+      const next = stepRow(state, action.delta)
+      if (next == null) return state
+      return { ...state, selected: next.target, onRequest: next.request }
     }
     case 'page': {
       const existing = state.messages[action.target] ?? []
@@ -218,7 +267,92 @@ export function reduce (state: ChatState, action: ChatAction): ChatState {
       return { ...state, overlay: action.overlay }
     case 'focus':
       return { ...state, focus: action.focus }
+    case 'requests':
+      return settleCursor({ ...state, requests: sortRequests(action.list) })
+    case 'chat': {
+      const c = action.chat
+      const before = standingOf(state.me, state.requests, state.chats, c.user)
+      const text = action.news === true ? chatNotice(state.me, before, c) : null
+      return settleCursor({
+        ...state,
+        chats: { ...state.chats, [c.user]: c },
+        requests: requestsAfter(state.me, state.requests, c),
+        notice: text == null ? state.notice : { text, kind: 'info' }
+      })
+    }
+    case 'contacts':
+      return { ...state, contacts: [...action.list].sort((a, b) => a.user.localeCompare(b.user)) }
+    case 'contact-removed':
+      return { ...state, contacts: state.contacts.filter(c => c.user !== action.user) }
+    case 'profile': {
+      const p = action.profile
+      return {
+        ...state,
+        profiles: { ...state.profiles, [p.user]: p },
+        contacts: state.contacts.map(c => c.user === p.user ? { ...c, name: p.name, status: p.status } : c)
+      }
+    }
+    case 'profile-pane':
+      return { ...state, profile: action.pane }
+    case 'rooms':
+      return action.list.reduce(withRoom, state)
+    case 'room':
+      return withRoom(state, action.room)
+    case 'members':
+      return { ...state, members: { room: action.room, list: action.list }, overlay: 'members' }
   }
+}
+
+/** Every row of the conversation list, top to bottom: requests, then conversations. */
+export function listRows (state: ChatState): ListRowRef[] {
+  return [
+    ...state.requests.map(r => ({ target: r.user, request: true })),
+    ...state.conversations.map(c => ({ target: c.target, request: false }))
+  ]
+}
+
+/** The row `delta` rows away from the cursor, wrapping around; the first row when none is selected. */
+export function stepRow (state: ChatState, delta: number): ListRowRef | undefined {
+  const rows = listRows(state)
+  if (rows.length === 0) return undefined
+  const i = rows.findIndex(r => r.target === state.selected && r.request === state.onRequest)
+  const n = rows.length
+  return rows[((i < 0 ? 0 : i + delta) % n + n) % n]
+}
+
+/** The person whose profile the pane shows: the one asked for, the open chat's, or this account. */
+export function profileTarget (state: ChatState): string {
+  if (state.profile.user != null) return state.profile.user
+  return state.selected != null && !state.selected.startsWith('#') ? state.selected : state.me
+}
+
+/** An incoming request from the person of the open chat, if one waits. */
+export function selectedRequest (state: ChatState): ChatRequest | undefined {
+  return state.requests.find(r => r.user === state.selected && r.direction === 'incoming')
+}
+
+function leftRoom (state: ChatState, target: string): boolean {
+  if (!target.startsWith('#') || target === '#global') return false
+  return state.rooms[target.slice(1)]?.joined === false
+}
+
+/** A room's news: joined rooms are listed like #global, a room left leaves the list. */
+function withRoom (state: ChatState, room: RoomInfo): ChatState {
+  const next = { ...state, rooms: { ...state.rooms, [room.room]: room } }
+  const target = `#${room.room}`
+  if (leftRoom(next, target)) return { ...next, conversations: state.conversations.filter(c => c.target !== target) }
+  if (room.joined && !state.conversations.some(c => c.target === target)) return { ...next, conversations: withEntry(state, target, e => e) }
+  return next
+}
+
+/**
+ * Once the request under the cursor is answered (here, on another device, or by them), the
+ * cursor stays on that person: their chat gets a row of its own in the conversations.
+ */
+function settleCursor (state: ChatState): ChatState {
+  if (!state.onRequest || state.selected == null || state.requests.some(r => r.user === state.selected)) return state
+  const conversations = state.conversations.some(c => c.target === state.selected) ? state.conversations : withEntry(state, state.selected, e => e)
+  return { ...state, onRequest: false, conversations }
 }
 
 function compare (a: ChatMessage, b: ChatMessage): number {

@@ -12,7 +12,8 @@ const PASSWORD = 'correct horse battery'
 const ENV = { MESHCHAT_PASSWORD: PASSWORD, MESHCHAT_IP_COLOCATION_WHITELIST: '127.0.0.1' }
 /** A quick heartbeat, and room for the many registrations and failed logins from 127.0.0.1. */
 const SERVE_ARGS = ['--heartbeat-ms', '500', '--registrations-per-second', '100', '--address-free-failures', '100', '--log-level', 'debug']
-const COMMANDS = ['serve', 'register', 'login', 'logout', 'whoami', 'users', 'send', 'listen', 'ping', 'conversations', 'history', 'unread', 'read']
+const COMMANDS = ['serve', 'register', 'login', 'logout', 'whoami', 'users', 'send', 'listen', 'ping', 'conversations', 'history', 'unread', 'read',
+  'request', 'requests', 'accept', 'decline', 'close', 'contacts', 'profile', 'rooms', 'room', 'send-file', 'files', 'get']
 
 let counter = 0
 /** A username no other test of this run uses (they share one rendezvous node). */
@@ -53,6 +54,10 @@ function assertOk (res: RunResult): void {
 
 const isText = (text: string) => (l: ListenLine): boolean => l.type === 'message' && l.text === text
 const isPresence = (user: string, online: boolean) => (l: ListenLine): boolean => l.type === 'presence' && l.user === user && l.online === online
+const isChat = (user: string, state: string) => (l: ListenLine): boolean => {
+  const chat = l.chat as { user?: string, state?: string } | undefined
+  return l.type === 'chat' && chat?.user === user && chat.state === state
+}
 const connectionStates = (listen: ListenProcess): unknown[] => listen.lines.filter(l => l.type === 'connection').map(l => l.state)
 
 describe('meshchat cli (separate processes)', function () {
@@ -76,8 +81,20 @@ describe('meshchat cli (separate processes)', function () {
     return await each.startListen(home, { env: ENV })
   }
 
+  /**
+   * Direct messages need an accepted chat (issue 8): `a` requests, `b` accepts, each a process.
+   * A running listen of either side serves its command, and must have seen the other's step first.
+   */
+  async function chatting (a: { user: string, home: string, listen?: ListenProcess }, b: { user: string, home: string, listen?: ListenProcess }): Promise<void> {
+    assertOk(await run(['request', '--home', a.home, b.user]))
+    await b.listen?.waitFor(isChat(a.user, 'pending'), 5_000, `${a.user}'s request at ${b.user}`)
+    assertOk(await run(['accept', '--home', b.home, a.user]))
+    await a.listen?.waitFor(isChat(b.user, 'accepted'), 5_000, `${b.user}'s acceptance at ${a.user}`)
+  }
+
   before(async function () {
-    server = await suite.startServe({ args: SERVE_ARGS })
+    // the node too must not penalise the many devices of this run for sharing 127.0.0.1
+    server = await suite.startServe({ args: SERVE_ARGS, env: ENV })
   })
   after(async function () { await suite.stopAll() })
   afterEach(async function () { await each.stopAll() })
@@ -106,6 +123,7 @@ describe('meshchat cli (separate processes)', function () {
       const [alice, bob] = [unique('alice'), unique('bob')]
       const [aliceHome, bobHome] = await Promise.all([registered(alice), registered(bob)])
       const bobListen = await listening(bobHome)
+      await chatting({ user: alice, home: aliceHome }, { user: bob, home: bobHome, listen: bobListen })
 
       const sent = await run(['send', '--home', aliceHome, bob, 'hello', `from ${alice}`])
       assertOk(sent)
@@ -152,6 +170,7 @@ describe('meshchat cli (separate processes)', function () {
       const aliceListen = await listening(aliceHome)
       const aliceDevice = String(aliceListen.lines.find(l => l.type === 'ready')?.device)
       await bobListen.waitFor(isPresence(alice, true), 5_000, `${alice} online`)
+      await chatting({ user: alice, home: aliceHome, listen: aliceListen }, { user: bob, home: bobHome, listen: bobListen })
       // a one-shot client of its own would open a new connection to the rendezvous node
       const connectionsOfAlice = (): number => server.stderr().split('\n').filter(l => l.includes('"connection open"') && l.includes(aliceDevice)).length
       const before = connectionsOfAlice()
@@ -184,6 +203,8 @@ describe('meshchat cli (separate processes)', function () {
     it('keeps a message to someone offline and delivers it when their listen starts', async function () {
       const [alice, bob] = [unique('alice'), unique('bob')]
       const [aliceHome, bobHome] = await Promise.all([registered(alice), registered(bob)])
+      // bob accepts from a one-shot command too: his device has never been online
+      await chatting({ user: alice, home: aliceHome }, { user: bob, home: bobHome })
       const sent = await run(['send', '--home', aliceHome, bob, 'while you were away'])
       assertOk(sent)
       assert.match(sent.stdout, /no device online, stored/)
@@ -196,7 +217,8 @@ describe('meshchat cli (separate processes)', function () {
     it('runs two one-shot commands on one home at the same time', async function () {
       const [alice, bob] = [unique('alice'), unique('bob')]
       const [aliceHome, bobHome] = await Promise.all([registered(alice), registered(bob)])
-      await listening(bobHome)
+      const bobListen = await listening(bobHome)
+      await chatting({ user: alice, home: aliceHome }, { user: bob, home: bobHome, listen: bobListen })
       const results = await Promise.all([
         run(['users', '--home', aliceHome, '--json']),
         run(['ping', bob, '--home', aliceHome, '--json']),
@@ -301,6 +323,7 @@ describe('meshchat cli (separate processes)', function () {
       // bob first: alice's welcome then lists bob's device, which she keeps while the node is down
       const bobListen = await listening(bobHome)
       const aliceListen = await listening(aliceHome)
+      await chatting({ user: alice, home: aliceHome, listen: aliceListen }, { user: bob, home: bobHome, listen: bobListen })
       const warmUp = await aliceListen.command({ cmd: 'send', to: bob, text: 'before' })
       assert.equal(warmUp.ok, true, JSON.stringify(warmUp))
       await bobListen.waitFor(isText('before'), 5_000, 'the first message')

@@ -26,6 +26,19 @@ describe('durability under SIGKILL', function () {
     return home
   }
 
+  /**
+   * Direct messages need an accepted chat (issue 8): `a` requests and `b` accepts, each a process
+   * (served by a running listen of that home, which must have seen the other's step first).
+   */
+  async function chatting (a: { user: string, home: string, listen?: ListenProcess }, b: { user: string, home: string, listen?: ListenProcess }): Promise<void> {
+    const isChat = (user: string, state: string) => (l: Record<string, unknown>): boolean =>
+      l.type === 'chat' && (l.chat as { user?: string } | undefined)?.user === user && (l.chat as { state?: string }).state === state
+    assertOk(await group.run(['request', '--home', a.home, b.user], { env: ENV, timeoutMs: 30_000 }))
+    await b.listen?.waitFor(isChat(a.user, 'pending'), 10_000, `${a.user}'s request at ${b.user}`)
+    assertOk(await group.run(['accept', '--home', b.home, a.user], { env: ENV, timeoutMs: 30_000 }))
+    await a.listen?.waitFor(isChat(b.user, 'accepted'), 10_000, `${b.user}'s acceptance at ${a.user}`)
+  }
+
   async function historyTexts (home: string, peer: string): Promise<string[]> {
     const res = await group.run(['history', peer, '--home', home, '--limit', '1000', '--json'], { env: ENV, timeoutMs: 30_000 })
     assertOk(res)
@@ -40,7 +53,9 @@ describe('durability under SIGKILL', function () {
     const carolHome = await registered(server, 'carol')
     const alice = await group.startListen(aliceHome, { env: ENV })
     const bob = await group.startListen(bobHome, { env: ENV })
-    // carol is offline throughout: she relies on the node's archive alone
+    await chatting({ user: 'alice', home: aliceHome, listen: alice }, { user: 'bob', home: bobHome, listen: bob })
+    // carol accepts with a one-shot command and is offline throughout: she relies on the node's archive alone
+    await chatting({ user: 'alice', home: aliceHome, listen: alice }, { user: 'carol', home: carolHome })
     const acked: { bob: string[], carol: string[] } = { bob: [], carol: [] }
     const send = async (listen: ListenProcess, to: 'bob' | 'carol', text: string): Promise<void> => {
       const res = await listen.command({ cmd: 'send', to, text }, 20_000)
@@ -70,7 +85,7 @@ describe('durability under SIGKILL', function () {
     for (const t of acked.bob) assert.ok(bobGot.includes(t), `acknowledged ${t} reached bob`)
     assert.equal(new Set(bobGot).size, bobGot.length, 'no duplicates at bob')
     assert.deepEqual(bobGot, Array.from({ length: 40 }, (_, i) => `b${i}`).filter(t => bobGot.includes(t)))
-    // carol comes online for the first time: everything alice sent her, once, in order, including
+    // carol comes online (only her accept ran before): everything alice sent her, once, in order, including
     // what was queued while the node was down
     const carol = await historyTexts(carolHome, 'alice')
     assert.deepEqual(carol, Array.from({ length: 40 }, (_, i) => `c${i}`).filter(t => carol.includes(t)))
@@ -87,6 +102,7 @@ describe('durability under SIGKILL', function () {
     const bobHome = await registered(server, 'bob')
     const alice = await group.startListen(aliceHome, { env: ENV })
     let bob = await group.startListen(bobHome, { env: ENV })
+    await chatting({ user: 'alice', home: aliceHome, listen: alice }, { user: 'bob', home: bobHome, listen: bob })
     const first = await alice.command({ cmd: 'send', to: 'bob', text: 'before the crash' }, 20_000)
     assert.equal(first.ok, true)
     await bob.waitFor(l => l.type === 'message' && l.text === 'before the crash', 10_000)

@@ -14,6 +14,8 @@ function assertOk (res: RunResult): void {
 }
 
 describe('chat screen in a terminal', function () {
+  // each test starts a node and runs several real processes one after another
+  this.timeout(90_000)
   const group = new ProcessGroup()
   const panes: TerminalPane[] = []
   let server: ServeProcess
@@ -47,6 +49,9 @@ describe('chat screen in a terminal', function () {
 
   it('two people chat: one types, the other sees it, and the first then sees it read', async () => {
     const [aliceHome, bobHome] = await Promise.all([registered('alice'), registered('bob')])
+    // a direct chat needs an accepted request first (issue 8)
+    assertOk(await group.run(['request', '--home', bobHome, 'alice'], { env: ENV }))
+    assertOk(await group.run(['accept', '--home', aliceHome, 'bob'], { env: ENV }))
     assertOk(await group.run(['send', '--home', bobHome, 'alice', 'hi alice, zażółć gęślą jaźń, привет'], { env: ENV }))
     const alice = await pane(['--home', aliceHome])
     const bob = await pane(['--home', bobHome])
@@ -71,6 +76,30 @@ describe('chat screen in a terminal', function () {
     // bob's screen shows the chat, so the message is read; alice sees the mark
     await alice.waitFor(s => s.includes('hello bob from the terminal') && s.includes('read'), 'alice sees it read')
     const screen = await alice.screen()
+    for (const line of screen.split('\n')) assert.ok([...line].length <= 80, `line wider than the terminal: ${line}`)
+  })
+
+  it('a chat request: bob sees it arrive, accepts it with a key, and then alice\'s messages reach him', async () => {
+    const [aliceHome, bobHome] = await Promise.all([registered('alice'), registered('bob')])
+    const bob = await pane(['--home', bobHome])
+    await bob.waitFor(s => s.includes('connected as bob'), 'bob\'s screen')
+    await bob.ready(' › ')
+    // before a request, alice cannot write to bob
+    const refused = await group.run(['send', '--home', aliceHome, 'bob', 'too early'], { env: ENV })
+    assert.equal(refused.code, 12, `a message before the request is refused (ChatNotAcceptedError): ${refused.stderr}`)
+    assertOk(await group.run(['request', '--home', aliceHome, 'bob', 'hello'], { env: ENV }))
+    await bob.waitFor(s => s.includes('Requests') && /» alice/.test(s) && s.includes('hello'), 'the request in bob\'s list')
+    // to the list (the composer loses its cursor), onto the request, and a accepts it
+    await bob.press('Escape')
+    await bob.waitFor(s => s.includes('#global › type a message'), 'the list has the keys')
+    await bob.press('Up')
+    await bob.waitFor(s => s.includes('alice › alice asks to chat'), 'the request under the cursor, and how to answer it')
+    await bob.press('a')
+    await bob.waitFor(s => !s.includes('Requests') && s.includes('you and alice can chat now'), 'the request accepted')
+    assert.ok(!(await bob.screen()).includes('alice › a'), 'the a was an answer, not a letter typed')
+    assertOk(await group.run(['send', '--home', aliceHome, 'bob', 'glad you said yes'], { env: ENV }))
+    await bob.waitFor(s => s.includes('glad you said yes') && s.includes('alice › '), 'bob sees alice\'s message in the open chat')
+    const screen = await bob.screen()
     for (const line of screen.split('\n')) assert.ok([...line].length <= 80, `line wider than the terminal: ${line}`)
   })
 

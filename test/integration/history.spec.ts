@@ -23,6 +23,7 @@ describe('history', function () {
 
   it('delivers to an offline user exactly once when a device comes online, and the sender sees it delivered', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
     const bobHome = bob!.home.dir
     await bob!.stop()
     await eventually(async () => (await alice!.users()).find(u => u.user === 'bob')?.online === false)
@@ -46,7 +47,9 @@ describe('history', function () {
 
   it('keeps alice\'s two devices and bob in step: messages, read marks, unread counts and receipts', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
     const alice2 = await secondDevice('alice')
+    await eventually(async () => (await alice2.chatState('bob')).state === 'accepted', 5_000, 'the chat with bob synced to the new device')
     await eventually(async () => (await bob!.users()).find(u => u.user === 'alice')?.devices.length === 2, 5_000, 'both devices of alice')
     const logs = { alice: new EventLog(alice!), alice2: new EventLog(alice2), bob: new EventLog(bob!) }
     await bob!.send('alice', 'one')
@@ -73,6 +76,8 @@ describe('history', function () {
 
   it('gives a brand-new device the full history of every conversation with the other devices off', async () => {
     const [alice, bob, carol] = await h.clientsFor(['alice', 'bob', 'carol'])
+    await h.connect(alice!, bob!)
+    await h.connect(carol!, alice!)
     await alice!.send('bob', 'a to b')
     await bob!.send('alice', 'b to a')
     await carol!.send('alice', 'c to a')
@@ -93,6 +98,7 @@ describe('history', function () {
 
   it('pages a conversation with --before, newest last', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
     for (let i = 1; i <= 25; i++) await alice!.send('bob', `m${i}`)
     await eventually(async () => (await bob!.history.conversations())[0]?.count === 25, 5_000, 'all 25 at bob')
     const last = await bob!.history.page('alice')
@@ -106,6 +112,8 @@ describe('history', function () {
 
   it('sorts conversations by last activity and counts unread per conversation', async () => {
     const [alice, bob, carol] = await h.clientsFor(['alice', 'bob', 'carol'])
+    await h.connect(bob!, alice!)
+    await h.connect(carol!, alice!)
     const log = new EventLog(alice!)
     await bob!.send('alice', 'from bob')
     await carol!.send('alice', 'from carol 1')
@@ -119,6 +127,7 @@ describe('history', function () {
 
   it('keeps only ciphertext of direct messages in the rendezvous node\'s files', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
     const bobHome = bob!.home.dir
     await bob!.stop()
     const secret = 'the eagle lands at midnight'
@@ -153,6 +162,7 @@ describe('history', function () {
 
   it('knows when messages are missing and says so in the page', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
     const login = await alice!.home.requireLogin()
     const key = await alice!.home.deviceKey()
     // alice's device numbered this one 4: bob has never seen 1 to 3
@@ -165,6 +175,7 @@ describe('history', function () {
 
   it('queues a message when neither the recipient nor the server can be reached, and sends it when the server is back', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
     const bobHome = bob!.home.dir
     await bob!.stop()
     await eventually(async () => (await alice!.users()).find(u => u.user === 'bob')?.online === false)

@@ -50,7 +50,8 @@ describe('hostile peers', function () {
   }
 
   it('drops a direct message with a forged certificate', async () => {
-    const [, bob] = await h.clientsFor(['alice', 'bob'])
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
     const bobLog = new EventLog(bob!)
     const env = await signEnvelope(rogueKey, await forgedCert('alice'), { conv: dmConversation('alice', 'bob'), kind: 'text', body: { text: 'forged' } })
     await assert.rejects(request(rogue, addrOf(bob!), DM_PROTOCOL, env, dmAck), { name: 'InvalidCertificateError' })
@@ -61,6 +62,7 @@ describe('hostile peers', function () {
 
   it('drops a tampered message and one replayed from another device', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
     const bobLog = new EventLog(bob!)
     const login = await alice!.home.requireLogin()
     const key = await alice!.home.deviceKey()

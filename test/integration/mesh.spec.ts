@@ -36,12 +36,15 @@ describe('mesh core', function () {
 
   it('sends a direct message to every device of a user with two devices, and a copy to the sender\'s other device', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
     const alice2Home = await h.tempDir('alice2')
     await login({ home: alice2Home, server: h.serverAddress, user: 'alice', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
     const alice2 = await h.startClient(alice2Home)
     const bob2Home = await h.tempDir('bob2')
     await login({ home: bob2Home, server: h.serverAddress, user: 'bob', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
     const bob2 = await h.startClient(bob2Home)
+    await eventually(async () => (await alice2.chatState('bob')).state === 'accepted', 5_000, 'the chat synced to alice\'s new device')
+    await eventually(async () => (await bob2.chatState('alice')).state === 'accepted', 5_000, 'the chat synced to bob\'s new device')
     const logs = [bob!, bob2, alice2].map(c => new EventLog(c))
     await eventually(async () => (await alice!.users()).find(u => u.user === 'bob')?.devices.length === 2, 5_000, 'both devices of bob')
     await eventually(async () => (await alice!.users()).find(u => u.user === 'alice')?.devices.length === 2, 5_000, 'both devices of alice')
@@ -58,8 +61,9 @@ describe('mesh core', function () {
   })
 
   it('stores a message to an offline user, and refuses unknown users and bad text with named errors', async () => {
-    const [alice] = await h.clientsFor(['alice', 'bob'])
-    await h.clients[1]!.stop()
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
+    await bob!.stop()
     await eventually(async () => (await alice!.users()).find(u => u.user === 'bob')?.online === false)
     const res = await alice!.send('bob', 'are you there?')
     assert.equal(res.status, 'sent')
@@ -67,7 +71,9 @@ describe('mesh core', function () {
     await assert.rejects(alice!.send('nobody', 'hi'), { name: 'UnknownUserError' })
     await assert.rejects(alice!.send('bob', ''), { name: 'InvalidInputError' })
     await assert.rejects(alice!.send('bob', 'x'.repeat(17 * 1024)), { name: 'InvalidInputError' })
-    await assert.rejects(alice!.send('#nowhere', 'hi'), { name: 'InvalidInputError' })
+    // rooms can be created now: a well-formed name nobody created is unknown, a malformed one invalid
+    await assert.rejects(alice!.send('#nowhere', 'hi'), { name: 'UnknownRoomError' })
+    await assert.rejects(alice!.send('#No Such Room!', 'hi'), { name: 'InvalidInputError' })
   })
 
   it('carries global room messages to five clients', async () => {
@@ -91,6 +97,7 @@ describe('mesh core', function () {
   it('keeps direct chats and the room going while the rendezvous node is down, and reconnects after', async () => {
     const clients = await h.clientsFor(['alice', 'bob', 'carol'])
     const [alice, bob] = clients
+    await h.connect(alice!, bob!)
     const aliceLog = new EventLog(alice!)
     const bobLog = new EventLog(bob!)
     await roomReady(clients)

@@ -16,6 +16,7 @@ describe('rendezvous metrics', function () {
 
   it('counts logins, registrations, sessions, archive items and rejections, and reads gauges', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
     await assert.rejects(login({ home: await h.tempDir('x'), server: h.serverAddress, user: 'alice', password: 'wrong password', wrapScrypt: TEST_SCRYPT }), { name: 'WrongPasswordError' })
     await login({ home: await h.tempDir('y'), server: h.serverAddress, user: 'bob', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
     const log = new EventLog(bob!)

@@ -9,6 +9,10 @@ import type { ListenLine, ListenProcess, ServeProcess } from '../../src/testing/
 const PASSWORD = 'correct horse battery'
 const ENV = { MESHCHAT_PASSWORD: PASSWORD }
 const isText = (text: string) => (l: ListenLine): boolean => l.type === 'message' && l.text === text
+const isChat = (user: string, state: string) => (l: ListenLine): boolean =>
+  l.type === 'chat' && (l.chat as { user?: unknown, state?: unknown } | undefined)?.user === user && (l.chat as { state?: unknown }).state === state
+
+interface Person { user: string, home: string, listen: ListenProcess }
 
 describe('behind NAT (network namespaces)', function () {
   this.timeout(90_000)
@@ -33,20 +37,31 @@ describe('behind NAT (network namespaces)', function () {
   }
 
   /** Registers `user` on host `host` and starts its `listen --json` (waiting for its relay slot unless told not to). */
-  async function person (host: 'a' | 'b', user: string, slot = true): Promise<{ home: string, listen: ListenProcess }> {
+  async function person (host: 'a' | 'b', user: string, slot = true): Promise<Person> {
     const group = lab.groups[host]
     const home = await group.tempDir(`nat-${user}`)
     const res = await group.run(['register', '--home', home, '--server', `/ip4/${SERVER_IP}/tcp/4001/p2p/${server.peerId}`, '--user', user], { env: ENV })
     assert.equal(res.code, 0, res.stderr)
     const listen = await group.startListen(home, { listen: ['/ip4/0.0.0.0/tcp/0'], env: ENV })
     if (slot) await listen.waitFor(l => l.type === 'relay' && l.reserved === true, 15_000, `${user} holding a relay slot`)
-    return { home, listen }
+    return { user, home, listen }
+  }
+
+  /** Makes two people accepted chat partners (direct messages need that): `a` asks, `b` accepts, `a` sees it. */
+  async function connect (a: Person, b: Person): Promise<void> {
+    const asked = await a.listen.command({ cmd: 'request', user: b.user }, 30_000)
+    assert.equal(asked.ok, true, JSON.stringify(asked))
+    await b.listen.waitFor(isChat(a.user, 'pending'), 30_000, `${b.user} to see ${a.user}'s request`)
+    const accepted = await b.listen.command({ cmd: 'accept', user: a.user }, 30_000)
+    assert.equal(accepted.ok, true, JSON.stringify(accepted))
+    await a.listen.waitFor(isChat(b.user, 'accepted'), 30_000, `${a.user} to see ${b.user}'s acceptance`)
   }
 
   it('alice and bob, each behind NAT, exchange direct messages through the relay; the path is visible', async () => {
     await startServer()
     const alice = await person('a', 'alice')
     const bob = await person('b', 'bob')
+    await connect(alice, bob)
     const sent = await alice.listen.command({ cmd: 'send', to: 'bob', text: 'hello through two NATs' }, 20_000)
     assert.equal(sent.ok, true, JSON.stringify(sent))
     assert.equal((sent.result as { status: string }).status, 'delivered')
@@ -78,6 +93,7 @@ describe('behind NAT (network namespaces)', function () {
     const alice = await person('a', 'alice')
     const reservedAt = Date.now()
     const bob = await person('b', 'bob')
+    await connect(alice, bob)
     // the scenario is time itself: the first slot's lifetime must pass
     await eventually(() => Date.now() > reservedAt + (ttl + 3) * 1000, (ttl + 10) * 1000, 'the first slot\'s lifetime')
     const back = await bob.listen.command({ cmd: 'send', to: 'alice', text: 'reached you past the first slot' }, 20_000)
@@ -90,6 +106,7 @@ describe('behind NAT (network namespaces)', function () {
     await startServer()
     const alice = await person('a', 'alice')
     const bob = await person('b', 'bob')
+    await connect(alice, bob)
     await lab.loss('a', 0.1)
     const texts = Array.from({ length: 20 }, (_, i) => `lossy ${i}`)
     for (const text of texts) {
@@ -107,6 +124,7 @@ describe('behind NAT (network namespaces)', function () {
     await startServer()
     const alice = await person('a', 'alice')
     const bob = await person('b', 'bob')
+    await connect(alice, bob)
     await lab.link('a', false)
     // bob writes while alice is cut off: stored at the node for her
     const texts = ['while you were cut off 1', 'while you were cut off 2']
@@ -129,6 +147,7 @@ describe('behind NAT (network namespaces)', function () {
     await alice.listen.waitFor(l => l.type === 'relay' && l.reserved === false, 20_000, 'alice told she has no relay slot')
     const refused = await bob.listen.waitFor(l => l.type === 'relay' && l.reserved === false, 20_000, 'bob told he has no relay slot')
     assert.match(String(refused.reason), /no relay slot/)
+    await connect(alice, bob)
     const sent = await alice.listen.command({ cmd: 'send', to: 'bob', text: 'via the stored copy' }, 30_000)
     assert.equal(sent.ok, true, JSON.stringify(sent))
     assert.equal((sent.result as { status: string }).status, 'sent')

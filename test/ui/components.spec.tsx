@@ -6,14 +6,15 @@ import { render } from 'ink-testing-library'
 import { ConversationList } from '../../src/ui/components/ConversationList.js'
 import { ChatView } from '../../src/ui/components/ChatView.js'
 import { StatusLine } from '../../src/ui/components/StatusLine.js'
-import { HelpOverlay, UsersOverlay } from '../../src/ui/components/Overlays.js'
+import { ContactsOverlay, HelpOverlay, MembersOverlay, UsersOverlay } from '../../src/ui/components/Overlays.js'
+import { ProfilePane } from '../../src/ui/components/ProfilePane.js'
 import { LoginForm } from '../../src/ui/components/LoginForm.js'
 import { App } from '../../src/ui/components/App.js'
 import { HELP_KEYS } from '../../src/ui/keys.js'
 import { SLASH_HELP } from '../../src/ui/slash.js'
 import { cellWidth, clock } from '../../src/ui/format.js'
 import type { ReactElement } from 'react'
-import type { ChatMessage, ChatPort, ClientEvent, ConnectionState, ConversationEntry, HistoryPage, UserInfo } from '../../src/ui/port.js'
+import type { ChatMessage, ChatPort, ChatRequest, ClientEvent, ConnectionState, Contact, ConversationEntry, DirectChat, HistoryPage, Profile, ProfileChange, RoomInfo, RoomMember, UserInfo } from '../../src/ui/port.js'
 import type { SendResult } from '../../src/client/index.js'
 import type { LoginValues } from '../../src/ui/components/LoginForm.js'
 
@@ -264,6 +265,87 @@ class FakePort implements ChatPort {
   }
 }
 
+function directChat (user: string, state: DirectChat['state'], by: string | null, fields: Partial<DirectChat> = {}): DirectChat {
+  return { user, conv: `dm:${[ME, user].sort().join(':')}`, state, by, at: by == null ? null : T0, ...fields }
+}
+
+function roomInfo (name: string, fields: Partial<RoomInfo> = {}): RoomInfo {
+  return { room: name, private: false, owner: null, createdAt: T0, members: 2, joined: true, list: null, ...fields }
+}
+
+function profileOf (user: string, fields: Partial<Profile> = {}): Profile {
+  return { user, name: '', status: '', about: '', updatedAt: null, ...fields }
+}
+
+/** The fake client core with issue 8's methods: requests, contacts, profiles and rooms, each call recorded. */
+class PeoplePort extends FakePort {
+  readonly calls: unknown[][] = []
+  pending: ChatRequest[] = []
+  /** Where each chat stands; bob and carol are accepted chat partners, as in the fixture. */
+  chats: Record<string, DirectChat> = { bob: directChat('bob', 'accepted', 'bob'), carol: directChat('carol', 'accepted', ME) }
+  contactList: Contact[] = []
+  profiles: Record<string, Profile> = {}
+  roomList: RoomInfo[] = [roomInfo('global', { members: 3 })]
+  memberList: RoomMember[] = []
+  /** Makes the named method fail with this error. */
+  failing: Record<string, Error> = {}
+
+  private record (name: string, ...args: unknown[]): void {
+    this.calls.push([name, ...args])
+    const err = this.failing[name]
+    if (err != null) throw err
+  }
+
+  private answer (user: string, state: DirectChat['state'], text?: string): DirectChat {
+    this.pending = this.pending.filter(r => r.user !== user)
+    this.chats[user] = directChat(user, state, ME, text == null ? {} : { text })
+    return this.chats[user]
+  }
+
+  callsOf (name: string): unknown[][] {
+    return this.calls.filter(c => c[0] === name).map(c => c.slice(1))
+  }
+
+  async request (user: string, text?: string): Promise<DirectChat> { this.record('request', user, text); return this.answer(user, 'pending', text) }
+  async accept (user: string): Promise<DirectChat> { this.record('accept', user); return this.answer(user, 'accepted') }
+  async decline (user: string): Promise<DirectChat> { this.record('decline', user); return this.answer(user, 'declined') }
+  async closeChat (user: string): Promise<DirectChat> { this.record('closeChat', user); return this.answer(user, 'closed') }
+  async chatState (user: string): Promise<DirectChat> {
+    const pending = this.pending.find(r => r.user === user)
+    if (pending != null) return directChat(user, 'pending', pending.direction === 'incoming' ? user : ME, { at: pending.at, ...(pending.text == null ? {} : { text: pending.text }) })
+    return this.chats[user] ?? directChat(user, 'none', null)
+  }
+  async requests (): Promise<ChatRequest[]> { return [...this.pending] }
+  async contacts (): Promise<Contact[]> { this.record('contacts'); return [...this.contactList] }
+  async addContact (user: string): Promise<void> {
+    this.record('addContact', user)
+    this.contactList.push({ user, online: null, lastSeen: null, name: '', status: '', addedAt: T0 })
+  }
+
+  async removeContact (user: string): Promise<void> {
+    this.record('removeContact', user)
+    this.contactList = this.contactList.filter(c => c.user !== user)
+  }
+
+  async profile (user?: string): Promise<Profile> { this.record('profile', user); return this.profiles[user ?? ME] ?? profileOf(user ?? ME) }
+  async setProfile (change: ProfileChange): Promise<Profile> {
+    this.record('setProfile', change)
+    this.profiles[ME] = { ...(this.profiles[ME] ?? profileOf(ME)), ...change, updatedAt: T0 }
+    return this.profiles[ME]
+  }
+
+  async rooms (): Promise<RoomInfo[]> { return [...this.roomList] }
+  async createRoom (name: string, options: { private?: boolean } = {}): Promise<RoomInfo> {
+    this.record('createRoom', name, options)
+    return roomInfo(name, { private: options.private === true, owner: ME, members: 1 })
+  }
+
+  async joinRoom (name: string): Promise<RoomInfo> { this.record('joinRoom', name); return roomInfo(name) }
+  async leaveRoom (name: string): Promise<RoomInfo> { this.record('leaveRoom', name); return roomInfo(name, { joined: false }) }
+  async invite (room: string, user: string): Promise<RoomInfo> { this.record('invite', room, user); return roomInfo(room, { members: 3 }) }
+  async members (room: string): Promise<RoomMember[]> { this.record('members', room); return [...this.memberList] }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 describe('ui components', function () {
@@ -483,6 +565,134 @@ describe('ui components', function () {
     })
   })
 
+  describe('ConversationList: requests (issue 8)', function () {
+    const list = [entry('bob', { online: true }), entry('#global')]
+    const requests: ChatRequest[] = [
+      { user: 'dave', direction: 'incoming', text: 'hi alice, dave here\nand a second line', at: T0 + 60_000 },
+      { user: 'erin', direction: 'incoming', at: T0 },
+      { user: 'zoe', direction: 'outgoing', at: T0 }
+    ]
+
+    it('shows incoming requests (name, time, first line) and outgoing ones waiting, above the conversations', () => {
+      const f = text(show(<ConversationList conversations={list} selected='bob' focused={false} width={28} height={12} requests={requests} />).lastFrame())
+      assert.match(f, /Requests a✓ d✗/)
+      assert.match(f, new RegExp(`» dave\\s+${clock(T0 + 60_000)}`))
+      assert.ok(f.includes('hi alice, dave here'), f)
+      assert.ok(!f.includes('second line'), f)
+      assert.match(f, /» erin/)
+      assert.match(f, /… zoe\s+waiting/)
+      const order = ['Requests', '» dave', '» erin', '… zoe', '│──', '● bob', '# global'].map(n => f.indexOf(n))
+      assert.deepEqual(order, [...order].sort((a, b) => a - b), f)
+      assertFits(f, 28)
+      assert.equal(lines(f).length, 14)
+    })
+
+    it('shows no keys when only outgoing requests wait, and no section without requests', () => {
+      const out = text(show(<ConversationList conversations={list} selected='bob' focused={false} width={28} height={8} requests={[requests[2]!]} />).lastFrame())
+      assert.ok(out.includes('Requests') && !out.includes('a✓'), out)
+      const none = text(show(<ConversationList conversations={list} selected='bob' focused={false} width={28} height={8} requests={[]} />).lastFrame())
+      assert.ok(!none.includes('Requests'), none)
+    })
+
+    it('keeps the request under the cursor in view in a short pane, and says how many more', () => {
+      const many = Array.from({ length: 12 }, (_, i): ChatRequest => ({ user: `user${String(i).padStart(2, '0')}`, direction: 'incoming', text: `note ${i}`, at: T0 }))
+      const f = text(show(<ConversationList conversations={list} selected={null} selectedRequest='user09' focused width={24} height={10} requests={many} />).lastFrame())
+      assert.ok(f.includes('user09'), f)
+      assert.match(f, /\+\d+ more/)
+      assert.ok(f.includes('bob'), f)
+      assert.equal(lines(f).length, 12)
+      assertFits(f, 24)
+    })
+
+    it('cuts long names and lines in a narrow pane', () => {
+      const long: ChatRequest[] = [{ user: 'a_very_long_username_indeed', direction: 'incoming', text: 'x'.repeat(80), at: T0 }]
+      const f = text(show(<ConversationList conversations={list} selected={null} selectedRequest='a_very_long_username_indeed' focused width={16} height={8} requests={long} />).lastFrame())
+      assertFits(f, 16)
+      assert.ok(f.includes('…'), f)
+    })
+  })
+
+  describe('ProfilePane', function () {
+    const props = { me: ME, width: 34, height: 16 }
+
+    it('shows the display name, status, about, when it was updated and presence', () => {
+      const p = profileOf('bob', { name: 'Bob Builder', status: 'at work', about: 'builds things', updatedAt: new Date().setHours(8, 15, 0, 0) })
+      const f = text(show(<ProfilePane {...props} user='bob' profile={p} online lastSeen={null} />).lastFrame())
+      for (const t of ['bob', '● online', 'Name', 'Bob Builder', 'Status', 'at work', 'About', 'builds things', 'updated 08:15', '/profile to hide']) assert.ok(f.includes(t), `${t}:\n${f}`)
+      assert.ok(!f.includes('(you)'), f)
+      assertFits(f, 34, 18)
+    })
+
+    it('says what is not set, and when the person was last seen', () => {
+      const seen = new Date(2024, 0, 2, 3, 4).getTime()
+      const f = text(show(<ProfilePane {...props} user='carol' profile={profileOf('carol')} online={false} lastSeen={seen} />).lastFrame())
+      for (const t of ['○ last seen 2024-01-02 03:04', 'no name set', 'no status', 'nothing yet', 'never updated']) assert.ok(f.includes(t), `${t}:\n${f}`)
+      const unknown = text(show(<ProfilePane {...props} user='carol' profile={profileOf('carol')} online={null} lastSeen={null} />).lastFrame())
+      assert.ok(unknown.includes('presence unknown'), unknown)
+    })
+
+    it('marks this account’s own profile and says how to change it; loading before it came', () => {
+      const f = text(show(<ProfilePane {...props} user={ME} profile={undefined} online lastSeen={null} />).lastFrame())
+      assert.ok(f.includes(`${ME} (you)`), f)
+      assert.ok(f.includes('loading the profile…'), f)
+      assert.ok(f.includes('/profile set'), f)
+    })
+
+    it('wraps a long about inside the pane', () => {
+      const about = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ')
+      const f = text(show(<ProfilePane {...props} user='bob' profile={profileOf('bob', { about })} online lastSeen={null} />).lastFrame())
+      assertFits(f, 34, 18)
+      assert.ok(f.includes('word0') && f.includes('word20'), f)
+    })
+  })
+
+  describe('ContactsOverlay', function () {
+    it('lists contacts with presence and profile name, and how to add one', () => {
+      const contacts: Contact[] = [
+        { user: 'bob', online: true, lastSeen: null, name: 'Bob Builder', status: 'at work', addedAt: T0 },
+        { user: 'carol', online: false, lastSeen: null, name: '', status: '', addedAt: T0 }
+      ]
+      const f = text(show(<ContactsOverlay contacts={contacts} width={70} height={12} />).lastFrame())
+      assert.ok(f.includes('Contacts (1 of 2 online)'), f)
+      assert.ok(f.includes('● bob Bob Builder — at work'), f)
+      assert.ok(f.includes('○ carol · offline'), f)
+      assert.ok(f.includes('/contacts add|remove <user>'), f)
+      assertFits(f, 70, 12)
+    })
+
+    it('says how to start when there are none, and cuts a long list to its height', () => {
+      const empty = text(show(<ContactsOverlay contacts={[]} width={70} />).lastFrame())
+      assert.ok(empty.includes('No contacts yet: /contacts add <user>'), empty)
+      const many = Array.from({ length: 40 }, (_, i): Contact => ({ user: `user${String(i).padStart(2, '0')}`, online: false, lastSeen: null, name: '', status: '', addedAt: T0 }))
+      const f = text(show(<ContactsOverlay contacts={many} width={70} height={12} />).lastFrame())
+      assertFits(f, 70, 12)
+      assert.match(f, /… and \d+ more/)
+    })
+  })
+
+  describe('MembersOverlay', function () {
+    it('lists a room’s members online first, with the owner marked', () => {
+      const members: RoomMember[] = [{ user: 'carol', online: false, owner: false }, { user: ME, online: true, owner: true }, { user: 'bob', online: true, owner: false }]
+      const f = text(show(<MembersOverlay room='den' members={members} width={60} height={12} />).lastFrame())
+      assert.ok(f.includes('#den: 3 members (2 online)'), f)
+      assert.ok(f.includes(`● ${ME} (owner)`), f)
+      assert.ok(f.indexOf('○ carol') > f.indexOf('● bob'), f)
+      assertFits(f, 60, 12)
+    })
+  })
+
+  describe('HelpOverlay with a height', function () {
+    it('fits the height, and scrolls to the rest', () => {
+      const top = text(show(<HelpOverlay width={80} height={16} />).lastFrame())
+      assertFits(top, 80, 16)
+      assert.ok(top.includes('Keys') && top.includes('↓ PgDn for more'), top)
+      assert.ok(!top.includes('/logout'), top)
+      const bottom = text(show(<HelpOverlay width={80} height={16} scroll={1_000} />).lastFrame())
+      assertFits(bottom, 80, 16)
+      assert.ok(bottom.includes('/logout') && bottom.includes('↑ PgUp back') && !bottom.includes('for more'), bottom)
+    })
+  })
+
   describe('LoginForm', function () {
     interface Form { screen: Screen, submitted: LoginValues[], cancelled: () => number }
 
@@ -662,9 +872,18 @@ describe('ui components', function () {
       start()
       await frameWith(screen, 'fine, thanks')
       await type(screen, '/help', '/help')
-      const help = await type(screen, KEY.enter, 'Commands', 'Esc to close')
-      for (const [usage] of SLASH_HELP) assert.ok(help.includes(usage), usage)
+      const help = await type(screen, KEY.enter, 'Keys', 'Esc to close')
       assert.ok(!help.includes('fine, thanks'), help)
+      // it is taller than the screen: ↓ and PageDown scroll it until every command was shown
+      let seen = help
+      for (let i = 0; i < 40 && !SLASH_HELP.every(([usage]) => seen.includes(usage)); i++) {
+        await press(screen, i % 2 === 0 ? KEY.down : KEY.pageDown)
+        seen += text(screen.lastFrame())
+      }
+      for (const [usage] of SLASH_HELP) assert.ok(seen.includes(usage), usage)
+      for (const [keys] of HELP_KEYS) assert.ok(seen.includes(keys), keys)
+      assert.ok(text(screen.lastFrame()).includes('↑ PgUp back'), text(screen.lastFrame()))
+      assertFits(text(screen.lastFrame()), 100, 30)
       assert.equal(composer(help), 'type a message, /help for commands')
       const after = await type(screen, KEY.esc, 'fine, thanks')
       assert.ok(!after.includes('Esc to close'), after)
@@ -906,5 +1125,327 @@ describe('ui components', function () {
         for (const f of screen.frames) check(text(f))
       })
     }
+
+    describe('requests, contacts, profiles, rooms (issue 8)', function () {
+      let people: PeoplePort
+
+      beforeEach(() => {
+        people = new PeoplePort()
+        port = people
+      })
+
+      /** Types a slash command and presses Enter. */
+      async function command (line: string): Promise<void> {
+        await type(screen, line, line)
+        await press(screen, KEY.enter)
+      }
+
+      it('lists requests above the conversations: incoming with first line and time, outgoing waiting', async () => {
+        people.pending = [
+          { user: 'dave', direction: 'incoming', text: 'hi alice, dave here\nsecond line', at: T0 + 60_000 },
+          { user: 'erin', direction: 'outgoing', at: T0 }
+        ]
+        start()
+        const f = await frameWith(screen, 'Requests', '» dave', clock(T0 + 60_000), 'hi alice, dave here', '… erin', 'waiting', 'fine, thanks')
+        assert.ok(!f.includes('second line'), f)
+        assert.ok(f.includes('a✓ d✗'), f)
+        assert.ok(f.indexOf('» dave') < f.indexOf('● bob'), f)
+      })
+
+      it('a request that arrives shows at once; Esc, ↑ onto it and a accepts it', async () => {
+        start()
+        await frameWith(screen, 'fine, thanks')
+        port.emit({ type: 'chat', chat: directChat('dave', 'pending', 'dave', { text: 'hello from dave' }) })
+        let f = await frameWith(screen, '» dave', 'hello from dave')
+        assert.ok(lastLine(f).includes('dave asks to chat: hello from dave'), lastLine(f))
+        await type(screen, KEY.esc, 'bob › type a message')
+        // on the request: dave's chat is open, and the composer says how to answer
+        f = await type(screen, KEY.up, 'dave › ')
+        assert.ok(composer(f).startsWith('dave asks to chat: “hello from dave” — Esc, then a to accept'), composer(f))
+        await press(screen, 'a')
+        await until(() => people.callsOf('accept').length === 1, 'accept')
+        assert.deepEqual(people.callsOf('accept'), [['dave']])
+        f = await frameWithout(screen, 'Requests')
+        // the cursor stays on dave, now a chat like any other, and the a was not typed
+        assert.match(f, /○ dave/)
+        assert.equal(composer(f), 'type a message, /help for commands')
+        assert.ok(lastLine(f).includes('you and dave can chat now'), lastLine(f))
+        f = await type(screen, 'x', 'dave › x')
+        assert.equal(composer(f), 'x')
+        assert.deepEqual(people.callsOf('decline'), [])
+      })
+
+      it('d declines the request under the cursor; the chat then says so', async () => {
+        people.pending = [{ user: 'dave', direction: 'incoming', at: T0 }]
+        start()
+        await frameWith(screen, '» dave', 'fine, thanks')
+        await type(screen, KEY.esc, 'bob › type a message')
+        await type(screen, KEY.up, 'dave › dave asks to chat')
+        await press(screen, 'd')
+        await until(() => people.callsOf('decline').length === 1, 'decline')
+        const f = await frameWithout(screen, 'Requests')
+        assert.equal(composer(f), 'you declined dave — /request dave to chat after all')
+        assert.ok(lastLine(f).includes('declined dave\'s chat request'), lastLine(f))
+        assert.deepEqual(people.callsOf('accept'), [])
+      })
+
+      it('a and d elsewhere in the list start a message, as before', async () => {
+        people.pending = [{ user: 'dave', direction: 'incoming', at: T0 }]
+        start()
+        await frameWith(screen, '» dave', 'fine, thanks')
+        await type(screen, KEY.esc, 'bob › type a message')
+        const f = await type(screen, 'a', 'bob › a')
+        assert.equal(composer(f), 'a')
+        assert.deepEqual(people.calls.filter(c => c[0] === 'accept' || c[0] === 'decline'), [])
+      })
+
+      it('/accept and /decline answer the open request, the only one, or the one named', async () => {
+        people.pending = [{ user: 'dave', direction: 'incoming', at: T0 + 1 }, { user: 'erin', direction: 'incoming', at: T0 }]
+        start()
+        await frameWith(screen, '» dave', '» erin', 'fine, thanks')
+        // two wait and none is open: which one?
+        await command('/accept')
+        let f = await frameWith(screen, 'no chat request to accept here: /accept <user>')
+        assert.ok(lastLine(f).includes('no chat request to accept'), lastLine(f))
+        await command('/decline erin')
+        await until(() => people.callsOf('decline').length === 1, 'decline erin')
+        assert.deepEqual(people.callsOf('decline'), [['erin']])
+        await frameWithout(screen, '» erin')
+        // now dave's is the only one
+        await command('/accept')
+        await until(() => people.callsOf('accept').length === 1, 'accept dave')
+        assert.deepEqual(people.callsOf('accept'), [['dave']])
+        f = await frameWithout(screen, 'Requests')
+        assert.ok(f.includes('bob › '), f)
+      })
+
+      it('a chat that is not accepted says why in the composer; /request asks again, and it opens when accepted', async () => {
+        people.chats.carol = directChat('carol', 'closed', 'carol')
+        start()
+        await frameWith(screen, 'fine, thanks')
+        let f = await type(screen, KEY.tab, 'carol › ', 'are you there?')
+        f = await frameWhere(screen, g => composer(g).startsWith('closed by carol'), 'the composer saying why')
+        assert.equal(composer(f), 'closed by carol — /request carol to ask again')
+        await command('/request carol let us  talk again')
+        await until(() => people.callsOf('request').length === 1, 'request')
+        assert.deepEqual(people.callsOf('request'), [['carol', 'let us  talk again']])
+        f = await frameWith(screen, '… carol', 'waiting', 'asked carol to chat')
+        assert.equal(composer(f), 'waiting for carol to accept your chat request')
+        port.emit({ type: 'chat', chat: directChat('carol', 'accepted', 'carol') })
+        f = await frameWith(screen, 'carol accepted your chat request')
+        assert.ok(!f.includes('Requests'), f)
+        assert.equal(composer(f), 'type a message, /help for commands')
+      })
+
+      it('a chat never asked for says how to ask', async () => {
+        start()
+        await frameWith(screen, 'fine, thanks')
+        await command('/msg zed')
+        const f = await frameWhere(screen, g => composer(g).startsWith('no chat'), 'the composer saying why')
+        assert.equal(composer(f), 'no chat with zed yet — /request zed [text] to ask')
+      })
+
+      it('/close closes the open chat, or the one named; in a room it says how to leave', async () => {
+        start()
+        await frameWith(screen, 'fine, thanks')
+        await command('/close')
+        await until(() => people.callsOf('closeChat').length === 1, 'close')
+        assert.deepEqual(people.callsOf('closeChat'), [['bob']])
+        let f = await frameWith(screen, 'closed the chat with bob')
+        assert.equal(composer(f), 'you closed this chat — /request bob to open it again')
+        await type(screen, KEY.tab, 'carol › ')
+        await type(screen, KEY.tab, '#global › ')
+        await command('/close')
+        f = await frameWith(screen, '/close closes a direct chat')
+        assert.ok(lastLine(f).includes('/close closes a direct chat'), lastLine(f))
+        await command('/close carol')
+        await until(() => people.callsOf('closeChat').length === 2, 'close carol')
+        assert.deepEqual(people.callsOf('closeChat')[1], ['carol'])
+      })
+
+      it('/contacts lists contacts with presence and name, live; /contacts add and remove', async () => {
+        people.contactList = [
+          { user: 'bob', online: true, lastSeen: null, name: 'Bob Builder', status: 'at work', addedAt: T0 },
+          { user: 'carol', online: false, lastSeen: null, name: '', status: '', addedAt: T0 }
+        ]
+        start()
+        await frameWith(screen, 'fine, thanks')
+        await command('/contacts')
+        let f = await frameWith(screen, 'Contacts (1 of 2 online)', '● bob Bob Builder — at work', '○ carol')
+        assert.ok(!f.includes('fine, thanks'), f)
+        port.emit({ type: 'presence', user: 'carol', online: true, lastSeen: null, at: T0 })
+        await frameWith(screen, 'Contacts (2 of 2 online)', '● carol')
+        port.emit({ type: 'profile', profile: profileOf('carol', { name: 'Carol C', status: 'hi' }) })
+        await frameWith(screen, '● carol Carol C — hi')
+        await type(screen, KEY.esc, 'fine, thanks')
+        await command('/contacts add dave')
+        await until(() => people.callsOf('addContact').length === 1, 'add')
+        assert.deepEqual(people.callsOf('addContact'), [['dave']])
+        await frameWith(screen, 'dave is in your contacts now')
+        await command('/contacts')
+        f = await frameWith(screen, 'Contacts (', 'dave')
+        await type(screen, KEY.esc, 'fine, thanks')
+        await command('/contacts remove dave')
+        await until(() => people.callsOf('removeContact').length === 1, 'remove')
+        await frameWith(screen, 'dave is no longer in your contacts')
+        // a contact removed on another device leaves the list too
+        port.emit({ type: 'contact', user: 'carol', added: false })
+        await command('/contacts')
+        f = await frameWith(screen, 'Contacts (')
+        assert.ok(!/[●○] dave/.test(f), f)
+      })
+
+      it('/profile shows the pane beside the chat on a wide terminal, follows the selection, and updates live', async () => {
+        people.profiles.bob = profileOf('bob', { name: 'Bob Builder', status: 'at work', about: 'builds things', updatedAt: T0 })
+        start(120, 30)
+        await frameWith(screen, 'fine, thanks')
+        await command('/profile')
+        let f = await frameWith(screen, 'Bob Builder', 'at work', 'builds things', 'updated', '● online')
+        // beside the chat, not over it
+        assert.ok(f.includes('fine, thanks'), f)
+        assert.ok(columnOf(f, 'Bob Builder') > columnOf(f, 'hi alice'), f)
+        assertFits(f, 120, 30)
+        port.emit({ type: 'profile', profile: profileOf('bob', { name: 'Bob Builder', status: 'gone fishing', about: 'builds things', updatedAt: T0 + 1 }) })
+        await frameWith(screen, 'gone fishing')
+        f = await type(screen, KEY.tab, 'carol › ', 'no name set')
+        assert.ok(people.callsOf('profile').some(c => c[0] === 'carol'), JSON.stringify(people.calls))
+        await command('/profile')
+        f = await frameWithout(screen, 'no name set')
+        assert.ok(f.includes('are you there?'), f)
+      })
+
+      it('/profile on a narrow terminal takes the chat’s place; Esc closes it', async () => {
+        people.profiles.bob = profileOf('bob', { name: 'Bob Builder' })
+        start(80, 24)
+        await frameWith(screen, 'fine, thanks')
+        await command('/profile')
+        const f = await frameWith(screen, 'Bob Builder', 'Esc to close')
+        assert.ok(!f.includes('fine, thanks'), f)
+        assertFits(f, 80, 24)
+        await type(screen, KEY.esc, 'fine, thanks')
+        assert.ok(!text(screen.lastFrame()).includes('Bob Builder'))
+        // the composer has the keys again
+        const typed = await type(screen, 'still here', 'still here')
+        assert.equal(composer(typed), 'still here')
+      })
+
+      it('/profile set changes this account’s profile; /profile <user> shows anyone’s', async () => {
+        start(120, 30)
+        await frameWith(screen, 'fine, thanks')
+        await command('/profile set status out for  lunch')
+        await until(() => people.callsOf('setProfile').length === 1, 'setProfile')
+        assert.deepEqual(people.callsOf('setProfile'), [[{ status: 'out for  lunch' }]])
+        await frameWith(screen, 'your status is updated')
+        await command(`/profile ${ME}`)
+        await frameWith(screen, `${ME} (you)`, 'out for  lunch')
+        await command('/profile carol')
+        const f = await frameWith(screen, 'no name set')
+        assert.ok(!f.includes(`${ME} (you)`), f)
+        // the open chat is still bob's
+        assert.ok(f.includes('bob › '), f)
+      })
+
+      it('joined rooms are listed; /join opens one, /leave goes back to #global, and a room left elsewhere goes', async () => {
+        people.roomList = [roomInfo('global'), roomInfo('lounge'), roomInfo('plaza', { joined: false })]
+        start()
+        let f = await frameWith(screen, '# lounge', 'fine, thanks')
+        assert.ok(!f.includes('plaza'), f)
+        await command('/join #den')
+        await until(() => people.callsOf('joinRoom').length === 1, 'join')
+        assert.deepEqual(people.callsOf('joinRoom'), [['den']])
+        f = await frameWith(screen, '#den › ', '# den', 'joined #den')
+        await command('/leave')
+        await until(() => people.callsOf('leaveRoom').length === 1, 'leave')
+        assert.deepEqual(people.callsOf('leaveRoom'), [['den']])
+        f = await frameWith(screen, '#global › ', 'left #den')
+        assert.ok(!f.includes('# den'), f)
+        port.emit({ type: 'room', room: roomInfo('lounge', { joined: false }) })
+        await frameWithout(screen, '# lounge')
+        // /leave in a direct chat needs a room
+        await type(screen, KEY.tab, ' › ')
+        await command('/leave')
+        await frameWith(screen, '/leave leaves a room')
+      })
+
+      it('/room create, /invite to the open room and /room members', async () => {
+        people.memberList = [{ user: ME, online: true, owner: true }, { user: 'bob', online: false, owner: false }]
+        start()
+        await frameWith(screen, 'fine, thanks')
+        await command('/invite carol')
+        await frameWith(screen, '/invite needs a room')
+        await command('/room create den --private')
+        await until(() => people.callsOf('createRoom').length === 1, 'create')
+        assert.deepEqual(people.callsOf('createRoom'), [['den', { private: true }]])
+        await frameWith(screen, '#den › ', '# den', 'created the private room #den')
+        await command('/invite bob')
+        await until(() => people.callsOf('invite').length === 1, 'invite')
+        assert.deepEqual(people.callsOf('invite'), [['den', 'bob']])
+        await frameWith(screen, 'invited bob to #den')
+        await command('/room members')
+        const f = await frameWith(screen, '#den: 2 members (1 online)', `● ${ME} (owner)`, '○ bob')
+        assert.deepEqual(people.callsOf('members'), [['den']])
+        assertFits(f, 100, 30)
+        await type(screen, KEY.esc, '#den › ')
+        await command('/invite carol #lounge')
+        await until(() => people.callsOf('invite').length === 2, 'invite to a named room')
+        assert.deepEqual(people.callsOf('invite')[1], ['lounge', 'carol'])
+      })
+
+      it('an error from the client core is one line on the status line', async () => {
+        people.pending = [{ user: 'dave', direction: 'incoming', at: T0 }]
+        people.failing.accept = new Error('dave withdrew the request\n    at somewhere (file.js:1:1)')
+        people.failing.joinRoom = Object.assign(new Error('no room #nowhere'), { name: 'UnknownRoomError' })
+        start()
+        await frameWith(screen, 'fine, thanks')
+        await command('/accept dave')
+        let f = await frameWith(screen, 'dave withdrew the request')
+        assert.ok(lastLine(f).includes('dave withdrew the request'), lastLine(f))
+        assert.ok(!f.includes('somewhere'), f)
+        // nothing changed
+        assert.ok(f.includes('» dave'), f)
+        await command('/join nowhere')
+        f = await frameWith(screen, 'no room #nowhere')
+        assert.ok(!f.includes('# nowhere'), f)
+      })
+
+      it('a client without these methods says so', async () => {
+        port = new FakePort()
+        start()
+        await frameWith(screen, 'fine, thanks')
+        await command('/contacts')
+        await frameWith(screen, 'this client cannot show contacts')
+        await command('/request bob')
+        await frameWith(screen, 'this client cannot ask to chat')
+        await command('/join den')
+        await frameWith(screen, 'this client cannot use rooms')
+      })
+
+      for (const [columns, rows] of [[80, 24], [120, 40]] as const) {
+        it(`fits a ${columns}×${rows} terminal with requests, contacts, members and the profile`, async () => {
+          people.pending = Array.from({ length: 8 }, (_, i): ChatRequest => ({ user: `someone_${i}_with_a_long_name`, direction: i % 3 === 2 ? 'outgoing' : 'incoming', text: 'a long first line of a request that is cut to fit 👋 привет', at: T0 + i }))
+          people.contactList = Array.from({ length: 40 }, (_, i): Contact => ({ user: `contact${i}`, online: i % 2 === 0, lastSeen: T0, name: 'A Name That Is Rather Long Indeed', status: 'a status that goes on and on and on and on', addedAt: T0 }))
+          people.memberList = Array.from({ length: 40 }, (_, i) => ({ user: `member${i}`, online: i % 2 === 0, owner: i === 0 }))
+          people.profiles.bob = profileOf('bob', { name: 'Bob', status: 'x'.repeat(60), about: 'word '.repeat(100), updatedAt: T0 })
+          start(columns, rows)
+          const check = (f: string): void => { assertFits(f, columns, rows) }
+          check(await frameWith(screen, 'Requests', 'fine, thanks'))
+          check(await type(screen, KEY.esc, 'bob › '))
+          check(await type(screen, KEY.up, 'someone_'))
+          check(await type(screen, 'x', ' › x'))
+          await press(screen, '\u007f')
+          check(await type(screen, '/contacts', '/contacts'))
+          check(await type(screen, KEY.enter, 'Contacts ('))
+          check(await type(screen, KEY.esc, ' › '))
+          await command('/join den')
+          check(await frameWith(screen, '#den › '))
+          await command('/room members')
+          check(await frameWith(screen, '#den: 40 members'))
+          check(await type(screen, KEY.esc, '#den › '))
+          await command('/profile bob')
+          check(await frameWith(screen, 'Bob'))
+          for (const f of screen.frames) check(text(f))
+        })
+      }
+    })
   })
 })

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { BINDINGS, commandFor, HELP_KEYS } from '../../src/ui/keys.js'
 import { parseSlash, SLASH_HELP } from '../../src/ui/slash.js'
-import { cellWidth, clock, connectionLabel, messageHeight, statusMark, visibleWindow } from '../../src/ui/format.js'
+import { cellWidth, clock, connectionLabel, fit, messageHeight, statusMark, visibleWindow, when, wrappedLines } from '../../src/ui/format.js'
 import type { Key } from 'ink'
-import type { Focus, KeyCommand } from '../../src/ui/keys.js'
+import type { Focus, KeyCommand, ListRow } from '../../src/ui/keys.js'
 import type { ChatMessage } from '../../src/ui/port.js'
 
 /** What Ink's useInput reports for a key: every flag false but those given. */
@@ -53,14 +53,18 @@ const KEYS = {
   capital: ['H', key({ shift: true })],
   space: [' ', key()],
   metaX: ['x', key({ meta: true })],
+  a: ['a', key()],
+  d: ['d', key()],
+  capitalA: ['A', key({ shift: true })],
+  ctrlD: ['d', key({ ctrl: true })],
   paste: ['hello there', key()]
 } satisfies Record<string, [string, Key]>
 
 type KeyName = keyof typeof KEYS
 
-function cmd (name: KeyName, focus: Focus): KeyCommand | undefined {
+function cmd (name: KeyName, focus: Focus, row?: ListRow): KeyCommand | undefined {
   const [input, k] = KEYS[name]
-  return commandFor(input, k, focus)
+  return commandFor(input, k, focus, row)
 }
 
 describe('ui keys: commandFor', function () {
@@ -121,6 +125,42 @@ describe('ui keys: commandFor', function () {
         assert.equal(cmd(name, 'composer'), command)
       })
     }
+  })
+
+  describe('on a chat request in the list (issue 8)', function () {
+    const table: Array<[KeyName, KeyCommand | undefined]> = [
+      ['a', 'accept-request'],
+      ['d', 'decline-request'],
+      // any other letter still starts a message; a capital or a Ctrl key is not an answer
+      ['letter', 'enter-input'],
+      ['capitalA', 'enter-input'],
+      ['ctrlD', undefined],
+      ['down', 'next-conversation'],
+      ['up', 'prev-conversation'],
+      ['enter', 'open'],
+      ['tab', 'next-conversation']
+    ]
+    for (const [name, command] of table) {
+      it(`${name} → ${String(command)}`, () => {
+        assert.equal(cmd(name, 'list', 'request'), command)
+      })
+    }
+
+    it('a and d start a message anywhere else in the list', () => {
+      assert.equal(cmd('a', 'list'), 'enter-input')
+      assert.equal(cmd('d', 'list', 'other'), 'enter-input')
+    })
+
+    it('a and d are letters in the composer, request or not', () => {
+      for (const row of ['request', 'other'] as const) {
+        assert.equal(cmd('a', 'composer', row), undefined)
+        assert.equal(cmd('d', 'composer', row), undefined)
+      }
+    })
+
+    it('the help names the request keys', () => {
+      assert.ok(HELP_KEYS.some(([keys, what]) => keys.includes('a / d') && what.includes('accept') && what.includes('decline')))
+    })
   })
 
   it('every binding is named for the help screen', () => {
@@ -205,10 +245,104 @@ describe('ui slash: parseSlash', function () {
 
   it('every command in SLASH_HELP parses', () => {
     for (const [usage] of SLASH_HELP) {
-      const line = usage.replace('<user>', 'bob').replace('[user]', 'bob').replace('[text]', 'hi')
+      const line = usage.replace('<user>', 'bob').replace('[user]', 'bob').replace('[text]', 'hi').replace('<text>', 'hi')
+        .replace('<room>', 'lounge').replace('[room]', 'lounge').replace('<name>', 'lounge').replace('add|remove', 'add').replace('name|status|about', 'status').replace('[--private]', '--private')
       const r = parseSlash(line)
       assert.ok(r != null && !('error' in r), `${line}: ${JSON.stringify(r)}`)
     }
+  })
+
+  describe('chat requests (issue 8)', function () {
+    it('/request <user> [text] keeps the text as typed', () => {
+      assert.deepEqual(parseSlash('/request bob'), { cmd: 'request', user: 'bob' })
+      assert.deepEqual(parseSlash('/request   bob   hi  there, bob '), { cmd: 'request', user: 'bob', text: 'hi  there, bob' })
+      assert.deepEqual(parseSlash('/request bob bobby'), { cmd: 'request', user: 'bob', text: 'bobby' })
+      assert.deepEqual(parseSlash('/request'), { error: 'usage: /request <user> [text]' })
+      assert.match((parseSlash('/request Bob hi') as { error: string }).error, /^invalid username "Bob"/)
+    })
+
+    for (const name of ['accept', 'decline', 'close'] as const) {
+      it(`/${name} [user]`, () => {
+        assert.deepEqual(parseSlash(`/${name}`), { cmd: name })
+        assert.deepEqual(parseSlash(`/${name} carol`), { cmd: name, user: 'carol' })
+        assert.deepEqual(parseSlash(`/${name} carol dave`), { error: `usage: /${name} [user]` })
+        assert.match((parseSlash(`/${name} #global`) as { error: string }).error, /^invalid username/)
+      })
+    }
+  })
+
+  describe('contacts and profiles (issue 8)', function () {
+    it('/contacts, /contacts add|remove <user>', () => {
+      assert.deepEqual(parseSlash('/contacts'), { cmd: 'contacts' })
+      assert.deepEqual(parseSlash('/contacts add bob'), { cmd: 'contact-add', user: 'bob' })
+      assert.deepEqual(parseSlash('/contacts remove bob'), { cmd: 'contact-remove', user: 'bob' })
+      for (const bad of ['/contacts add', '/contacts drop bob', '/contacts add bob carol', '/contacts bob']) {
+        assert.deepEqual(parseSlash(bad), { error: 'usage: /contacts, or /contacts add|remove <user>' }, bad)
+      }
+      assert.match((parseSlash('/contacts add B!') as { error: string }).error, /^invalid username/)
+    })
+
+    it('/profile [user]', () => {
+      assert.deepEqual(parseSlash('/profile'), { cmd: 'profile' })
+      assert.deepEqual(parseSlash('/profile bob'), { cmd: 'profile', user: 'bob' })
+      assert.match((parseSlash('/profile Bob') as { error: string }).error, /^invalid username/)
+      assert.ok('error' in (parseSlash('/profile bob carol') ?? {}))
+    })
+
+    it('/profile set name|status|about <text> keeps the text as typed; no text clears', () => {
+      assert.deepEqual(parseSlash('/profile set name Alice  Liddell'), { cmd: 'profile-set', field: 'name', text: 'Alice  Liddell' })
+      assert.deepEqual(parseSlash('/profile set status out for lunch 🍜'), { cmd: 'profile-set', field: 'status', text: 'out for lunch 🍜' })
+      assert.deepEqual(parseSlash('/profile set about set theory, mostly'), { cmd: 'profile-set', field: 'about', text: 'set theory, mostly' })
+      assert.deepEqual(parseSlash('/profile set status'), { cmd: 'profile-set', field: 'status', text: '' })
+      assert.deepEqual(parseSlash('/profile set mood happy'), { error: 'usage: /profile set name|status|about <text>' })
+      assert.deepEqual(parseSlash('/profile set'), { error: 'usage: /profile set name|status|about <text>' })
+    })
+  })
+
+  describe('rooms (issue 8)', function () {
+    it('/join <room> takes the name with or without #', () => {
+      assert.deepEqual(parseSlash('/join lounge'), { cmd: 'join', room: 'lounge' })
+      assert.deepEqual(parseSlash('/join #lounge'), { cmd: 'join', room: 'lounge' })
+      assert.deepEqual(parseSlash('/join'), { error: 'usage: /join <room>' })
+      assert.deepEqual(parseSlash('/join a b'), { error: 'usage: /join <room>' })
+      const bad = parseSlash('/join #No!') as { error: string }
+      assert.match(bad.error, /^invalid room name "#No!"/)
+      assert.ok(!bad.error.includes('\n'))
+    })
+
+    it('/leave [room]', () => {
+      assert.deepEqual(parseSlash('/leave'), { cmd: 'leave' })
+      assert.deepEqual(parseSlash('/leave #lounge'), { cmd: 'leave', room: 'lounge' })
+      assert.deepEqual(parseSlash('/leave a b'), { error: 'usage: /leave [room]' })
+    })
+
+    it('/invite <user> [room]', () => {
+      assert.deepEqual(parseSlash('/invite bob'), { cmd: 'invite', user: 'bob' })
+      assert.deepEqual(parseSlash('/invite bob #lounge'), { cmd: 'invite', user: 'bob', room: 'lounge' })
+      assert.deepEqual(parseSlash('/invite'), { error: 'usage: /invite <user> [room]' })
+      assert.deepEqual(parseSlash('/invite bob lounge more'), { error: 'usage: /invite <user> [room]' })
+      assert.match((parseSlash('/invite #lounge') as { error: string }).error, /^invalid username/)
+    })
+
+    it('/room create <name> [--private]', () => {
+      assert.deepEqual(parseSlash('/room create lounge'), { cmd: 'room-create', room: 'lounge', private: false })
+      assert.deepEqual(parseSlash('/room create #den --private'), { cmd: 'room-create', room: 'den', private: true })
+      assert.deepEqual(parseSlash('/room create --private den'), { cmd: 'room-create', room: 'den', private: true })
+      for (const bad of ['/room create', '/room create a b', '/room create den --secret']) {
+        assert.deepEqual(parseSlash(bad), { error: 'usage: /room create <name> [--private]' }, bad)
+      }
+    })
+
+    it('/room members [room]', () => {
+      assert.deepEqual(parseSlash('/room members'), { cmd: 'room-members' })
+      assert.deepEqual(parseSlash('/room members #den'), { cmd: 'room-members', room: 'den' })
+      assert.deepEqual(parseSlash('/room members a b'), { error: 'usage: /room members [room]' })
+    })
+
+    it('/room alone or with another word shows both usages', () => {
+      assert.deepEqual(parseSlash('/room'), { error: 'usage: /room create <name> [--private], or /room members [room]' })
+      assert.deepEqual(parseSlash('/room delete den'), { error: 'usage: /room create <name> [--private], or /room members [room]' })
+    })
   })
 })
 
@@ -216,6 +350,45 @@ describe('ui format', function () {
   function msg (text: string): ChatMessage {
     return { id: text, conv: 'dm:alice:bob', from: 'bob', fromDevice: 'd', sentAt: 0, receivedAt: 0, text }
   }
+
+  describe('fit', function () {
+    it('leaves what fits, and cuts the rest with …', () => {
+      assert.equal(fit('hello', 5), 'hello')
+      assert.equal(fit('hello world', 8), 'hello w…')
+      assert.equal(cellWidth(fit('hello world', 8)), 8)
+      assert.equal(fit('hello', 0), '')
+    })
+
+    it('counts wide characters in cells and never cuts one in half', () => {
+      const cut = fit('你好你好你好', 7)
+      assert.ok(cellWidth(cut) <= 7, cut)
+      assert.equal(cut, '你好你…')
+      assert.equal(fit('👋👋👋', 4), '👋…')
+    })
+  })
+
+  describe('when', function () {
+    it('is the time today, and the date and time on another day', () => {
+      const now = new Date(2024, 4, 17, 18, 0).getTime()
+      assert.equal(when(new Date(2024, 4, 17, 9, 5).getTime(), now), '09:05')
+      assert.equal(when(new Date(2024, 4, 16, 23, 59).getTime(), now), '2024-05-16 23:59')
+      assert.equal(when(new Date(2023, 11, 1, 7, 0).getTime(), now), '2023-12-01 07:00')
+    })
+  })
+
+  describe('wrappedLines', function () {
+    it('counts word-wrapped lines', () => {
+      assert.equal(wrappedLines('', 10), 1)
+      assert.equal(wrappedLines('one two', 10), 1)
+      assert.equal(wrappedLines('one two three', 10), 2)
+      assert.equal(wrappedLines('aaaa bbbb cccc dddd', 9), 2)
+    })
+
+    it('cuts a word longer than the line', () => {
+      assert.equal(wrappedLines('x'.repeat(25), 10), 3)
+      assert.equal(wrappedLines(`ab ${'x'.repeat(20)}`, 10), 3)
+    })
+  })
 
   describe('statusMark', function () {
     it('marks each receipt state', () => {

@@ -1,7 +1,9 @@
 import { MeshClient, runCommand, lineReader } from '../../client/index.js'
 import { startRunningDevice } from '../device.js'
 import { gossipFrom } from '../options.js'
-import { formatTime, printJson, printLine } from '../output.js'
+import { formatTime, printJson, printLine, printableLine } from '../output.js'
+import { describeChat } from './requests.js'
+import { filesFrom } from './files.js'
 import type { ClientEvent, RelayMode } from '../../client/index.js'
 import type { GlobalArgs } from '../options.js'
 import type { Settings } from '../settings.js'
@@ -29,6 +31,12 @@ export function describeEvent (ev: ClientEvent, me: string): string {
     case 'unread': return `* ${ev.target}: ${ev.unread} unread`
     case 'relay': return ev.reserved ? '* reachable through the rendezvous node\'s relay' : `* relay slot lost${ev.reason == null ? '' : `: ${ev.reason}`}`
     case 'error': return `* error: ${ev.error.message}`
+    case 'chat': return `* ${describeChat(ev.chat)}`
+    case 'contact': return `* ${ev.user} ${ev.added ? 'added to' : 'removed from'} your contacts`
+    case 'profile': return `* ${ev.profile.user} changed their profile: ${printableLine([ev.profile.name, ev.profile.status].filter(s => s !== '').join(' — '))}`.trimEnd()
+    case 'room': return `* #${ev.room.room}: ${ev.room.joined ? 'joined' : 'not joined'}, ${ev.room.members} member${ev.room.members === 1 ? '' : 's'}`
+    case 'disabled': return `* ${ev.user}'s account was ${ev.disabled ? 'disabled' : 'enabled again'}`
+    case 'file': return `* file ${ev.file.id.slice(0, 8)} ${printableLine(ev.file.name)} (${ev.file.direction === 'in' ? `from ${ev.file.from}` : `to ${ev.file.target}`}): ${ev.file.state}${ev.file.state === 'downloading' ? ` ${ev.file.size === 0 ? 100 : Math.floor(100 * ev.file.bytes / ev.file.size)}%` : ''}${ev.file.error == null ? '' : ` — ${ev.file.error.message}`}`
   }
 }
 
@@ -40,12 +48,13 @@ export const listen = (settings: Settings): CommandModule<GlobalArgs, ListenArgs
     .option('relay', { type: 'string', choices: ['auto', 'always', 'never'], default: settings.relay as string, describe: 'Hold a relay slot on the rendezvous node (auto: when behind NAT)' })
     .option('peer-dials', { type: 'number', default: settings['peer-dials'] as number, describe: 'Other online devices to keep connections to' }) as any,
   handler: async argv => {
-    const client = new MeshClient({ home: argv.home, listen: argv.listen.map(String), peerDials: argv.peerDials, relay: argv.relay, gossip: gossipFrom(argv) })
+    const client = new MeshClient({ home: argv.home, listen: argv.listen.map(String), peerDials: argv.peerDials, relay: argv.relay, gossip: gossipFrom(argv), files: filesFrom(argv) })
     const stopController = new AbortController()
     const printer = (async () => {
       for await (const ev of client.events(stopController.signal)) {
         if (argv.json) printJson(ev.type === 'message' ? { type: 'message', ...ev.message } : ev)
-        else printLine(describeEvent(ev, client.user))
+        // a transfer's progress comes a few times a second: text shows only where it got to
+        else if (ev.type !== 'file' || ev.file.state !== 'downloading') printLine(describeEvent(ev, client.user))
       }
     })()
     const control = await startRunningDevice(client)

@@ -3,10 +3,15 @@ import { Box, Text, useApp, useInput } from 'ink'
 import { ConversationList } from './ConversationList.js'
 import { ChatView } from './ChatView.js'
 import { StatusLine } from './StatusLine.js'
-import { HelpOverlay, UsersOverlay } from './Overlays.js'
+import { ContactsOverlay, HelpOverlay, helpMaxScroll, MembersOverlay, UsersOverlay } from './Overlays.js'
+import { ProfilePane, PROFILE_PANE_MIN_COLUMNS } from './ProfilePane.js'
 import { LineInput } from './LineInput.js'
 import { commandFor } from '../keys.js'
 import { parseSlash } from '../slash.js'
+import { isPeopleCommand, runPeopleCommand } from '../commands.js'
+import { chatNote, standingOf } from '../people.js'
+import { cellWidth, fit } from '../format.js'
+import { profileTarget, selectedRequest } from '../state.js'
 import { useChat } from '../use-chat.js'
 import { useTerminalSize } from '../use-terminal-size.js'
 import type { ChatPort } from '../port.js'
@@ -27,6 +32,9 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
   const { columns, rows } = useTerminalSize()
   const [state, act] = useChat(port)
   const [draft, setDraft] = useState('')
+  // how far the help is scrolled; it opens at the top
+  const [helpScroll, setHelpScroll] = useState(0)
+  useEffect(() => { if (state.overlay === 'help') setHelpScroll(0) }, [state.overlay])
 
   // a notice stays a few seconds, then the status line is calm again
   useEffect(() => {
@@ -36,8 +44,20 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
   }, [state.notice])
 
   const listWidth = Math.max(14, Math.min(28, Math.floor(columns / 4)))
-  const chatWidth = Math.max(20, columns - listWidth)
+  // the profile sits beside the chat when there is room, else it takes the chat's place
+  const profileAside = state.profile.open && columns >= PROFILE_PANE_MIN_COLUMNS
+  const profileOver = state.profile.open && !profileAside && state.overlay == null
+  const profileWidth = profileAside ? Math.max(24, Math.min(36, Math.floor(columns / 4))) : 0
+  const chatWidth = Math.max(20, columns - listWidth - profileWidth)
   const paneHeight = Math.max(3, rows - 2 - 3 - 1)
+  const overlayHeight = paneHeight + 2
+  const profileUser = profileTarget(state)
+  const openRequest = selectedRequest(state)
+  // a direct chat that is not open to messages says why, and what to do, in the composer
+  const dm = state.selected != null && !state.selected.startsWith('#') ? state.selected : null
+  const note = dm == null ? null : chatNote(state.me, dm, standingOf(state.me, state.requests, state.chats, dm))
+  const prompt = state.selected == null ? '› ' : `${state.selected} › `
+  const dimmed = new Set(Object.values(state.chats).filter(c => c.state !== 'accepted').map(c => c.user))
   const selectedEntry = state.conversations.find(c => c.target === state.selected)
   const loaded = state.selected == null ? [] : (state.messages[state.selected] ?? [])
   const scroll = state.selected == null ? 0 : (state.scroll[state.selected] ?? 0)
@@ -54,6 +74,10 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
     }
     if ('error' in slash) {
       act.dispatch({ type: 'notice', notice: { text: slash.error, kind: 'error' } })
+      return
+    }
+    if (isPeopleCommand(slash)) {
+      runPeopleCommand(slash, { port, state, act })
       return
     }
     switch (slash.cmd) {
@@ -84,13 +108,23 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
       act.dispatch({ type: 'overlay', overlay: null })
       return
     }
-    const command = commandFor(input, key, state.focus)
+    if (state.overlay === 'help' && (key.upArrow || key.downArrow || key.pageUp || key.pageDown)) {
+      const step = key.pageUp || key.pageDown ? Math.max(1, Math.floor(overlayHeight / 2)) : 1
+      const max = helpMaxScroll(columns, overlayHeight)
+      setHelpScroll(s => Math.max(0, Math.min(max, Math.min(s, max) + (key.upArrow || key.pageUp ? -step : step))))
+      return
+    }
+    if (profileOver && (key.escape || key.return)) {
+      act.dispatch({ type: 'profile-pane', pane: { open: false, user: null } })
+      return
+    }
+    const command = commandFor(input, key, state.focus, openRequest != null ? 'request' : 'other')
     switch (command) {
       case 'quit': exit(); return
       case 'next-conversation': act.move(1); return
       case 'prev-conversation': act.move(-1); return
       case 'open':
-        if (state.selected != null) act.select(state.selected)
+        if (state.selected != null) act.select(state.selected, state.onRequest)
         act.dispatch({ type: 'focus', focus: 'composer' })
         return
       case 'enter-input':
@@ -98,6 +132,10 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
         if (input !== 'i') setDraft(d => d + input)
         return
       case 'leave-input': act.dispatch({ type: 'focus', focus: 'list' }); return
+      case 'accept-request':
+      case 'decline-request':
+        if (openRequest != null) runPeopleCommand({ cmd: command === 'accept-request' ? 'accept' : 'decline', user: openRequest.user }, { port, state, act })
+        return
       case 'page-up':
         act.scroll(pageStep)
         // older pages load as the view nears the top of what is loaded
@@ -109,21 +147,35 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
     }
   })
 
+  const profile = (width: number): React.JSX.Element => (
+    <ProfilePane user={profileUser} profile={state.profiles[profileUser]} me={state.me} online={state.presence[profileUser] ?? null} lastSeen={state.users.find(u => u.user === profileUser)?.lastSeen ?? state.contacts.find(c => c.user === profileUser)?.lastSeen} width={width} height={paneHeight} over={profileOver} />
+  )
+  // what fills the screen above the composer: an overlay, or the list, the chat and the profile
+  const main = (): React.JSX.Element => {
+    switch (state.overlay) {
+      case 'help': return <HelpOverlay width={columns} height={overlayHeight} scroll={helpScroll} />
+      case 'users': return <UsersOverlay users={state.users} me={state.me} width={columns} />
+      case 'contacts': return <ContactsOverlay contacts={state.contacts} width={columns} height={overlayHeight} />
+      case 'members':
+        if (state.members != null) return <MembersOverlay room={state.members.room} members={state.members.list} width={columns} height={overlayHeight} />
+        break
+    }
+    if (profileOver) return profile(columns)
+    return (
+      <Box>
+        <ConversationList conversations={state.conversations} selected={state.onRequest ? null : state.selected} focused={state.focus === 'list'} width={listWidth} height={paneHeight} requests={state.requests} selectedRequest={state.onRequest ? state.selected : null} dimmed={dimmed} />
+        <ChatView target={state.selected} messages={loaded} me={state.me} online={selectedEntry?.online ?? (dm == null ? null : state.presence[dm] ?? null)} scroll={scroll} hasMore={state.selected != null && state.hasMore[state.selected] === true} width={chatWidth} height={paneHeight} />
+        {profileAside && profile(profileWidth)}
+      </Box>
+    )
+  }
+
   return (
     <Box flexDirection='column' width={columns} height={rows}>
-      {state.overlay === 'help'
-        ? <HelpOverlay width={columns} />
-        : state.overlay === 'users'
-          ? <UsersOverlay users={state.users} me={state.me} width={columns} />
-          : (
-            <Box>
-              <ConversationList conversations={state.conversations} selected={state.selected} focused={state.focus === 'list'} width={listWidth} height={paneHeight} />
-              <ChatView target={state.selected} messages={loaded} me={state.me} online={selectedEntry?.online ?? null} scroll={scroll} hasMore={state.selected != null && state.hasMore[state.selected] === true} width={chatWidth} height={paneHeight} />
-            </Box>
-            )}
-      <Box borderStyle='round' borderColor={state.focus === 'composer' ? 'cyan' : 'gray'} width={columns} paddingX={1}>
-        <Text color='cyan'>{state.selected == null ? '› ' : `${state.selected} › `}</Text>
-        <LineInput value={draft} onChange={setDraft} onSubmit={submit} focus={state.focus === 'composer' && state.overlay == null} placeholder='type a message, /help for commands' />
+      {main()}
+      <Box borderStyle='round' borderColor={state.focus === 'composer' ? (note == null ? 'cyan' : 'yellow') : 'gray'} width={columns} paddingX={1}>
+        <Text color={note == null ? 'cyan' : 'yellow'}>{prompt}</Text>
+        <LineInput value={draft} onChange={setDraft} onSubmit={submit} focus={state.focus === 'composer' && state.overlay == null && !profileOver} placeholder={note == null ? 'type a message, /help for commands' : fit(note, Math.max(1, columns - 4 - cellWidth(prompt) - 1))} />
       </Box>
       <StatusLine connection={state.connection} me={state.me} notice={state.notice} width={columns} />
     </Box>
