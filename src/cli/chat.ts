@@ -2,12 +2,14 @@
 import { MeshClient, logout } from '../client/index.js'
 import { startRunningDevice } from './device.js'
 import type { GossipInit } from '../net/index.js'
+import type { FilesInit } from '../client/index.js'
 
 export interface ChatOptions {
   home: string
   gossip?: GossipInit
   listen?: string[]
   peerDials?: number
+  files?: FilesInit
 }
 
 export async function openChat (options: ChatOptions): Promise<void> {
@@ -15,7 +17,8 @@ export async function openChat (options: ChatOptions): Promise<void> {
     home: options.home,
     ...(options.listen == null ? {} : { listen: options.listen }),
     ...(options.peerDials == null ? {} : { peerDials: options.peerDials }),
-    ...(options.gossip == null ? {} : { gossip: options.gossip })
+    ...(options.gossip == null ? {} : { gossip: options.gossip }),
+    ...(options.files == null ? {} : { files: options.files })
   })
   const control = await startRunningDevice(client)
   let loggedOut = false

@@ -16,6 +16,12 @@ import { history } from './commands/history.js'
 import { unread } from './commands/unread.js'
 import { read } from './commands/read.js'
 import { chat } from './commands/chat.js'
+import { admin } from './commands/admin.js'
+import { request, requests, accept, decline, close } from './commands/requests.js'
+import { contacts } from './commands/contacts.js'
+import { profile } from './commands/profile.js'
+import { rooms, room } from './commands/rooms.js'
+import { sendFile, files, get } from './commands/files.js'
 import { Home } from '../client/index.js'
 import type { Settings } from './settings.js'
 
@@ -37,6 +43,7 @@ export async function main (args: string[]): Promise<number> {
     .option('server', { type: 'string', global: true, default: settings.server as string | undefined, describe: 'Rendezvous node address, /ip4/…/tcp/4001/p2p/<id> or host:port (MESHCHAT_SERVER; saved at login)' })
     .option('json', { type: 'boolean', global: true, default: false, describe: 'Print JSON instead of text' })
     .option('debug', { type: 'boolean', global: true, default: false, describe: 'Print stack traces of unexpected errors' })
+    .option('max-file-size', { type: 'string', global: true, default: settings['max-file-size'] as string | undefined, describe: 'Largest file this device offers or fetches (bytes, or 512MiB, 4GiB, …; MESHCHAT_MAX_FILE_SIZE)' })
     .option('ip-colocation-whitelist', { type: 'array', string: true, global: true, hidden: true, default: settings['ip-colocation-whitelist'] as string[] | undefined, describe: 'IPs gossipsub does not penalise for sharing an address (tests on 127.0.0.1)' })
     .middleware(async argv => {
       debug = argv.debug === true
@@ -47,6 +54,7 @@ export async function main (args: string[]): Promise<number> {
     })
     .command(chat)
     .command(serve(settings))
+    .command(admin(settings))
     .command(register)
     .command(login)
     .command(logout)
@@ -59,13 +67,26 @@ export async function main (args: string[]): Promise<number> {
     .command(history)
     .command(unread)
     .command(read)
+    .command(request)
+    .command(requests)
+    .command(accept)
+    .command(decline)
+    .command(close)
+    .command(contacts)
+    .command(profile)
+    .command(rooms)
+    .command(room)
+    .command(sendFile)
+    .command(files)
+    .command(get)
     .strict()
     .recommendCommands()
     .help()
     .alias('help', 'h')
     .version()
     .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .fail((msg, err) => { failure = err ?? new UsageError(msg) })
+    // throwing stops yargs: a handler must not run when its required arguments are missing
+    .fail((msg, err) => { throw err ?? new UsageError(msg) })
     .exitProcess(false)
   try {
     await parser.parseAsync()

@@ -11,6 +11,8 @@ export interface GlobalArgs {
   debug: boolean
   /** IPs gossipsub does not penalise for sharing an address (loopback tests). */
   ipColocationWhitelist?: string[]
+  /** The largest file this device offers or fetches (`4GiB`, bytes, …). */
+  maxFileSize?: string
 }
 
 /** The repo's config/defaults.json: option name → default value. */

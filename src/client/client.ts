@@ -17,6 +17,9 @@ import { ClientStore } from '../store/index.js'
 import { History } from './history.js'
 import { People } from './people.js'
 import { Rooms } from './rooms.js'
+import { Files } from './files.js'
+import { nodeSource } from './file-node-source.js'
+import type { FilesInit, FileEntry, GetFileOptions, GetFileResult, SendFileOptions, SendFileResult } from './files.js'
 import { wantsRelay } from './reachability.js'
 import { ArchiveSync, isForMe } from './archive.js'
 import type { RelayMode } from './reachability.js'
@@ -30,7 +33,7 @@ import {
 } from './constants.js'
 import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
-import type { Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, RoomInfo, RoomMember } from '../protocol/index.js'
+import type { FileOffer, Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, RoomInfo, RoomMember } from '../protocol/index.js'
 import type { ChatRequest, ChatState, Contact, Profile, ProfileChange } from './people-types.js'
 import type { AccountKeyFile } from './home.js'
 import type { MessageStatus } from '../store/index.js'
@@ -64,7 +67,12 @@ export interface ClientInit {
    * turn it off to show what the device has. @default true
    */
   requireServer?: boolean
+  /** Files (issue 9): size limit, concurrent transfers, download folder, … */
+  files?: FilesInit
 }
+
+/** What a message carries: text, or a file offer (issue 9). */
+type MessageContent = { kind: 'text', body: { text: string } } | { kind: 'file', body: FileOffer }
 
 export interface SendResult {
   id: string
@@ -153,7 +161,7 @@ export class MeshClient {
     receive: async env => { await this.history.receive(env) },
     emit: ev => { this.hub.emit(ev) },
     userInfo: async (user, options) => await this.userInfo(user, options),
-    knownUser: user => this.directory.get(user),
+    presence: async options => new Map((await this.users(options)).map(u => [u.user, u])),
     ask: async (req, options) => await this.askPeople(req, options),
     cert: () => this.requireLogin().cert
   })
@@ -171,8 +179,30 @@ export class MeshClient {
     emit: ev => { this.hub.emit(ev) }
   })
 
+  /** File offers, serving and transfers (files.ts). */
+  readonly fileList: Files = new Files({
+    me: () => this.requireLogin().user,
+    peerId: () => this.peerId,
+    homeDir: () => this.home.dir,
+    node: () => this.libp2p,
+    store: () => this.store!,
+    serverKey: () => this.serverKey!,
+    cert: () => this.requireLogin().cert,
+    checkTarget: async (to, options) => { await this.checkOfferTarget(to, options) },
+    send: async (to, offer, options) => await this.sendContent(to, { kind: 'file', body: offer }, options),
+    devicesOf: async (user, options) => await this.devicesOf(user, options),
+    otherDevices: () => [...this.directory.values()].filter(u => u.online && u.disabled !== true).flatMap(u => u.devices.filter(d => d.peer !== this.peerId).map(device => ({ user: u.user, device }))),
+    knowPeer: async device => await this.knowPeer(device),
+    roomAdmits: (room, user) => this.roomList.admits(room, user),
+    emit: ev => { this.hub.emit(ev) },
+    on: listener => this.hub.on(listener),
+    background: () => this.init.session !== false
+  }, () => this.init.files)
+
   constructor (private readonly init: ClientInit) {
     this.home = new Home(init.home)
+    // a file left sealed at the rendezvous node is a source too, after the sender's devices
+    this.fileList.addSource(nodeSource({ node: () => this.libp2p, server: () => this.serverPeer!, cert: () => this.requireLogin().cert, accountKey: () => this.accountKey! }))
   }
 
   get user (): string { return this.requireLogin().user }
@@ -235,6 +265,8 @@ export class MeshClient {
     await this.node.peerStore.merge(this.serverPeer, { multiaddrs: [this.serverAddr] }).catch(async err => { await this.stop(); throw err })
     // direct messages, receipts and their acks also travel over relayed (limited) connections
     await handleRequests(this.node, DM_PROTOCOL, envelopeSchema, async (env, ctx) => await this.receiveDirect(env, ctx.connection), { runOnLimitedConnection: true, persistent: true })
+    // file bytes on their own streams (issue 9); relayed connections only when the requester allows it
+    await this.fileList.start()
     this.dmChannels = new RequestChannels(this.node, DM_PROTOCOL, dmAck, { runOnLimitedConnection: true })
     this.node.addEventListener('self:peer:update', () => { this.addressesChanged() })
     this.node.services.pubsub.addEventListener('gossipsub:message', evt => {
@@ -273,6 +305,7 @@ export class MeshClient {
     this.stopController.abort()
     clearTimeout(this.relayWatch)
     this.live?.stream.abort(new Error('client stopping'))
+    await this.fileList.stop()
     this.dmChannels?.close()
     await this.node?.stop()
     await this.sessionTask?.catch(() => {})
@@ -365,15 +398,19 @@ export class MeshClient {
    * offline devices get it later. Resolves once it is stored there or acknowledged by a device.
    */
   async sendDirect (to: string, text: string, options: AbortOptions = {}): Promise<SendResult> {
+    checkUsername(to)
+    return await this.sendDirectContent(to, { kind: 'text', body: { text: checkText(text) } }, options)
+  }
+
+  private async sendDirectContent (to: string, content: MessageContent, options: AbortOptions): Promise<SendResult> {
     const login = this.requireLogin()
     checkUsername(to)
-    const body = { text: checkText(text) }
     const signal = options.signal ?? AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
     const target = await this.userInfo(to, { signal })
     if (target.accountKey == null) throw new UnknownUserError(`${to} has no account key yet`)
     await this.people.checkWritable(to)
     const conv = dmConversation(login.user, to)
-    const env = await signEnvelope(this.requireKey(), login.cert, { conv, kind: 'text', body, n: await this.store!.nextSeq(conv) })
+    const env = await signEnvelope(this.requireKey(), login.cert, { conv, ...content, n: await this.store!.nextSeq(conv) })
     await this.history.receive(env, 'sending')
 
     const recipients = target.devices.filter(d => d.peer !== this.peerId)
@@ -414,6 +451,10 @@ export class MeshClient {
 
   /** A message to a room's gossipsub topic (signed envelope inside a signed gossipsub message). */
   async sendRoom (room: string, text: string, options: AbortOptions = {}): Promise<SendResult> {
+    return await this.sendRoomContent(room, { kind: 'text', body: { text: checkText(text) } }, options)
+  }
+
+  private async sendRoomContent (room: string, content: MessageContent, options: AbortOptions): Promise<SendResult> {
     const login = this.requireLogin()
     if (!this.roomList.isJoined(room)) {
       // not followed here yet (a one-shot command, or joined on another device): ask the node
@@ -421,12 +462,11 @@ export class MeshClient {
       if (!info.joined) throw new NotMemberError(`you are not in #${room}; join it first: meshchat room join ${room}`)
       this.subscribeRoom(room)
     }
-    const body = { text: checkText(text) }
     const topic = roomTopic(room)
     const pubsub = this.libp2p.services.pubsub
     await waitFor(() => pubsub.getSubscribers(topic).length > 0, options.signal ?? AbortSignal.timeout(ROOM_PEER_WAIT_MS))
     const conv = roomConversation(room)
-    const env = await signEnvelope(this.requireKey(), login.cert, { conv, kind: 'text', body, n: await this.store!.nextSeq(conv) })
+    const env = await signEnvelope(this.requireKey(), login.cert, { conv, ...content, n: await this.store!.nextSeq(conv) })
     this.seen.add(env.id)
     await this.history.receive(env)
     const res = await pubsub.publish(topic, encodeFrame(env))
@@ -434,6 +474,48 @@ export class MeshClient {
       throw new OfflineError(`nobody could be reached in #${room}`)
     }
     return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: res.recipients.map(p => p.toString()) }
+  }
+
+  // ---- files (files.ts, issue 9) -----------------------------------------------------------
+
+  /**
+   * Offers the file at `path` to `bob` or `#room`: hashed chunk by chunk, shared by this device,
+   * and announced as a message. The bytes go when a recipient device fetches them (getFile).
+   */
+  async sendFile (to: string, path: string, options: SendFileOptions = {}): Promise<SendFileResult> {
+    return await this.fileList.send(to, path, options)
+  }
+
+  /** Every file offer in every conversation, with its transfer's state here. */
+  async files (): Promise<FileEntry[]> {
+    return await this.fileList.list()
+  }
+
+  /** Fetches an offered file (message id or sha256), resuming a cut transfer; verified before it resolves. */
+  async getFile (ref: string, options: GetFileOptions = {}): Promise<GetFileResult> {
+    return await this.fileList.get(ref, options)
+  }
+
+  /** Sends a message's content (text or a file offer) to `bob` or `#room`. */
+  private async sendContent (to: string, content: MessageContent, options: AbortOptions): Promise<SendResult> {
+    const target = parseTarget(to)
+    return target.kind === 'room'
+      ? await this.sendRoomContent(target.room, content, options)
+      : await this.sendDirectContent(target.user, content, options)
+  }
+
+  /** Throws the reason this account may not offer a file to `to` now (before a big file is hashed). */
+  private async checkOfferTarget (to: string, options: AbortOptions): Promise<void> {
+    const target = parseTarget(to)
+    if (target.kind === 'room') {
+      if (this.roomList.isJoined(target.room)) return
+      const info = await this.roomList.info(target.room, options)
+      if (!info.joined) throw new NotMemberError(`you are not in #${target.room}; join it first: meshchat room join ${target.room}`)
+      return
+    }
+    const info = await this.userInfo(checkUsername(target.user), options)
+    if (info.accountKey == null) throw new UnknownUserError(`${target.user} has no account key yet`)
+    await this.people.checkWritable(target.user)
   }
 
   // ---- people and rooms (people.ts, rooms.ts) ---------------------------------------------
@@ -622,7 +704,7 @@ export class MeshClient {
     } catch {
       return
     }
-    if (env.kind !== 'text' || !this.remember(env.id)) return
+    if ((env.kind !== 'text' && env.kind !== 'file') || !this.remember(env.id)) return
     void this.history.receive(env).catch(() => {})
   }
 

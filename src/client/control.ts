@@ -5,27 +5,55 @@
  */
 import { createServer, createConnection } from 'node:net'
 import { chmod, rm } from 'node:fs/promises'
-import { StringDecoder } from 'node:string_decoder'
 import { z } from 'zod'
-import { InvalidInputError, MeshchatError, fromWireError, toWireError } from '../protocol/index.js'
+import { InvalidInputError, MAX_PROFILE_ABOUT, MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MeshchatError, fromWireError, toWireError } from '../protocol/index.js'
+import { lineReader } from '../protocol/lines.js'
 import type { MeshClient, PingResult, SendResult, ConversationEntry } from './client.js'
 import type { HistoryPage } from './history.js'
+import type { ChatRequest, ChatState, Contact, Profile, ProfileChange, RoomInfo, RoomMember } from './people-types.js'
+import type { FileEntry, FileProgress, GetFileResult, SendFileResult } from './files.js'
 import type { UserInfo, WireError } from '../protocol/index.js'
 import type { Server, Socket } from 'node:net'
 
-/** Longest command line accepted on stdin or the control socket. */
-export const MAX_COMMAND_BYTES = 128 * 1024
+export { MAX_COMMAND_BYTES, lineReader } from '../protocol/lines.js'
 /** Connections the control socket serves at once. */
 export const MAX_CONTROL_CONNECTIONS = 16
+/** How long a file command through the control socket may go without a progress report. */
+export const FILE_COMMAND_TIMEOUT_MS = 120_000
+
+/** A username or room name as given; the client checks its rule and names it in the error. */
+const name = z.string().max(64)
+const profileField = (max: number) => z.string().max(max, `at most ${max} characters`)
 
 export const controlCommand = z.discriminatedUnion('cmd', [
-  z.object({ cmd: z.literal('send'), to: z.string().max(64), text: z.string(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('send'), to: name, text: z.string(), id: z.unknown().optional() }),
   z.object({ cmd: z.literal('users'), id: z.unknown().optional() }),
-  z.object({ cmd: z.literal('ping'), user: z.string().max(64).optional(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('ping'), user: name.optional(), id: z.unknown().optional() }),
   z.object({ cmd: z.literal('conversations'), id: z.unknown().optional() }),
-  z.object({ cmd: z.literal('history'), target: z.string().max(64), limit: z.number().int().positive().max(1000).optional(), before: z.string().max(64).optional(), id: z.unknown().optional() }),
-  z.object({ cmd: z.literal('unread'), target: z.string().max(64).optional(), id: z.unknown().optional() }),
-  z.object({ cmd: z.literal('read'), target: z.string().max(64), message: z.string().max(64).optional(), id: z.unknown().optional() })
+  z.object({ cmd: z.literal('history'), target: name, limit: z.number().int().positive().max(1000).optional(), before: z.string().max(64).optional(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('unread'), target: name.optional(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('read'), target: name, message: z.string().max(64).optional(), id: z.unknown().optional() }),
+  // issue 8: chat requests, contacts, profiles, rooms
+  z.object({ cmd: z.literal('request'), user: name, text: z.string().optional(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('requests'), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('accept'), user: name, id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('decline'), user: name, id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('close'), user: name, id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('contacts'), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('add-contact'), user: name, id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('remove-contact'), user: name, id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('profile'), user: name.optional(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('set-profile'), name: profileField(MAX_PROFILE_NAME).optional(), status: profileField(MAX_PROFILE_STATUS).optional(), about: profileField(MAX_PROFILE_ABOUT).optional(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('rooms'), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('create-room'), room: name, private: z.boolean().optional(), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('join-room'), room: name, id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('leave-room'), room: name, id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('invite'), room: name, user: name, id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('members'), room: name, id: z.unknown().optional() }),
+  // issue 9: files (paths are absolute: the running device may have another working folder)
+  z.object({ cmd: z.literal('send-file'), to: name, path: z.string().min(1).max(4096), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('files'), id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('get-file'), file: z.string().max(128), to: z.string().min(1).max(4096).optional(), allowRelay: z.boolean().optional(), id: z.unknown().optional() })
 ])
 export type ControlCommand = z.infer<typeof controlCommand>
 
@@ -42,6 +70,28 @@ export interface DeviceApi {
   history: (target: string, options: { limit?: number, before?: string }) => Promise<HistoryPage>
   unread: (target?: string) => Promise<UnreadEntry[]>
   read: (target: string, message?: string) => Promise<ReadResult>
+  request: (user: string, text?: string) => Promise<ChatState>
+  requests: () => Promise<ChatRequest[]>
+  accept: (user: string) => Promise<ChatState>
+  decline: (user: string) => Promise<ChatState>
+  closeChat: (user: string) => Promise<ChatState>
+  contacts: () => Promise<Contact[]>
+  addContact: (user: string) => Promise<void>
+  removeContact: (user: string) => Promise<void>
+  profile: (user?: string) => Promise<Profile>
+  setProfile: (change: ProfileChange) => Promise<Profile>
+  rooms: () => Promise<RoomInfo[]>
+  createRoom: (room: string, options: { private?: boolean }) => Promise<RoomInfo>
+  joinRoom: (room: string) => Promise<RoomInfo>
+  leaveRoom: (room: string) => Promise<RoomInfo>
+  invite: (room: string, user: string) => Promise<RoomInfo>
+  members: (room: string) => Promise<RoomMember[]>
+  /** Offers a file (hashing it first: `onProgress` follows that). */
+  sendFile: (to: string, path: string, options?: { onProgress?: (p: FileProgress) => void }) => Promise<SendFileResult>
+  files: () => Promise<FileEntry[]>
+  /** Fetches an offered file, resuming a cut transfer. */
+  getFile: (file: string, options?: { to?: string, allowRelay?: boolean, onProgress?: (p: FileProgress) => void }) => Promise<GetFileResult>
+  /** Ends this handle (the connection, or the short-lived client); not the chat `closeChat` ends. */
   close: () => Promise<void>
 }
 
@@ -58,8 +108,68 @@ export function localDevice (client: MeshClient, close: () => Promise<void>): De
     history: async (target, options) => await client.history.page(target, options),
     unread: async target => await client.history.unread(target),
     read: async (target, message) => await client.history.markRead(target, message),
+    request: async (user, text) => await client.request(user, text),
+    requests: async () => await client.requests(),
+    accept: async user => await client.accept(user),
+    decline: async user => await client.decline(user),
+    closeChat: async user => await client.closeChat(user),
+    contacts: async () => await client.contacts(),
+    addContact: async user => { await client.addContact(user) },
+    removeContact: async user => { await client.removeContact(user) },
+    profile: async user => await client.profile(user),
+    setProfile: async change => await client.setProfile(change),
+    rooms: async () => await client.rooms(),
+    createRoom: async (room, options) => await client.createRoom(room, options),
+    joinRoom: async room => await client.joinRoom(room),
+    leaveRoom: async room => await client.leaveRoom(room),
+    invite: async (room, user) => await client.invite(room, user),
+    members: async room => await client.members(room),
+    sendFile: async (to, path, options = {}) => await client.sendFile(to, path, options),
+    files: async () => await client.files(),
+    getFile: async (file, options = {}) => await client.getFile(file, options),
     close
   }
+}
+
+type Runners = { [K in ControlCommand['cmd']]: (api: DeviceApi, cmd: Extract<ControlCommand, { cmd: K }>, progress?: (p: FileProgress) => void) => Promise<unknown> }
+
+/** How each command runs on a device, once its arguments passed the schema. */
+const runners: Runners = {
+  send: async (api, c) => await api.send(c.to, c.text),
+  users: async api => await api.users(),
+  ping: async (api, c) => await api.ping(c.user),
+  conversations: async api => await api.conversations(),
+  history: async (api, c) => await api.history(c.target, { ...(c.limit == null ? {} : { limit: c.limit }), ...(c.before == null ? {} : { before: c.before }) }),
+  unread: async (api, c) => await api.unread(c.target),
+  read: async (api, c) => await api.read(c.target, c.message),
+  request: async (api, c) => await api.request(c.user, c.text),
+  requests: async api => await api.requests(),
+  accept: async (api, c) => await api.accept(c.user),
+  decline: async (api, c) => await api.decline(c.user),
+  close: async (api, c) => await api.closeChat(c.user),
+  contacts: async api => await api.contacts(),
+  // null rather than undefined, so the answer line keeps its `result` field
+  'add-contact': async (api, c) => { await api.addContact(c.user); return null },
+  'remove-contact': async (api, c) => { await api.removeContact(c.user); return null },
+  profile: async (api, c) => await api.profile(c.user),
+  'set-profile': async (api, c) => await api.setProfile(definedOnly({ name: c.name, status: c.status, about: c.about })),
+  rooms: async api => await api.rooms(),
+  'create-room': async (api, c) => await api.createRoom(c.room, c.private == null ? {} : { private: c.private }),
+  'join-room': async (api, c) => await api.joinRoom(c.room),
+  'leave-room': async (api, c) => await api.leaveRoom(c.room),
+  invite: async (api, c) => await api.invite(c.room, c.user),
+  members: async (api, c) => await api.members(c.room),
+  'send-file': async (api, c, progress) => await api.sendFile(c.to, c.path, progress == null ? {} : { onProgress: progress }),
+  files: async api => await api.files(),
+  'get-file': async (api, c, progress) => await api.getFile(c.file, { ...(c.to == null ? {} : { to: c.to }), ...(c.allowRelay == null ? {} : { allowRelay: c.allowRelay }), ...(progress == null ? {} : { onProgress: progress }) })
+}
+
+/** The command names, for the error that lists them. */
+export const COMMAND_NAMES = Object.keys(runners) as Array<ControlCommand['cmd']>
+
+/** The object without its undefined fields: a field left out of a profile change keeps its value. */
+function definedOnly<T extends Record<string, unknown>> (value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> }
 }
 
 /** Parses one command line; throws InvalidInputError with the reason. */
@@ -73,27 +183,20 @@ export function parseCommand (line: string): ControlCommand {
   const parsed = controlCommand.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw new InvalidInputError(`invalid command${issue?.path.length ? ` at ${issue.path.join('.')}` : ''}: ${issue?.message ?? 'unknown shape'} (commands: send, users, ping, conversations, history, unread, read)`)
+    throw new InvalidInputError(`invalid command${issue?.path.length ? ` at ${issue.path.join('.')}` : ''}: ${issue?.message ?? 'unknown shape'} (commands: ${COMMAND_NAMES.join(', ')})`)
   }
   return parsed.data
 }
 
-export async function runCommand (client: MeshClient, line: string): Promise<CommandResult> {
+/** Runs one command line; long ones (files) report progress through `onProgress` before the answer. */
+export async function runCommand (client: MeshClient, line: string, onProgress?: (progress: FileProgress, id: unknown) => void): Promise<CommandResult> {
   // the id of any JSON object, so that even a command the schema refuses gets a matchable answer
   const id = idOf(line)
   try {
     const cmd = parseCommand(line)
     const api = localDevice(client, async () => {})
-    let result: unknown
-    switch (cmd.cmd) {
-      case 'send': result = await api.send(cmd.to, cmd.text); break
-      case 'users': result = await api.users(); break
-      case 'ping': result = await api.ping(cmd.user); break
-      case 'conversations': result = await api.conversations(); break
-      case 'history': result = await api.history(cmd.target, { ...(cmd.limit == null ? {} : { limit: cmd.limit }), ...(cmd.before == null ? {} : { before: cmd.before }) }); break
-      case 'unread': result = await api.unread(cmd.target); break
-      case 'read': result = await api.read(cmd.target, cmd.message); break
-    }
+    const run = runners[cmd.cmd] as (api: DeviceApi, cmd: ControlCommand, progress?: (p: FileProgress) => void) => Promise<unknown>
+    const result = await run(api, cmd, onProgress == null ? undefined : p => { onProgress(p, id) })
     return { ...(id === undefined ? {} : { id }), ok: true, result }
   } catch (err) {
     return { ...(id === undefined ? {} : { id }), ok: false, error: err instanceof MeshchatError ? toWireError(err) : { name: 'MeshchatError', message: (err as Error).message } }
@@ -106,41 +209,6 @@ function idOf (line: string): unknown {
     return raw != null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { id?: unknown }).id : undefined
   } catch {
     return undefined
-  }
-}
-
-/** Splits a byte stream into lines, refusing any line over MAX_COMMAND_BYTES. */
-export function lineReader (onLine: (line: string) => void, onTooLong: () => void): (chunk: Buffer | string) => void {
-  // a character cut between two chunks is joined again rather than turned into U+FFFD
-  const decoder = new StringDecoder('utf8')
-  let buf = ''
-  // the rest of a line already refused as too long, up to its newline, is not a line of its own
-  let skipping = false
-  return chunk => {
-    buf += typeof chunk === 'string' ? chunk : decoder.write(chunk)
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const raw = buf.slice(0, nl)
-      buf = buf.slice(nl + 1)
-      if (skipping) {
-        skipping = false
-        continue
-      }
-      // a long line may arrive whole in one chunk
-      if (Buffer.byteLength(raw) > MAX_COMMAND_BYTES) {
-        onTooLong()
-        continue
-      }
-      const line = raw.trim()
-      if (line !== '') onLine(line)
-    }
-    if (skipping) {
-      buf = ''
-    } else if (Buffer.byteLength(buf) > MAX_COMMAND_BYTES) {
-      buf = ''
-      skipping = true
-      onTooLong()
-    }
   }
 }
 
@@ -177,9 +245,11 @@ export class ControlServer {
     this.sockets.add(socket)
     socket.on('close', () => this.sockets.delete(socket))
     socket.on('error', () => {})
-    socket.setTimeout(60_000, () => socket.destroy())
+    socket.setTimeout(FILE_COMMAND_TIMEOUT_MS, () => socket.destroy())
     socket.on('data', lineReader(line => {
-      void runCommand(this.client, line).then(res => { if (!socket.destroyed) socket.write(`${JSON.stringify(res)}\n`) })
+      // progress lines ({ id, progress }) come before the answer of a long command
+      const progress = (p: FileProgress, id: unknown): void => { if (!socket.destroyed) socket.write(`${JSON.stringify({ id, progress: p })}\n`) }
+      void runCommand(this.client, line, progress).then(res => { if (!socket.destroyed) socket.write(`${JSON.stringify(res)}\n`) })
     }, () => {
       socket.end(`${JSON.stringify({ ok: false, error: { name: 'InvalidInputError', message: 'command too long' } })}\n`)
     }))
@@ -207,28 +277,37 @@ export async function connectControl (path: string, timeoutMs = 30_000): Promise
   })
   if (socket == null) return undefined
   let next = 0
-  const pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  const pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, progress?: (p: FileProgress) => void }>()
   const failAll = (err: Error): void => {
     for (const p of pending.values()) p.reject(err)
     pending.clear()
   }
   socket.on('data', lineReader(line => {
-    let res: CommandResult
-    try { res = JSON.parse(line) as CommandResult } catch { return }
+    let res: CommandResult | { id?: unknown, progress: FileProgress }
+    try { res = JSON.parse(line) as typeof res } catch { return }
     const p = pending.get(res.id as number)
     if (p == null) return
+    if ('progress' in res) {
+      p.progress?.(res.progress)
+      return
+    }
     pending.delete(res.id as number)
     if (res.ok) p.resolve(res.result)
     else p.reject(fromWireError(res.error))
   }, () => { failAll(new MeshchatError('answer from the running device too long')) }))
   socket.on('close', () => { failAll(new MeshchatError('the running device closed the control connection')) })
   socket.on('error', () => {})
-  const call = async (cmd: Record<string, unknown>): Promise<unknown> => await new Promise((resolve, reject) => {
+  const call = async (cmd: Record<string, unknown>, onProgress?: (p: FileProgress) => void): Promise<unknown> => await new Promise((resolve, reject) => {
     const id = next++
-    const timer = setTimeout(() => { pending.delete(id); reject(new MeshchatError('the running device did not answer in time')) }, timeoutMs)
+    const expire = (): void => { pending.delete(id); reject(new MeshchatError('the running device did not answer in time')) }
+    // a file transfer may stall a while before it gives up (and says why): wait longer for it
+    const deadline = onProgress == null ? timeoutMs : Math.max(timeoutMs, FILE_COMMAND_TIMEOUT_MS)
+    let timer = setTimeout(expire, deadline)
     pending.set(id, {
       resolve: v => { clearTimeout(timer); resolve(v) },
-      reject: e => { clearTimeout(timer); reject(e) }
+      reject: e => { clearTimeout(timer); reject(e) },
+      // a long command that reports progress is alive: the deadline restarts with each report
+      progress: p => { clearTimeout(timer); timer = setTimeout(expire, deadline); onProgress?.(p) }
     })
     socket.write(`${JSON.stringify({ ...cmd, id })}\n`)
   })
@@ -240,6 +319,25 @@ export async function connectControl (path: string, timeoutMs = 30_000): Promise
     history: async (target, options) => await call({ cmd: 'history', target, ...options }) as HistoryPage,
     unread: async target => await call({ cmd: 'unread', ...(target == null ? {} : { target }) }) as UnreadEntry[],
     read: async (target, message) => await call({ cmd: 'read', target, ...(message == null ? {} : { message }) }) as ReadResult,
+    request: async (user, text) => await call({ cmd: 'request', user, ...(text == null ? {} : { text }) }) as ChatState,
+    requests: async () => await call({ cmd: 'requests' }) as ChatRequest[],
+    accept: async user => await call({ cmd: 'accept', user }) as ChatState,
+    decline: async user => await call({ cmd: 'decline', user }) as ChatState,
+    closeChat: async user => await call({ cmd: 'close', user }) as ChatState,
+    contacts: async () => await call({ cmd: 'contacts' }) as Contact[],
+    addContact: async user => { await call({ cmd: 'add-contact', user }) },
+    removeContact: async user => { await call({ cmd: 'remove-contact', user }) },
+    profile: async user => await call({ cmd: 'profile', ...(user == null ? {} : { user }) }) as Profile,
+    setProfile: async change => await call({ cmd: 'set-profile', ...change }) as Profile,
+    rooms: async () => await call({ cmd: 'rooms' }) as RoomInfo[],
+    createRoom: async (room, options) => await call({ cmd: 'create-room', room, ...options }) as RoomInfo,
+    joinRoom: async room => await call({ cmd: 'join-room', room }) as RoomInfo,
+    leaveRoom: async room => await call({ cmd: 'leave-room', room }) as RoomInfo,
+    invite: async (room, user) => await call({ cmd: 'invite', room, user }) as RoomInfo,
+    members: async room => await call({ cmd: 'members', room }) as RoomMember[],
+    sendFile: async (to, path, options = {}) => await call({ cmd: 'send-file', to, path }, options.onProgress) as SendFileResult,
+    files: async () => await call({ cmd: 'files' }) as FileEntry[],
+    getFile: async (file, options = {}) => await call({ cmd: 'get-file', file, ...(options.to == null ? {} : { to: options.to }), ...(options.allowRelay == null ? {} : { allowRelay: options.allowRelay }) }, options.onProgress) as GetFileResult,
     close: async () => { socket.destroy() }
   }
 }

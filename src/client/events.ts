@@ -1,6 +1,8 @@
 /** The client core's events: one discriminated union that the TUI, `listen` and bots consume. */
 import type { MessageStatus } from '../store/index.js'
 import type { ChatState, Profile, RoomInfo } from './people-types.js'
+import type { FileOffer } from '../protocol/index.js'
+import type { FileEntry } from './files.js'
 
 export interface ChatMessage {
   id: string
@@ -19,6 +21,8 @@ export interface ChatMessage {
   status?: MessageStatus
   /** The author device's sequence number in the conversation. */
   n?: number
+  /** A file offer (issue 9): fetch it with getFile(id); `text` describes it. */
+  file?: FileOffer
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline'
@@ -42,6 +46,8 @@ export type ClientEvent =
   | { type: 'room', room: RoomInfo }
   /** The operator disabled (or enabled again) an account: its messages are no longer accepted. */
   | { type: 'disabled', user: string, disabled: boolean }
+  /** A file offer's transfer moved (throttled) or changed state (issue 9). */
+  | { type: 'file', file: FileEntry }
 
 export type ClientEventListener = (ev: ClientEvent) => void
 

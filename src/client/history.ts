@@ -3,9 +3,9 @@
  * sealed archive), is stored once by id, and turns into events. Unread counts, read marks and
  * message status live in the store, so every consumer (TUI, CLI, bots) sees the same.
  */
-import { dmConversation, roomConversation, parseTarget, InvalidInputError } from '../protocol/index.js'
+import { dmConversation, roomConversation, parseTarget, offerText, InvalidInputError } from '../protocol/index.js'
 import type { ClientStore, ConversationRecord, Gap, MessageCursor, MessageStatus, StoredMessage } from '../store/index.js'
-import type { Envelope, ReceiptBody, TextEnvelope } from '../protocol/index.js'
+import type { Envelope, FileEnvelope, ReceiptBody, TextEnvelope } from '../protocol/index.js'
 import type { ChatMessage, ClientEvent } from './events.js'
 
 /** Delivered receipts are sent for messages younger than this (a new device backfilling years of history stays quiet). */
@@ -17,9 +17,9 @@ export interface HistoryDeps {
   sendReceipt: (conv: string, body: ReceiptBody, to: string | null) => Promise<void>
   emit: (ev: ClientEvent) => void
   /** Does the chat's state admit this direct message of someone else? (Not admitted ones are held back.) */
-  admit?: (env: TextEnvelope) => Promise<boolean>
+  admit?: (env: TextEnvelope | FileEnvelope) => Promise<boolean>
   /** The error a refused message's sender gets. */
-  refusal?: (env: TextEnvelope) => Promise<Error>
+  refusal?: (env: TextEnvelope | FileEnvelope) => Promise<Error>
   /** Envelopes that are neither messages nor receipts (chat requests, contact changes). */
   other?: (env: Envelope) => Promise<void>
 }
@@ -73,7 +73,7 @@ export class History {
       await this.applyReceipt(env.conv, env.author, env.body)
       return
     }
-    if (env.kind !== 'text') {
+    if (env.kind !== 'text' && env.kind !== 'file') {
       await this.deps.other?.(env)
       return
     }
@@ -88,7 +88,9 @@ export class History {
       author: env.author,
       device: env.device,
       sentAt: env.sentAt,
-      text: env.body.text,
+      // a file offer is a message too: its text describes it (issue 9)
+      text: env.kind === 'file' ? offerText(env.body) : env.body.text,
+      ...(env.kind === 'file' ? { file: env.body } : {}),
       receivedAt: Date.now(),
       ...(env.n == null ? {} : { n: env.n }),
       ...(mine && dm ? { status: status ?? 'sent' } : {})
@@ -221,7 +223,8 @@ export class History {
       receivedAt: m.receivedAt,
       text: m.text,
       ...(m.status == null ? {} : { status: m.status }),
-      ...(m.n == null ? {} : { n: m.n })
+      ...(m.n == null ? {} : { n: m.n }),
+      ...(m.file == null ? {} : { file: m.file })
     }
   }
 }

@@ -51,6 +51,18 @@ export const RoomTakenError = errorClass('RoomTakenError', 3)
 export const UnknownRoomError = errorClass('UnknownRoomError', 3)
 /** The account is not a member of the room (or may not do this in it). */
 export const NotMemberError = errorClass('NotMemberError', 13)
+/** A quota of the rendezvous node's file store: what may wait for an account, a sender's share, files per account. */
+export const QuotaExceededError = errorClass('QuotaExceededError', 14)
+/** A file over the size limit of the device that sends or fetches it (issue 9). */
+export const FileTooLargeError = errorClass('FileTooLargeError', 15)
+/** No such file offer here, or the serving device does not hold (or no longer holds) the file. */
+export const UnknownFileError = errorClass('UnknownFileError', 3)
+/** A chunk or the whole file does not match the signed offer: it is refused, never shown as received. */
+export const FileVerificationError = errorClass('FileVerificationError', 16)
+/** No room left on the disk for a file; what arrived so far stays partial. */
+export const DiskFullError = errorClass('DiskFullError', 17)
+/** Only a relayed connection reaches the serving device: file bytes wait for a direct one unless allowed. */
+export const RelayOnlyError = errorClass('RelayOnlyError', 18)
 
 /** Errors the wire may carry by name; anything else becomes a plain MeshchatError. */
 const byName: Record<string, new (message: string) => MeshchatError> = {
@@ -72,7 +84,13 @@ const byName: Record<string, new (message: string) => MeshchatError> = {
   ChatNotAcceptedError,
   RoomTakenError,
   UnknownRoomError,
-  NotMemberError
+  NotMemberError,
+  QuotaExceededError,
+  FileTooLargeError,
+  UnknownFileError,
+  FileVerificationError,
+  DiskFullError,
+  RelayOnlyError
 }
 
 export interface WireError {

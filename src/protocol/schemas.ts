@@ -7,6 +7,7 @@ import {
   MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MAX_PROFILE_ABOUT, MAX_ROOM_MEMBERS, MAX_ROOMS_LISTED,
   MAX_ADDR_LENGTH, MAX_ADDRS, MAX_PASSWORD_LENGTH, MAX_TEXT_BYTES, MAX_SEALED_CHARS, MAX_ARCHIVE_PUT_ITEMS
 } from './constants.js'
+import { fileOffer } from './files.js'
 
 const USERNAME = /^[a-z][a-z0-9_-]{2,31}$/
 /** base58btc peer ids of Ed25519 keys (12D3Koo…) and other key types. */
@@ -104,7 +105,9 @@ export const envelope = z.discriminatedUnion('kind', [
   z.object({ ...envelopeBase, kind: z.literal('close'), body: emptyBody }),
   z.object({ ...envelopeBase, kind: z.literal('contact'), body: contactBody }),
   z.object({ ...envelopeBase, kind: z.literal('profile'), body: profileBody }),
-  z.object({ ...envelopeBase, kind: z.literal('members'), body: membersBody })
+  z.object({ ...envelopeBase, kind: z.literal('members'), body: membersBody }),
+  /** A file offer (issue 9): a message whose bytes travel on FILE_PROTOCOL, never in the envelope. */
+  z.object({ ...envelopeBase, kind: z.literal('file'), body: fileOffer })
 ])
 export type Envelope = z.infer<typeof envelope>
 export type EnvelopeKind = Envelope['kind']
@@ -115,6 +118,7 @@ export type ChatControlEnvelope = Extract<Envelope, { kind: 'request' | 'accept'
 export type ContactEnvelope = Extract<Envelope, { kind: 'contact' }>
 export type ProfileEnvelope = Extract<Envelope, { kind: 'profile' }>
 export type MembersEnvelope = Extract<Envelope, { kind: 'members' }>
+export type FileEnvelope = Extract<Envelope, { kind: 'file' }>
 export const CHAT_CONTROL_KINDS = ['request', 'accept', 'decline', 'close'] as const
 
 /** base64url of a raw X25519 public key (32 bytes). */
@@ -136,12 +140,15 @@ export type AccountKeyMaterial = z.infer<typeof accountKeyMaterial>
 export const authRequest = z.discriminatedUnion('op', [
   z.object({ op: z.literal('register'), user: z.string().max(64), password: z.string().max(MAX_PASSWORD_LENGTH + 1), accountKey: accountKeyMaterial }),
   z.object({ op: z.literal('login'), user: z.string().max(64), password: z.string().max(MAX_PASSWORD_LENGTH + 1) }),
-  z.object({ op: z.literal('logout'), cert: certificate })
+  z.object({ op: z.literal('logout'), cert: certificate }),
+  /** Stores the account key of an account that has none (added by the operator) or whose password was reset. */
+  z.object({ op: z.literal('set-account-key'), cert: certificate, accountKey: accountKeyMaterial })
 ])
 export type AuthRequest = z.infer<typeof authRequest>
 
 export const authResponse = z.union([
-  z.object({ ok: z.literal(true), cert: certificate.optional(), accountKey: accountKeyMaterial.optional() }),
+  /** `keyReset`: the operator reset the password, so `accountKey` is still wrapped by the old one. */
+  z.object({ ok: z.literal(true), cert: certificate.optional(), accountKey: accountKeyMaterial.optional(), keyReset: z.boolean().optional() }),
   z.object({ ok: z.literal(false), error: wireError })
 ])
 export type AuthResponse = z.infer<typeof authResponse>

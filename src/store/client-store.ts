@@ -3,9 +3,11 @@
  * conversation list needs (last message, unread count, read position), the delivery status of
  * this account's direct messages, and the sequence numbers that reveal missing messages.
  */
-import { InvalidInputError, messageId, printable, timestamp } from '../protocol/index.js'
+import { InvalidInputError, messageId, printable, timestamp, fileOffer } from '../protocol/index.js'
 import { openDb } from './db.js'
 import { PeopleStore } from './people-store.js'
+import { FileStore } from './file-store.js'
+import type { FileOffer } from '../protocol/index.js'
 import type { Db } from './db.js'
 import type { BatchOperation } from 'level'
 
@@ -34,6 +36,8 @@ export interface StoredMessage {
   n?: number
   /** Only on messages authored by this account (`me`) in dm conversations. */
   status?: MessageStatus
+  /** A file offer (issue 9); `text` is then its one-line description. */
+  file?: FileOffer
 }
 
 /** A position in a conversation: messages are ordered by (sentAt, id). */
@@ -115,6 +119,8 @@ export class ClientStore {
   private readonly outbox
   /** Chat requests, held messages, contacts and profiles (people-store.ts), in the same database. */
   readonly people: PeopleStore
+  /** File offers, shares and transfers (file-store.ts), in the same database. */
+  readonly files: FileStore
   /** Serialises writes that read first inside this process. */
   private chain: Promise<unknown> = Promise.resolve()
 
@@ -129,6 +135,7 @@ export class ClientStore {
     this.cursors = db.sublevel<string, number>('cursor', { valueEncoding: 'json' })
     this.outbox = db.sublevel<string, OutboxItem>('outbox', { valueEncoding: 'json' })
     this.people = new PeopleStore(db, async fn => await this.serial(fn))
+    this.files = new FileStore(db)
   }
 
   /** Opens (creating) the history in `dir`; `me` is this account's username. */
@@ -187,6 +194,7 @@ export class ClientStore {
         const key = msgKey(m.conv, m.sentAt, m.id)
         ops.push({ type: 'put', sublevel: this.messages, key, value: m })
         ops.push({ type: 'put', sublevel: this.ids, key: m.id, value: key })
+        if (m.file != null) ops.push(...this.files.indexOps({ id: m.id, conv: m.conv, author: m.author, device: m.device, sentAt: m.sentAt, offer: m.file }))
 
         const record = records.get(m.conv) ?? {
           conv: m.conv, lastActivity: m.sentAt, lastId: m.id, lastAuthor: m.author, lastText: '', unread: 0, readUpTo: null, count: 0
@@ -453,11 +461,14 @@ export class ClientStore {
     if (typeof m.text !== 'string') throw new InvalidInputError(`message ${m.id}: invalid text`)
     if (m.n != null && (!Number.isSafeInteger(m.n) || m.n < 1 || m.n > MAX_PADDED)) throw new InvalidInputError(`message ${m.id}: invalid n`)
     if (m.status != null) checkStatus(m.status)
+    const file = m.file == null ? undefined : fileOffer.safeParse(m.file)
+    if (file?.success === false) throw new InvalidInputError(`message ${m.id}: invalid file offer`)
     const copy: StoredMessage = {
       id: m.id, conv: m.conv, author: m.author, device: m.device, sentAt: m.sentAt, text: m.text, receivedAt: m.receivedAt
     }
     if (m.n != null) copy.n = m.n
     if (m.status != null && this.hasStatus(m)) copy.status = m.status
+    if (file?.success === true) copy.file = file.data
     return copy
   }
 

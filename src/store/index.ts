@@ -1,4 +1,6 @@
 export * from './db.js'
 export * from './rendezvous-state.js'
+export * from './file-records.js'
 export * from './client-store.js'
 export * from './people-store.js'
+export * from './file-store.js'

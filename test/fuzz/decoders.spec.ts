@@ -46,11 +46,14 @@ function decodesOrRefuses (name: string, schema: z.ZodType, bytes: Uint8Array): 
 
 /** Objects shaped like meshchat frames: the discriminator keys with plausible and wrong values. */
 const frameLike: fc.Arbitrary<Json> = fc.record({
-  op: fc.oneof(fc.constantFrom('register', 'login', 'logout', 'users', 'user', 'put', 'fetch', 'room'), anyJson),
+  op: fc.oneof(fc.constantFrom(
+    'register', 'login', 'logout', 'set-account-key', 'users', 'user', 'put', 'fetch', 'room',
+    'set-profile', 'profiles', 'rooms', 'create', 'join', 'leave', 'invite', 'members'
+  ), anyJson),
   t: fc.oneof(fc.constantFrom('hello', 'ping', 'addrs', 'welcome', 'event', 'pong', 'mail', 'error'), anyJson),
   ok: fc.oneof(fc.boolean(), anyJson),
-  kind: fc.oneof(fc.constantFrom('text', 'receipt'), anyJson),
-  type: fc.oneof(fc.constantFrom('registered', 'presence'), anyJson),
+  kind: fc.oneof(fc.constantFrom('text', 'receipt', 'request', 'accept', 'decline', 'close', 'contact', 'profile', 'members'), anyJson),
+  type: fc.oneof(fc.constantFrom('registered', 'presence', 'profile', 'room', 'disabled'), anyJson),
   status: fc.oneof(fc.constantFrom('delivered', 'read'), anyJson),
   v: fc.oneof(fc.constant(1), anyJson),
   user: fc.oneof(fc.constantFrom('alice', 'bob'), anyJson),
@@ -60,7 +63,11 @@ const frameLike: fc.Arbitrary<Json> = fc.record({
   seq: anyJson,
   items: anyJson,
   users: anyJson,
-  addrs: anyJson
+  addrs: anyJson,
+  room: fc.oneof(fc.constantFrom('global', 'ops'), anyJson),
+  private: fc.oneof(fc.boolean(), anyJson),
+  profile: anyJson,
+  list: anyJson
 }, { requiredKeys: [] }) as fc.Arbitrary<Json>
 
 describe('fuzz: decoders', function () {
@@ -177,7 +184,9 @@ describe('fuzz: decoders', function () {
   })
 
   describe('parseCommand (JSON command lines)', function () {
-    const cmdNames = ['send', 'users', 'ping', 'conversations', 'history', 'unread', 'read']
+    const cmdNames = ['send', 'users', 'ping', 'conversations', 'history', 'unread', 'read',
+      'request', 'requests', 'accept', 'decline', 'close', 'contacts', 'add-contact', 'remove-contact',
+      'profile', 'set-profile', 'rooms', 'create-room', 'join-room', 'leave-room', 'invite', 'members']
     const field = fc.oneof(anyJson, fc.constantFrom('bob', '#global', 'x'.repeat(65), '', 'hello'), fc.integer({ min: -2, max: 1002 }))
     const commandLike = fc.record({
       cmd: fc.oneof(fc.constantFrom(...cmdNames), anyJson),
@@ -188,6 +197,11 @@ describe('fuzz: decoders', function () {
       limit: field,
       before: field,
       message: field,
+      room: field,
+      name: field,
+      status: field,
+      about: field,
+      private: fc.oneof(fc.boolean(), anyJson),
       id: anyJson
     }, { requiredKeys: ['cmd'] }).map(v => JSON.stringify(v))
     const lines = fc.oneof(

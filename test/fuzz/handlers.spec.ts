@@ -1,6 +1,6 @@
 /**
  * Fuzzing every protocol handler over real streams (issue 10, "Hardening"): a rogue libp2p node
- * sends generated garbage to the rendezvous node's protocols and to a client's direct-message
+ * sends generated garbage to the rendezvous node's protocols (people and rooms among them) and to a client's direct-message
  * handler. Nothing may crash, nothing may be written, every offending stream must be closed, and
  * the node must serve real users afterwards.
  */
@@ -12,9 +12,9 @@ import { Harness, EventLog, eventually, LOOPBACK_GOSSIP, TEST_PASSWORD, TEST_SCR
 import { createMeshNode } from '../../src/net/index.js'
 import { login } from '../../src/client/index.js'
 import {
-  AUTH_PROTOCOL, SESSION_PROTOCOL, DIRECTORY_PROTOCOL, ARCHIVE_PROTOCOL, DM_PROTOCOL, GLOBAL_ROOM,
-  authRequest, sessionClientFrame, directoryRequest, archiveRequest, envelope,
-  MAX_FRAME_BYTES, MAX_ARCHIVE_FRAME_BYTES
+  AUTH_PROTOCOL, SESSION_PROTOCOL, DIRECTORY_PROTOCOL, ARCHIVE_PROTOCOL, PEOPLE_PROTOCOL, DM_PROTOCOL, FILE_STORE_PROTOCOL, GLOBAL_ROOM,
+  authRequest, sessionClientFrame, directoryRequest, archiveRequest, peopleRequest, fileStoreRequest, envelope,
+  MAX_FRAME_BYTES, MAX_ARCHIVE_FRAME_BYTES, MAX_FILE_STORE_HEADER_BYTES
 } from '../../src/protocol/index.js'
 import { fuzzParams, validSamples, mutation, applyMutation, anyJson, bytesOf } from './support.js'
 import type { Json, Samples } from './support.js'
@@ -200,6 +200,9 @@ describe('fuzz: protocol handlers', function () {
     h = new Harness()
     await h.startRendezvous()
     ;[alice, bob] = await h.clientsFor(['alice', 'bob']) as [MeshClient, MeshClient]
+    // a profile and a room of their own, so that a change to either by the garbage would show
+    await alice.setProfile({ name: 'Alice', status: 'here' })
+    await alice.createRoom('ops', { private: true })
     bobLog = new EventLog(bob)
     rogue = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], gossip: LOOPBACK_GOSSIP })
     abandoner = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], gossip: LOOPBACK_GOSSIP })
@@ -220,7 +223,11 @@ describe('fuzz: protocol handlers', function () {
       accounts: accounts.map(a => ({ user: a.user, disabled: a.disabled, lastAddr: a.lastAddr })),
       devices: await Promise.all(accounts.map(async a => (await store.listDevices(a.user)).map(d => ({ peer: d.peer, loggedIn: d.loggedIn })))),
       archive: await Promise.all(accounts.map(async a => await store.archiveHead(a.user))),
-      room: (await store.readRoom(GLOBAL_ROOM, null, 1000)).length
+      room: (await store.readRoom(GLOBAL_ROOM, null, 1000)).length,
+      profiles: await Promise.all(accounts.map(async a => await store.getProfile(a.user))),
+      rooms: await Promise.all((await store.listRooms(1000)).map(async r => ({ ...r, members: await store.members(r.room, 1000) }))),
+      roomsOf: await Promise.all(accounts.map(async a => await store.roomsOf(a.user, 1000))),
+      files: (await store.files.listAll()).length
     }
   }
 
@@ -265,18 +272,22 @@ describe('fuzz: protocol handlers', function () {
     const survivor = await h.client('survivor')
     assert.equal(survivor.connectionState, 'connected')
     await login({ home: await h.tempDir('survivor-2'), server: h.serverAddress, user: 'survivor', password: TEST_PASSWORD, wrapScrypt: TEST_SCRYPT })
+    await h.connect(survivor, bob)
     await survivor.send('bob', 'after the storm')
     await bobLog.waitFor(e => e.type === 'message' && e.message.text === 'after the storm', 5_000, 'the direct message')
     await eventually(() => survivor.libp2p.services.pubsub.getSubscribers(`/meshchat/room/${GLOBAL_ROOM}/1.0.0`).length > 0, 5_000, 'room peers')
     await survivor.send('#global', 'room after the storm')
     await bobLog.waitFor(e => e.type === 'message' && e.message.text === 'room after the storm', 5_000, 'the room message')
+    // people and rooms still answer
+    assert.equal((await survivor.profile('alice')).name, 'Alice')
+    assert.ok((await survivor.rooms()).some(r => r.room === GLOBAL_ROOM && r.joined))
     // alice's session lived through it all
     assert.equal(alice.connectionState, 'connected')
   }
 
   const server = (): Multiaddr => multiaddr(h.serverAddress)
 
-  const targets = (): Record<'auth' | 'session' | 'directory' | 'archive' | 'dm', Target> => ({
+  const targets = (): Record<'auth' | 'session' | 'directory' | 'archive' | 'people' | 'filestore' | 'dm', Target> => ({
     auth: {
       protocol: AUTH_PROTOCOL,
       schema: authRequest,
@@ -288,10 +299,13 @@ describe('fuzz: protocol handlers', function () {
     session: { protocol: SESSION_PROTOCOL, schema: sessionClientFrame, samples: samples.bySchema.sessionClientFrame!, maxBytes: MAX_FRAME_BYTES, harmful: () => false },
     directory: { protocol: DIRECTORY_PROTOCOL, schema: directoryRequest, samples: samples.bySchema.directoryRequest!, maxBytes: MAX_FRAME_BYTES, harmful: () => false },
     archive: { protocol: ARCHIVE_PROTOCOL, schema: archiveRequest, samples: samples.bySchema.archiveRequest!, maxBytes: MAX_ARCHIVE_FRAME_BYTES, harmful: () => false },
+    // the samples carry certificates of a stranger's key: every well-formed one is refused too
+    people: { protocol: PEOPLE_PROTOCOL, schema: peopleRequest, samples: samples.bySchema.peopleRequest!, maxBytes: MAX_FRAME_BYTES, harmful: () => false },
+    filestore: { protocol: FILE_STORE_PROTOCOL, schema: fileStoreRequest, samples: samples.bySchema.fileStoreRequest!, maxBytes: MAX_FILE_STORE_HEADER_BYTES, harmful: () => false },
     dm: { protocol: DM_PROTOCOL, schema: envelope, samples: samples.bySchema.envelope!, maxBytes: MAX_FRAME_BYTES, harmful: () => false }
   })
 
-  for (const name of ['auth', 'session', 'directory', 'archive'] as const) {
+  for (const name of ['auth', 'session', 'directory', 'archive', 'people', 'filestore'] as const) {
     it(`rendezvous ${name} protocol: garbage is refused, nothing is written, every stream is closed`, async () => {
       const before = await nodeState()
       const tally = await fuzz(server(), h.rendezvous!.libp2p, targets()[name])

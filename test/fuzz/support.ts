@@ -167,13 +167,34 @@ export async function validSamples (): Promise<Samples> {
   const roomText = await signEnvelope(deviceKey, cert, { conv: 'room:global', kind: 'text', body: { text: 'hello room' } })
   const delivered = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'receipt', body: { status: 'delivered', ids: [text.id] } })
   const read = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'receipt', body: { status: 'read', upTo: { sentAt: text.sentAt, id: text.id } } })
+  // chat requests, contacts, profiles and private rooms' member lists
+  const requestEnv = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'request', body: { text: 'hi, it is alice from work' } })
+  const bareRequest = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:carol', kind: 'request', body: {} })
+  const acceptEnv = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'accept', body: {} })
+  const declineEnv = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'decline', body: {} })
+  const closeEnv = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'close', body: {} })
+  const contactEnv = await signEnvelope(deviceKey, cert, { conv: 'self:alice', kind: 'contact', body: { op: 'add', user: 'bob' } })
+  const uncontactEnv = await signEnvelope(deviceKey, cert, { conv: 'self:alice', kind: 'contact', body: { op: 'remove', user: 'carol' } })
+  const profileBodyValue = { name: 'Alice Liddell', status: 'in a meeting', about: 'writes the release notes' }
+  const profileEnv = await signEnvelope(deviceKey, cert, { conv: 'self:alice', kind: 'profile', body: profileBodyValue })
+  const membersBodyValue = { room: 'ops', version: 2, members: ['alice', 'bob'] }
+  const membersEnv = await signEnvelope(deviceKey, cert, { conv: 'room:ops', kind: 'members', body: membersBodyValue })
+  const profileInfo = { user: 'alice', ...profileBodyValue, updatedAt: 1_700_000_000_000 }
+  const roomInfo = { room: 'ops', private: true, owner: 'alice', createdAt: 1_700_000_000_000, members: 2, joined: true, list: membersEnv }
+  const publicRoom = { room: 'lobby', private: false, owner: 'bob', createdAt: 1_700_000_000_000, members: 5, joined: false, list: null }
+  const globalRoom = { room: 'global', private: false, owner: null, createdAt: 0, members: 0, joined: true, list: null }
+  const roomMember = { user: 'alice', online: true, owner: true }
   const sealed = seal(account.publicKey, encodeFrame(text))
   const addrs = ['/ip4/127.0.0.1/tcp/4001', '/ip4/10.0.0.1/tcp/4001/p2p/' + device + '/p2p-circuit']
   const deviceInfo = { peer: device, addrs }
   const userInfo = { user: 'alice', online: true, lastSeen: null, createdAt: 1_700_000_000_000, devices: [deviceInfo], accountKey: account.publicKey }
+  const disabledUser = { user: 'mallory', online: false, lastSeen: 1_700_000_000_000, createdAt: 1_700_000_000_000, devices: [], accountKey: null, disabled: true }
   const wireError = { name: 'UnknownUserError', message: 'no user named "carol"' }
   const registered = { type: 'registered', user: 'bob', accountKey: account.publicKey, at: 1_700_000_000_000 }
   const presence = { type: 'presence', user: 'alice', online: false, lastSeen: 1_700_000_000_000, devices: [], at: 1_700_000_000_001 }
+  const profileEvent = { type: 'profile', user: 'alice', profile: profileEnv, at: 1_700_000_000_002 }
+  const roomEvent = { type: 'room', room: roomInfo, at: 1_700_000_000_003 }
+  const disabledEvent = { type: 'disabled', user: 'mallory', disabled: true, at: 1_700_000_000_004 }
   const archived = { seq: 7, at: 1_700_000_000_000, from: 'alice', sealed }
   const samples: Record<string, unknown[]> = {
     username: ['alice'],
@@ -189,30 +210,39 @@ export async function validSamples (): Promise<Samples> {
     textBody: [{ text: 'hello' }],
     messageCursor: [{ sentAt: text.sentAt, id: text.id }],
     receiptBody: [delivered.body, read.body],
-    envelope: [text, roomText, delivered, read],
+    requestBody: [requestEnv.body, bareRequest.body],
+    emptyBody: [{}],
+    contactBody: [contactEnv.body, uncontactEnv.body],
+    profileBody: [profileBodyValue, { name: '', status: '', about: '' }],
+    membersBody: [membersBodyValue],
+    envelope: [text, roomText, delivered, read, requestEnv, bareRequest, acceptEnv, declineEnv, closeEnv, contactEnv, uncontactEnv, profileEnv, membersEnv],
     accountPublicKey: [account.publicKey],
     wrappedKey: [accountKey.wrapped],
     accountKeyMaterial: [accountKey],
     authRequest: [
       { op: 'register', user: 'alice', password: 'correct horse battery', accountKey },
       { op: 'login', user: 'alice', password: 'correct horse battery' },
-      { op: 'logout', cert }
+      { op: 'logout', cert },
+      { op: 'set-account-key', cert, accountKey }
     ],
-    authResponse: [{ ok: true, cert, accountKey }, { ok: true }, { ok: false, error: wireError }],
+    authResponse: [{ ok: true, cert, accountKey }, { ok: true, cert, accountKey, keyReset: true }, { ok: true }, { ok: false, error: wireError }],
     deviceInfo: [deviceInfo],
-    userInfo: [userInfo],
+    userInfo: [userInfo, disabledUser],
     sessionClientFrame: [{ t: 'hello', cert, addrs }, { t: 'ping', n: 3 }, { t: 'addrs', addrs }],
-    presenceEvent: [registered, presence],
+    presenceEvent: [registered, presence, profileEvent, roomEvent, disabledEvent],
     sessionServerFrame: [
       { t: 'welcome', cert, heartbeatMs: 2000, users: [userInfo] },
       { t: 'event', ev: registered },
       { t: 'event', ev: presence },
+      { t: 'event', ev: profileEvent },
+      { t: 'event', ev: roomEvent },
+      { t: 'event', ev: disabledEvent },
       { t: 'pong', n: 3 },
       { t: 'mail', seq: 9 },
       { t: 'error', error: wireError }
     ],
     directoryRequest: [{ op: 'users', cert }, { op: 'user', cert, user: 'bob' }],
-    directoryResponse: [{ ok: true, users: [userInfo] }, { ok: false, error: wireError }],
+    directoryResponse: [{ ok: true, users: [userInfo, disabledUser] }, { ok: false, error: wireError }],
     dmAck: [{ ok: true, id: text.id }, { ok: false, error: wireError }],
     sealedItem: [{ to: 'bob', sealed }],
     archiveRequest: [
@@ -222,10 +252,44 @@ export async function validSamples (): Promise<Samples> {
       { op: 'room', cert, room: 'global', after: { sentAt: text.sentAt, id: text.id }, limit: 500 }
     ],
     archivedItem: [archived],
+    fileStoreRequest: [
+      { op: 'put', cert, to: 'bob', sha256: 'ab'.repeat(32), size: 100_000, chunkSize: 65_536, chunks: 2, part: 'manifest' },
+      { op: 'put', cert, to: 'bob', sha256: 'ab'.repeat(32), size: 100_000, chunkSize: 65_536, chunks: 2, part: 1 },
+      { op: 'have', cert, to: 'bob', sha256: 'ab'.repeat(32) },
+      { op: 'list', cert },
+      { op: 'get', cert, sha256: 'ab'.repeat(32), sender: 'alice', part: 0 },
+      { op: 'delete', cert, sha256: 'ab'.repeat(32), sender: 'alice' },
+      { op: 'delete', cert, sha256: 'ab'.repeat(32), to: 'bob' }
+    ],
     archiveResponse: [
       { ok: true, seqs: [1, 2] },
       { ok: true, items: [archived], more: false, last: 7 },
       { ok: true, envelopes: [roomText], more: true },
+      { ok: false, error: wireError }
+    ],
+    profileInfo: [profileInfo, { user: 'bob', name: '', status: '', about: '', updatedAt: null }],
+    roomName: ['ops'],
+    roomInfo: [roomInfo, publicRoom, globalRoom],
+    peopleRequest: [
+      { op: 'set-profile', cert, profile: profileEnv },
+      { op: 'profiles', cert, users: ['alice', 'bob'] },
+      { op: 'rooms', cert },
+      { op: 'room', cert, room: 'ops' },
+      { op: 'create', cert, room: 'ops', private: true, list: membersEnv },
+      { op: 'create', cert, room: 'lobby', private: false },
+      { op: 'join', cert, room: 'lobby' },
+      { op: 'leave', cert, room: 'lobby' },
+      { op: 'invite', cert, room: 'ops', user: 'bob', list: membersEnv },
+      { op: 'invite', cert, room: 'lobby', user: 'bob' },
+      { op: 'members', cert, room: 'ops' }
+    ],
+    roomMember: [roomMember, { user: 'bob', online: false, owner: false }],
+    peopleResponse: [
+      { ok: true, profiles: [profileEnv] },
+      { ok: true, rooms: [globalRoom, roomInfo, publicRoom] },
+      { ok: true, room: roomInfo },
+      { ok: true, members: [roomMember, { user: 'bob', online: false, owner: false }] },
+      { ok: true },
       { ok: false, error: wireError }
     ]
   }

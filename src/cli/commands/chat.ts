@@ -1,5 +1,6 @@
 import { Home } from '../../client/index.js'
 import { gossipFrom } from '../options.js'
+import { filesFrom } from './files.js'
 import { FatalError } from '../output.js'
 import type { GlobalArgs } from '../options.js'
 import type { CommandModule } from 'yargs'
@@ -18,6 +19,6 @@ export const chat: CommandModule<GlobalArgs, GlobalArgs> = {
       throw new FatalError('the chat screen needs a terminal; use meshchat listen --json for scripts')
     }
     const { openChat } = await import('../chat.js')
-    await openChat({ home: argv.home, gossip: gossipFrom(argv) })
+    await openChat({ home: argv.home, gossip: gossipFrom(argv), files: filesFrom(argv) })
   }
 }

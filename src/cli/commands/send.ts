@@ -17,7 +17,9 @@ export const send: CommandModule<GlobalArgs, SendArgs> = {
     .positional('text', { type: 'string', array: true, demandOption: true, describe: 'The message' }) as any,
   handler: async argv => {
     const text = argv.text.map(String).join(' ')
-    const res = await withDevice({ home: argv.home, gossip: gossipFrom(argv) }, async api => await api.send(String(argv.to), text))
+    // a direct message needs an accepted chat: catch up first, so an acceptance is known here
+    const catchUp = String(argv.to).startsWith('#') ? false : 'strict'
+    const res = await withDevice({ home: argv.home, gossip: gossipFrom(argv), catchUp }, async api => await api.send(String(argv.to), text))
     if (argv.json) printJson(res)
     else if (String(argv.to).startsWith('#')) printLine(`sent to ${String(argv.to)} (${res.deliveredTo.length} peer${res.deliveredTo.length === 1 ? '' : 's'})`)
     else if (res.deliveredTo.length === 0) printLine(`sent to ${String(argv.to)}: no device online, stored for delivery when one comes online`)

@@ -28,6 +28,25 @@ interface ServeArgs extends GlobalArgs {
   roomBurst: number
   metricsPort?: number
   metricsHost: string
+  fileQuota: string | number
+  fileSenderQuota?: string | number
+  fileMaxSize: string | number
+  fileRetentionDays: number
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, kb: 1000, m: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2, g: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3, t: 1024 ** 4, tib: 1024 ** 4, tb: 1000 ** 4 }
+
+function retentionDays (days: number): number {
+  if (!Number.isFinite(days) || days < 0) throw new FatalError(`--file-retention-days: "${String(days)}" is not a number of days`, 2)
+  return days
+}
+
+/** A size given as bytes or with a unit (`512MiB`, `1GiB`, `2GB`). */
+export function parseSize (value: string | number, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(String(value).trim())
+  const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()]
+  if (m == null || unit == null) throw new FatalError(`--${flag}: "${String(value)}" is not a size (bytes, or a number with KiB, MiB, GiB, TiB)`, 2)
+  return Math.floor(Number(m[1]) * unit)
 }
 
 export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> => ({
@@ -51,6 +70,10 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
     .option('room-burst', { type: 'number', default: settings['room-burst'] as number | undefined, describe: 'Room messages one device may send at once' })
     .option('metrics-port', { type: 'number', describe: 'Serve Prometheus metrics at http://<metrics-host>:<port>/metrics' })
     .option('metrics-host', { type: 'string', default: '127.0.0.1', describe: 'Address the metrics are served on' })
+    .option('file-quota', { type: 'string', default: settings['file-quota'] as string | undefined, describe: 'Sealed files that may wait at the node for one account (bytes, or 512MiB, 1GiB, ...)' })
+    .option('file-sender-quota', { type: 'string', default: settings['file-sender-quota'] === '' ? undefined : settings['file-sender-quota'] as string | undefined, describe: 'Sealed files one account may leave waiting for all others together [default: half of --file-quota]' })
+    .option('file-max-size', { type: 'string', default: settings['file-max-size'] as string | undefined, describe: 'Largest file that may wait at the node' })
+    .option('file-retention-days', { type: 'number', default: settings['file-retention-days'] as number | undefined, describe: 'Days a file waits at the node before it is deleted' })
     .option('relay-server', { type: 'boolean', default: settings['relay-server'] as boolean | undefined, describe: 'Relay (circuit v2) for devices behind NAT (--no-relay-server to turn off)' })
     .option('relay-reservations', { type: 'number', default: settings['relay-reservations'] as number | undefined, describe: 'Devices holding a relay slot at once' })
     .option('relay-ttl', { type: 'number', default: settings['relay-ttl'] as number | undefined, describe: 'Seconds a relay slot lasts before the device renews it' })
@@ -75,6 +98,10 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
       maxConnectionsPerHost: argv.maxConnectionsPerHost,
       roomRate: argv.roomRate,
       roomBurst: argv.roomBurst,
+      fileQuotaBytes: parseSize(argv.fileQuota, 'file-quota'),
+      ...(argv.fileSenderQuota == null || argv.fileSenderQuota === '' ? {} : { fileSenderQuotaBytes: parseSize(argv.fileSenderQuota, 'file-sender-quota') }),
+      fileMaxBytes: parseSize(argv.fileMaxSize, 'file-max-size'),
+      fileRetentionDays: retentionDays(argv.fileRetentionDays),
       ...(argv.metricsPort == null ? {} : { metricsPort: argv.metricsPort, metricsHost: argv.metricsHost }),
       relay: argv.relayServer
         ? { maxReservations: argv.relayReservations, reservationTtlMs: argv.relayTtl * 1000, dataLimitBytes: argv.relayDataLimit, durationLimitMs: argv.relayDurationLimit * 1000 }
