@@ -35,6 +35,8 @@ export interface ArchiveDeps {
   accountKeyOf: (user: string, options: AbortOptions) => Promise<string | null>
   /** Marks a message id as seen (room messages fetched here are not shown again live). */
   remember: (id: string) => void
+  /** Does this device have the envelope of this id already (seen lately, or stored)? */
+  has: (id: string) => Promise<boolean>
   stopped: () => boolean
 }
 
@@ -63,7 +65,7 @@ export class ArchiveSync {
     for (const user of accounts) {
       const key = user === me ? this.deps.accountKey().publicKey : await this.deps.accountKeyOf(user, options)
       if (key == null) throw new UnknownUserError(`${user} has no account key`)
-      items.push({ to: user, sealed: seal(key, plain) })
+      items.push({ to: user, sealed: seal(key, plain), id: env.id })
     }
     await this.request({ op: 'put', cert: this.deps.login().cert, items }, options)
   }
@@ -124,6 +126,8 @@ export class ArchiveSync {
         const res = await this.request({ op: 'fetch', cert: this.deps.login().cert, after, limit: ARCHIVE_PAGE }, options)
         if (!('items' in res)) break
         for (const item of res.items) {
+          // a copy of something this device has (it came straight from a peer, or it sent it) stays sealed
+          if (item.id != null && await this.deps.has(item.id)) continue
           try {
             const env = decodeFrame(openSealed(this.deps.accountKey(), item.sealed), envelopeSchema, MAX_ENVELOPE_BYTES)
             // it was checked when sent: its certificate must have been valid then

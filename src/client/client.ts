@@ -148,6 +148,7 @@ export class MeshClient {
     history: () => this.history,
     accountKeyOf: async (user, options) => (await this.userInfo(user, options)).accountKey,
     remember: id => { this.remember(id) },
+    has: async id => this.seen.has(id) || await this.store!.getMessage(id) != null,
     stopped: () => this.stopped
   })
 
@@ -720,6 +721,7 @@ export class MeshClient {
     if (this.isDisabled(env.author)) throw new AccountDisabledError(`account "${env.author}" is disabled`)
     // stored before the ack: an acknowledged message survives a crash of this device
     await this.history.receive(env)
+    this.remember(env.id)
     return { ok: true, id: env.id }
   }
 
@@ -781,6 +783,7 @@ export class MeshClient {
   private async sendReceipt (conv: string, body: ReceiptBody, to: string | null): Promise<void> {
     const login = this.requireLogin()
     const env = await signEnvelope(this.requireKey(), login.cert, { conv, kind: 'receipt', body })
+    this.remember(env.id)
     const signal = AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
     const targets = [...(to == null ? [] : (this.directory.get(to)?.devices ?? [])), ...(this.directory.get(login.user)?.devices ?? [])]
       .filter(d => d.peer !== this.peerId)
@@ -799,6 +802,7 @@ export class MeshClient {
     const me = this.requireLogin().user
     const signal = options.signal ?? AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
     const recipient = to ?? me
+    this.remember(env.id)
     const queued = { id: env.id, queuedAt: Date.now(), to: recipient, envelope: env }
     await this.store!.putOutbox(queued)
     const archived = this.archivePut(env, recipient === me ? [me] : [recipient, me], { signal })

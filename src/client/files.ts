@@ -571,7 +571,7 @@ export class Files {
     let deviceErr: unknown
     let otherErr: unknown
     let relayOnly = 0
-    let tried = 0
+    let devicesTried = 0
     // a source that sent what the offer does not vouch for is not asked again in this download
     const refused = new Set<string>()
     for (let round = 0; round < attempts; round++) {
@@ -582,7 +582,7 @@ export class Files {
         if (rec.done >= o.offer.chunks && !needManifest()) return
         if (signal.aborted) throw signal.reason ?? new TimeoutError('stopped')
         const before = rec.done
-        tried++
+        if (source instanceof DeviceSource) devicesTried++
         try {
           await source.fetch({ offer: o.offer, from: rec.done, manifest: needManifest(), window }, sink, { signal })
           if (rec.done >= o.offer.chunks) return
@@ -601,7 +601,8 @@ export class Files {
       if (!sources.some(s => s instanceof DeviceSource)) deviceErr ??= new OfflineError(`no device that has ${printable(o.offer.name)} is online (${o.author} is offline)`)
     }
     const lastErr = deviceErr ?? otherErr
-    if (tried > 0 && relayOnly === tried) throw lastErr
+    // every device answered only over a relay: the transfer waits for a direct connection
+    if (devicesTried > 0 && relayOnly === devicesTried) throw deviceErr
     const why = lastErr as Error | undefined
     const pct = o.offer.size === 0 ? 100 : Math.floor(100 * Math.min(o.offer.size, rec.done * o.offer.chunkSize) / o.offer.size)
     const refusedAll = why?.name === 'FileVerificationError' || why?.name === 'InvalidMessageError'

@@ -5,6 +5,7 @@
 import {
   canonicalBytes, fromBase64url, toBase64url, InvalidCertificateError, CERT_LIFETIME_MS
 } from '../protocol/index.js'
+import { verifyBytes } from './keys.js'
 import type { Certificate } from '../protocol/index.js'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 
@@ -44,13 +45,23 @@ export async function verifyCertificate (serverKey: PublicKey, cert: Certificate
     throw new InvalidCertificateError('certificate times are not valid')
   }
   const { sig, ...unsigned } = cert
+  const bytes = certBytes(unsigned)
+  // the same certificate rides on every message of a device: its signature is checked once
+  const key = `${serverKey.toString()} ${sig} ${toBase64url(bytes)}`
+  if (verified.has(key)) return
   let ok = false
   try {
-    ok = await serverKey.verify(certBytes(unsigned), fromBase64url(sig))
+    ok = await verifyBytes(serverKey, bytes, fromBase64url(sig))
   } catch {
     ok = false
   }
   if (!ok) {
     throw new InvalidCertificateError('certificate signature is not the rendezvous node\'s')
   }
+  if (verified.size >= VERIFIED_CERTS) verified.delete(verified.values().next().value!)
+  verified.add(key)
 }
+
+/** Certificates whose signature was checked (exact bytes, signature and node key), oldest first. */
+const verified = new Set<string>()
+const VERIFIED_CERTS = 10_000

@@ -4,7 +4,7 @@ import {
   canonicalBytes, fromBase64url, toBase64url, InvalidSignatureError, InvalidMessageError, MAX_CLOCK_SKEW_MS
 } from '../protocol/index.js'
 import { verifyCertificate } from './certificate.js'
-import { publicKeyOf } from './keys.js'
+import { publicKeyOf, signBytes, verifyBytes } from './keys.js'
 import type { Certificate, Envelope } from '../protocol/index.js'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 
@@ -43,7 +43,7 @@ export async function signEnvelope<C extends Content> (deviceKey: PrivateKey, ce
     kind: fields.kind,
     body: fields.body
   } as UnsignedEnvelope
-  const sig = await deviceKey.sign(envelopeBytes(unsigned))
+  const sig = await signBytes(deviceKey, envelopeBytes(unsigned))
   return { ...unsigned, cert, sig: toBase64url(sig) } as Extract<Envelope, { kind: C['kind'] }>
 }
 
@@ -59,7 +59,7 @@ export async function verifyEnvelope (serverKey: PublicKey, env: Envelope, now =
   const { sig, cert: _cert, ...unsigned } = env
   let ok = false
   try {
-    ok = await publicKeyOf(env.device).verify(envelopeBytes(unsigned), fromBase64url(sig))
+    ok = await verifyBytes(publicKeyOf(env.device), envelopeBytes(unsigned), fromBase64url(sig))
   } catch {
     ok = false
   }

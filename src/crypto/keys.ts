@@ -1,5 +1,6 @@
 /** Persistent Ed25519 keys: a device's identity, or the rendezvous node's. */
-import { randomBytes } from 'node:crypto'
+import { randomBytes, createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -39,6 +40,19 @@ export async function loadOrCreateKey (path: string): Promise<PrivateKey> {
 
 /** The public key inside an Ed25519 peer id string (identity multihash). */
 export function publicKeyOf (peerId: string): PublicKey {
+  const known = publicKeys.get(peerId)
+  if (known != null) return known
+  const key = parsePublicKey(peerId)
+  if (publicKeys.size >= KNOWN_KEYS) publicKeys.delete(publicKeys.keys().next().value!)
+  publicKeys.set(peerId, key)
+  return key
+}
+
+/** Public keys of the devices met lately (a key object is costly to build, and every message needs its sender's). */
+const publicKeys = new Map<string, PublicKey>()
+const KNOWN_KEYS = 10_000
+
+function parsePublicKey (peerId: string): PublicKey {
   let id
   try {
     id = peerIdFromString(peerId)
@@ -49,4 +63,40 @@ export function publicKeyOf (peerId: string): PublicKey {
     throw new InvalidInputError(`peer id "${printable(peerId)}" does not carry its key`)
   }
   return id.publicKey
+}
+
+/**
+ * Ed25519 signing and checking with Node's key objects kept per key: @libp2p/crypto builds a key
+ * object from JWK on every call, which costs more than the signature itself. Other key types go
+ * through the key's own method.
+ */
+const keyObjects = new Map<string, KeyObject>()
+const KEY_OBJECTS = 10_000
+
+function cachedKeyObject (id: string, make: () => KeyObject): KeyObject {
+  let obj = keyObjects.get(id)
+  if (obj == null) {
+    obj = make()
+    if (keyObjects.size >= KEY_OBJECTS) keyObjects.delete(keyObjects.keys().next().value!)
+    keyObjects.set(id, obj)
+  }
+  return obj
+}
+
+export async function signBytes (key: PrivateKey, data: Uint8Array): Promise<Uint8Array> {
+  if (key.type !== 'Ed25519' || key.raw.byteLength !== 64) return await key.sign(data)
+  const raw = key.raw
+  const obj = cachedKeyObject(`d:${Buffer.from(raw.subarray(32)).toString('base64url')}`, () => createPrivateKey({
+    format: 'jwk',
+    key: { crv: 'Ed25519', kty: 'OKP', d: Buffer.from(raw.subarray(0, 32)).toString('base64url'), x: Buffer.from(raw.subarray(32)).toString('base64url') }
+  }))
+  return new Uint8Array(cryptoSign(null, data, obj))
+}
+
+export async function verifyBytes (key: PublicKey, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
+  if (key.type !== 'Ed25519' || key.raw.byteLength !== 32) return await key.verify(data, sig)
+  if (sig.byteLength !== 64) return false
+  const x = Buffer.from(key.raw).toString('base64url')
+  const obj = cachedKeyObject(`x:${x}`, () => createPublicKey({ format: 'jwk', key: { crv: 'Ed25519', kty: 'OKP', x } }))
+  return cryptoVerify(null, data, obj, sig)
 }

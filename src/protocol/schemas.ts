@@ -218,7 +218,8 @@ export const dmAck = z.union([
 export type DmAck = z.infer<typeof dmAck>
 
 /** One sealed copy for an account's archive. */
-export const sealedItem = z.object({ to: username, sealed: z.string().min(1).max(MAX_SEALED_CHARS).regex(/^[A-Za-z0-9_-]+$/) })
+/** `id`: the sealed envelope's id, in clear, so a device that has it already need not open the copy. */
+export const sealedItem = z.object({ to: username, sealed: z.string().min(1).max(MAX_SEALED_CHARS).regex(/^[A-Za-z0-9_-]+$/), id: messageId.optional() })
 
 export const archiveRequest = z.discriminatedUnion('op', [
   z.object({ op: z.literal('put'), cert: certificate, items: z.array(sealedItem).min(1).max(MAX_ARCHIVE_PUT_ITEMS) }),
@@ -227,7 +228,7 @@ export const archiveRequest = z.discriminatedUnion('op', [
 ])
 export type ArchiveRequest = z.infer<typeof archiveRequest>
 
-export const archivedItem = z.object({ seq: z.number().int().positive(), at: timestamp, from: username, sealed: z.string().max(MAX_SEALED_CHARS) })
+export const archivedItem = z.object({ seq: z.number().int().positive(), at: timestamp, from: username, sealed: z.string().max(MAX_SEALED_CHARS), id: messageId.optional() })
 export type ArchivedItem = z.infer<typeof archivedItem>
 
 export const archiveResponse = z.union([

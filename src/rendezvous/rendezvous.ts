@@ -430,7 +430,7 @@ export class RendezvousNode {
         if (to.disabled) throw new AccountDisabledError(`account "${item.to}" is disabled`)
       }
       this.count.archived({}, req.items.length)
-      const seqs = await this.store.appendArchive(req.items.map(i => ({ to: i.to, from: account.user, sealed: i.sealed, at })))
+      const seqs = await this.store.appendArchive(req.items.map(i => ({ to: i.to, from: account.user, sealed: i.sealed, at, ...(i.id == null ? {} : { id: i.id }) })))
       const heads = new Map<string, number>()
       req.items.forEach((item, i) => heads.set(item.to, Math.max(heads.get(item.to) ?? 0, seqs[i]!)))
       // the device that left the copies has them: no mail notice for it

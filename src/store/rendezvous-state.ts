@@ -42,6 +42,8 @@ export interface ArchiveRecord {
   at: number
   from: string
   sealed: string
+  /** The sealed envelope's id, when the sender gave it. */
+  id?: string
 }
 
 export interface RoomRecord {
@@ -83,7 +85,7 @@ export interface RendezvousState {
   updateDevice: (peer: string, change: Partial<Omit<DeviceRecord, 'peer' | 'user'>>) => Promise<void>
   listDevices: (user: string) => Promise<DeviceRecord[]>
   /** Appends sealed copies to accounts' archives in one batch; returns each copy's sequence number. */
-  appendArchive: (items: Array<{ to: string, from: string, sealed: string, at: number }>) => Promise<number[]>
+  appendArchive: (items: Array<{ to: string, from: string, sealed: string, at: number, id?: string }>) => Promise<number[]>
   /** Up to `limit` items of `user`'s archive with seq > `after`, oldest first. */
   readArchive: (user: string, after: number, limit: number) => Promise<ArchiveRecord[]>
   /** The newest sequence number in `user`'s archive (0 when empty). */
@@ -218,7 +220,7 @@ export class LevelRendezvousState implements RendezvousState {
     return found.filter((d): d is DeviceRecord => d != null && d.user === user)
   }
 
-  async appendArchive (items: Array<{ to: string, from: string, sealed: string, at: number }>): Promise<number[]> {
+  async appendArchive (items: Array<{ to: string, from: string, sealed: string, at: number, id?: string }>): Promise<number[]> {
     return await this.serial(async () => {
       const heads = new Map<string, number>()
       const ops = []
@@ -227,7 +229,7 @@ export class LevelRendezvousState implements RendezvousState {
         const head = (heads.get(item.to) ?? await this.archiveHeads.get(item.to) ?? 0) + 1
         heads.set(item.to, head)
         seqs.push(head)
-        ops.push({ type: 'put' as const, sublevel: this.archive, key: `${item.to}!${pad(head)}`, value: { seq: head, at: item.at, from: item.from, sealed: item.sealed } })
+        ops.push({ type: 'put' as const, sublevel: this.archive, key: `${item.to}!${pad(head)}`, value: { seq: head, at: item.at, from: item.from, sealed: item.sealed, ...(item.id == null ? {} : { id: item.id }) } })
       }
       for (const [user, head] of heads) {
         ops.push({ type: 'put' as const, sublevel: this.archiveHeads, key: user, value: head })

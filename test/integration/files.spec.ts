@@ -502,6 +502,26 @@ describe('files: device to device', function () {
     assert.equal(bob.fileList.stats.received.get(offer.sha256), offer.chunks)
   })
 
+  it('with only a relayed connection to the sender, the bytes wait (waiting-direct), and go when the person allows the relay', async () => {
+    // alice's device listens on nothing but its relay slot at the rendezvous node, and dials no one
+    const alice = await h.client('alice', { init: { listen: [], relay: 'always', peerDials: 0 } })
+    const bob = await h.client('bob')
+    await eventually(async () => (await bob.users()).find(u => u.user === 'alice')?.devices[0]?.addrs.some(a => a.includes('/p2p-circuit')) === true, 20_000, 'alice reachable through the relay')
+    await h.connect(alice, bob)
+    const log = new EventLog(bob)
+    const path = join(dir, 'small.bin')
+    await makeFile(path, 200 * 1024)
+    const sent = await alice.sendFile('bob', path)
+    const { id } = await offerAt(log, 'small.bin')
+    await assert.rejects(bob.getFile(id), (e: Error) => e.name === 'RelayOnlyError' && /--allow-relay/.test(e.message))
+    const entry = (await bob.files()).find(f => f.id === id)
+    assert.equal(entry?.state, 'waiting-direct')
+    assert.equal(entry?.bytes, 0)
+    assert.ok(bob.libp2p.getConnections(peerIdFromString(alice.peerId)).every(c => c.remoteAddr.toString().includes('/p2p-circuit')), 'only relayed connections')
+    const got = await bob.getFile(id, { allowRelay: true })
+    assert.equal(await sha256Of(got.path), sent.offer.sha256)
+  })
+
   it('file bytes never take a relayed connection unless allowed (the path decision)', () => {
     const direct = { remoteAddr: '/ip4/10.0.0.2/tcp/4001/p2p/12D3KooWA', status: 'open' }
     const relayed = { remoteAddr: '/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWR/p2p-circuit/p2p/12D3KooWA', status: 'open' }
