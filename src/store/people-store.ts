@@ -37,6 +37,10 @@ export class PeopleStore {
   private readonly held
   private readonly contactRecords
   private readonly profiles
+  /** The controls of chats read lately (every direct message checks its chat's), kept in step with the database. */
+  private readonly controlCache = new Map<string, ControlRecord[]>()
+  /** Bumped on every control write: a read that started before one must not fill the cache. */
+  private generation = 0
 
   constructor (private readonly db: Db, private readonly serial: <T>(fn: () => Promise<T>) => Promise<T>) {
     this.controls = db.sublevel<string, ControlRecord>('ctl', { valueEncoding: 'json' })
@@ -56,12 +60,22 @@ export class PeopleStore {
         { type: 'put', sublevel: this.controls, key, value: rec },
         ...existing.slice(0, Math.max(0, drop)).map(k => ({ type: 'del' as const, sublevel: this.controls, key: k }))
       ] as never)
+      this.generation++
+      this.controlCache.delete(conv)
       return true
     })
   }
 
   async controlsOf (conv: string): Promise<ControlRecord[]> {
-    return await this.controls.values({ gt: `${conv}!`, lt: `${conv}"` }).all()
+    const cached = this.controlCache.get(conv)
+    if (cached != null) return cached
+    const before = this.generation
+    const list = await this.controls.values({ gt: `${conv}!`, lt: `${conv}"` }).all()
+    if (before === this.generation) {
+      if (this.controlCache.size >= 1_000) this.controlCache.clear()
+      this.controlCache.set(conv, list)
+    }
+    return list
   }
 
   /** Every chat that has any control, with its controls. */
