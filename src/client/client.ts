@@ -29,7 +29,7 @@ import { EventHub } from './events.js'
 import { dialError, parseServerAddress, peerIdOfAddress } from './server-address.js'
 import {
   DEFAULT_RECONNECT_MIN_MS, DEFAULT_RECONNECT_MAX_MS, DEFAULT_PEER_DIALS, DEFAULT_SESSION_TIMEOUT_MS,
-  DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, RELAY_GRACE_MS
+  DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, RELAY_GRACE_MS, MAIL_FETCH_DELAY_MS
 } from './constants.js'
 import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
@@ -305,6 +305,7 @@ export class MeshClient {
     this.stopped = true
     this.stopController.abort()
     clearTimeout(this.relayWatch)
+    clearTimeout(this.mailTimer)
     this.live?.stream.abort(new Error('client stopping'))
     await this.fileList.stop()
     this.dmChannels?.close()
@@ -897,6 +898,19 @@ export class MeshClient {
   }
 
   private relayWatch?: NodeJS.Timeout
+  private mailTimer?: NodeJS.Timeout
+
+  /**
+   * New items wait in the archive. Most are copies of what came straight from a peer a moment
+   * ago, so notices arriving close together are answered with one fetch, a little later.
+   */
+  private mailArrived (): void {
+    if (this.mailTimer != null || this.stopped) return
+    this.mailTimer = setTimeout(() => {
+      this.mailTimer = undefined
+      void this.archive.fetchMine().catch(() => {})
+    }, MAIL_FETCH_DELAY_MS)
+  }
 
   /**
    * A device that wants a relay slot and has none a while after connecting says why: peers then
@@ -992,7 +1006,7 @@ export class MeshClient {
       for (;;) {
         const frame = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.any([AbortSignal.timeout(hb * 3), this.stopController.signal]) })
         if (frame.t === 'event') this.applyPresence(frame.ev)
-        else if (frame.t === 'mail') void this.archive.fetchMine().catch(() => {})
+        else if (frame.t === 'mail') this.mailArrived()
         else if (frame.t === 'error') throw fromWireError(frame.error)
       }
     } finally {

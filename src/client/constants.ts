@@ -12,3 +12,5 @@ export const SEEN_IDS = 50_000
 export const ROOM_PEER_WAIT_MS = 5_000
 /** How long after connecting a device behind NAT waits for its relay slot before it says it has none. */
 export const RELAY_GRACE_MS = 8_000
+/** A mail notice is answered with a fetch this much later, so that notices close together make one fetch. */
+export const MAIL_FETCH_DELAY_MS = 100

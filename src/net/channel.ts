@@ -70,7 +70,9 @@ export class RequestChannels<S extends z.ZodType> {
       entry.reject = e => { done(); reject(e) }
     })
     // writes go out one after the other, in the order the answers will come back
-    ch.writing = ch.writing.then(async () => { await ch.lp.write(bytes, { signal }) })
+    // (no signal on the write itself: one signal often covers many requests; a stuck stream fails them all)
+    // (an abandoned request is still written: its answer keeps its place in the order)
+    ch.writing = ch.writing.then(async () => { await ch.lp.write(bytes) })
     ch.writing.catch((err: unknown) => { this.fail(key, ch, err as Error) })
     const res = await answer as { ok?: boolean, error?: WireError }
     if (res.ok === false && res.error != null) throw fromWireError(res.error)
