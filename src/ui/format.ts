@@ -1,4 +1,5 @@
 /** Small pure helpers for what the screen shows. */
+import { CARD_LINES } from './files.js'
 import type { ChatMessage, ConnectionState } from './port.js'
 
 export function clock (ms: number): string {
@@ -48,6 +49,8 @@ export function cellWidth (text: string): number {
 
 /** Lines a message takes when wrapped to `width` cells, plus its header line. */
 export function messageHeight (m: ChatMessage, width: number): number {
+  // a file offer is a card of fixed height (files.ts), whatever its text
+  if (m.file != null) return CARD_LINES
   const w = Math.max(8, width)
   let lines = 1
   for (const line of m.text.split('\n')) lines += Math.max(1, Math.ceil(cellWidth(line) / w))

@@ -2,7 +2,7 @@
  * What the chat screen needs of the client core. MeshClient provides it; tests hand the
  * components a fake. The UI imports only these types from the client (DESIGN.md: ui → client).
  */
-import type { ChatMessage, ChatRequest, ChatState as DirectChat, ChatStateName, ClientEvent, ConnectionState, Contact, ConversationEntry, HistoryPage, Profile, ProfileChange, RoomInfo, RoomMember, SendResult } from '../client/index.js'
+import type { ChatMessage, ChatRequest, ChatState as DirectChat, ChatStateName, ClientEvent, ConnectionState, Contact, ConversationEntry, FileEntry, FileProgress, FileState, GetFileOptions, GetFileResult, HistoryPage, Profile, ProfileChange, RoomInfo, RoomMember, SendFileOptions, SendFileResult, SendResult } from '../client/index.js'
 import type { UserInfo } from '../protocol/index.js'
 
 export interface ChatPort {
@@ -44,6 +44,15 @@ export interface ChatPort {
   leaveRoom?: (name: string) => Promise<RoomInfo>
   invite?: (room: string, user: string) => Promise<RoomInfo>
   members?: (room: string) => Promise<RoomMember[]>
+
+  // Files (issue 9). Optional like the above.
+
+  /** Offers the file at `path` to `bob` or `#room`; resolves once it is hashed, shared and offered. */
+  sendFile?: (to: string, path: string, options?: SendFileOptions) => Promise<SendFileResult>
+  /** Every file offer in every conversation, newest first, with what became of it here. */
+  files?: () => Promise<FileEntry[]>
+  /** Fetches an offered file (message id, a unique prefix of one, or sha256); resolves once verified. */
+  getFile?: (ref: string, options?: GetFileOptions) => Promise<GetFileResult>
 }
 
-export type { ChatMessage, ChatRequest, ChatStateName, ClientEvent, ConnectionState, Contact, ConversationEntry, DirectChat, HistoryPage, Profile, ProfileChange, RoomInfo, RoomMember, UserInfo }
+export type { ChatMessage, ChatRequest, ChatStateName, ClientEvent, ConnectionState, Contact, ConversationEntry, DirectChat, FileEntry, FileProgress, FileState, GetFileResult, HistoryPage, Profile, ProfileChange, RoomInfo, RoomMember, SendFileResult, UserInfo }

@@ -21,6 +21,11 @@ export type SlashCommand =
   | { cmd: 'invite', user: string, room?: string }
   | { cmd: 'room-create', room: string, private: boolean }
   | { cmd: 'room-members', room?: string }
+  // issue 9: files (`path` as typed: `~` is expanded where it runs)
+  | { cmd: 'send', path: string }
+  /** `relay`: the person agrees that the bytes go over a relayed connection (small relays). */
+  | { cmd: 'get', id?: string, relay?: boolean }
+  | { cmd: 'files' }
 
 export type ProfileField = 'name' | 'status' | 'about'
 
@@ -44,6 +49,10 @@ export const SLASH_HELP: ReadonlyArray<[string, string]> = [
   ['/invite <user> [room]', 'invite a person to a room (the open one)'],
   ['/room create <name> [--private]', 'make a room'],
   ['/room members [room]', 'who is in a room (the open one)'],
+  ['/send <path>', 'offer a file to the open conversation (in the background)'],
+  ['/get [file-id]', 'fetch the newest file offered here (or that one)'],
+  ['/get --relay [file-id]', 'fetch it even over a relayed connection'],
+  ['/files', 'file offers and transfers, with their state'],
   ['/logout', 'log this device out and quit'],
   ['/help', 'this help'],
   ['/quit', 'quit']
@@ -134,6 +143,21 @@ export function parseSlash (line: string): SlashResult | undefined {
       }
       return { error: 'usage: /room create <name> [--private], or /room members [room]' }
     }
+    case 'send': {
+      const path = pathArgument(line.slice(1).trim().slice('send'.length))
+      if ('error' in path) return path
+      return { cmd: 'send', path: path.path }
+    }
+    case 'get': {
+      const relay = rest.includes('--relay') ? { relay: true } : {}
+      const args = rest.filter(a => a !== '--relay')
+      if (args.length > 1 || args.some(a => a.startsWith('--'))) return { error: 'usage: /get [--relay] [file-id]' }
+      const id = args[0]
+      if (id == null) return { cmd: 'get', ...relay }
+      if (!/^[0-9a-f]{6,64}$/i.test(id)) return { error: `"${id.slice(0, 40)}" is not a file id (/files lists them)` }
+      return { cmd: 'get', id: id.toLowerCase(), ...relay }
+    }
+    case 'files':
     case 'users':
     case 'logout':
     case 'quit':
@@ -157,6 +181,44 @@ function roomOr (typed: string, ok: (room: string) => SlashCommand): SlashResult
   const room = typed.startsWith('#') ? typed.slice(1) : typed
   if (!isRoomName(room)) return { error: `invalid room name "${typed.slice(0, 40)}": ${ROOM_RULE}` }
   return ok(room)
+}
+
+/**
+ * The one path after `/send`: as typed when it has no quotes or backslashes (spaces and all),
+ * else read as a shell would: "double" or 'single' quotes, a backslash keeps the next character.
+ */
+export function pathArgument (text: string): { path: string } | { error: string } {
+  const usage = { error: 'usage: /send <path> (quote a path with spaces: /send "my file.txt")' }
+  const typed = text.trim()
+  if (typed === '') return usage
+  if (!/["'\\]/.test(typed)) return { path: typed }
+  const words: string[] = []
+  let word: string | null = null
+  let quote: '"' | "'" | null = null
+  for (let i = 0; i < typed.length; i++) {
+    const ch = typed[i]!
+    if (quote === "'") {
+      if (ch === "'") quote = null
+      else word = (word ?? '') + ch
+    } else if (ch === '\\' && i + 1 < typed.length && (quote == null || '"\\$`'.includes(typed[i + 1]!))) {
+      word = (word ?? '') + typed[++i]!
+    } else if (quote === '"') {
+      if (ch === '"') quote = null
+      else word = (word ?? '') + ch
+    } else if (ch === '"' || ch === "'") {
+      quote = ch
+      word ??= ''
+    } else if (/\s/.test(ch)) {
+      if (word != null) words.push(word)
+      word = null
+    } else {
+      word = (word ?? '') + ch
+    }
+  }
+  if (quote != null) return { error: `/send: the path has an unclosed ${quote}` }
+  if (word != null) words.push(word)
+  if (words.length !== 1 || words[0] === '') return usage
+  return { path: words[0]! }
 }
 
 /** The text after the command and its first `words - 1` arguments, inner spaces as typed. */

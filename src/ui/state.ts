@@ -3,11 +3,12 @@
  * actions; components only render the state and dispatch.
  */
 import { chatNotice, requestsAfter, sortRequests, standingOf } from './people.js'
-import type { ChatMessage, ChatRequest, ConnectionState, Contact, ConversationEntry, DirectChat, Profile, RoomInfo, RoomMember } from './port.js'
+import type { ChatMessage, ChatRequest, ConnectionState, Contact, ConversationEntry, DirectChat, FileEntry, Profile, RoomInfo, RoomMember } from './port.js'
+import type { PendingSend } from './files.js'
 import type { Focus } from './keys.js'
 import type { ListRowRef } from './people.js'
 
-export type Overlay = 'help' | 'users' | 'contacts' | 'members' | null
+export type Overlay = 'help' | 'users' | 'contacts' | 'members' | 'files' | null
 
 export interface Notice {
   text: string
@@ -65,6 +66,10 @@ export interface ChatState {
   rooms: Record<string, RoomInfo>
   /** The member list `/room members` shows. */
   members: { room: string, list: RoomMember[] } | null
+  /** File offers and their transfers here, by offer message id, kept live from events (issue 9). */
+  files: Record<string, FileEntry>
+  /** `/send`s still being hashed, by local key: shown as cards until their offer is a message. */
+  sends: Record<string, PendingSend>
 }
 
 export type ChatAction =
@@ -94,6 +99,14 @@ export type ChatAction =
   | { type: 'rooms', list: RoomInfo[] }
   | { type: 'room', room: RoomInfo }
   | { type: 'members', room: string, list: RoomMember[] }
+  /** A file offer's transfer moved or changed state. */
+  | { type: 'file', file: FileEntry }
+  /** Every file offer, as the client listed them. */
+  | { type: 'files', list: FileEntry[] }
+  /** A `/send` started or hashed further (`send` replaces what was known of it). */
+  | { type: 'send-progress', send: PendingSend }
+  /** A `/send` was offered or failed: its card gives way to the offer's message, or goes. */
+  | { type: 'send-end', key: string }
 
 /** Loaded messages kept per conversation; older ones are dropped and re-read when scrolled to. */
 export const MAX_LOADED = 2_000
@@ -120,7 +133,9 @@ export function initialState (me: string, connection: ConnectionState): ChatStat
     profiles: {},
     profile: { open: false, user: null },
     rooms: {},
-    members: null
+    members: null,
+    files: {},
+    sends: {}
   }
 }
 
@@ -300,6 +315,21 @@ export function reduce (state: ChatState, action: ChatAction): ChatState {
       return withRoom(state, action.room)
     case 'members':
       return { ...state, members: { room: action.room, list: action.list }, overlay: 'members' }
+    case 'file':
+      return { ...state, files: { ...state.files, [action.file.id]: action.file } }
+    case 'files': {
+      // an entry an event brought while the list was being read stays
+      const files: Record<string, FileEntry> = { ...state.files }
+      for (const f of action.list) files[f.id] = f
+      return { ...state, files }
+    }
+    case 'send-progress':
+      return { ...state, sends: { ...state.sends, [action.send.key]: action.send } }
+    case 'send-end': {
+      if (state.sends[action.key] == null) return state
+      const { [action.key]: _gone, ...sends } = state.sends
+      return { ...state, sends }
+    }
   }
 }
 

@@ -100,6 +100,7 @@ export function useChat (port: ChatPort): [ChatState, ChatIntents] {
           // an added contact comes with presence and profile name: load the list afresh
           else port.contacts?.().then(list => { dispatch({ type: 'contacts', list }) }).catch(() => {})
           break
+        case 'file': dispatch({ type: 'file', file: ev.file }); break
         case 'disabled':
           dispatch({ type: 'notice', notice: { text: ev.disabled ? `${ev.user}'s account was disabled` : `${ev.user}'s account was enabled again`, kind: 'info' } })
           break
@@ -117,6 +118,8 @@ export function useChat (port: ChatPort): [ChatState, ChatIntents] {
     port.requests?.().then(list => { dispatch({ type: 'requests', list }) }).catch(fail)
     // like the users, rooms need the rendezvous node: without it the list starts with #global
     port.rooms?.().then(list => { dispatch({ type: 'rooms', list }) }).catch(() => {})
+    // file offers already seen, so their cards show what became of them (issue 9)
+    port.files?.().then(list => { dispatch({ type: 'files', list }) }).catch(() => {})
     return off
   }, [port, fail, select, room])
 

@@ -3,6 +3,9 @@
  * sees and types. Skipped, visibly, where tmux is missing (.ci/run installs it).
  */
 import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { ProcessGroup, TerminalPane, tmuxAvailable } from '../../src/testing/index.js'
 import type { RunResult, ServeProcess } from '../../src/testing/index.js'
 
@@ -101,6 +104,42 @@ describe('chat screen in a terminal', function () {
     await bob.waitFor(s => s.includes('glad you said yes') && s.includes('alice › '), 'bob sees alice\'s message in the open chat')
     const screen = await bob.screen()
     for (const line of screen.split('\n')) assert.ok([...line].length <= 80, `line wider than the terminal: ${line}`)
+  })
+
+  it('files: alice types /send, bob sees the offer, types /get, and the card says done; the bytes are equal', async () => {
+    const [aliceHome, bobHome] = await Promise.all([registered('alice'), registered('bob')])
+    assertOk(await group.run(['request', '--home', bobHome, 'alice'], { env: ENV }))
+    assertOk(await group.run(['accept', '--home', aliceHome, 'bob'], { env: ENV }))
+    // three chunks (1 MiB each), and a name with a space: the path is quoted as typed
+    const dir = await group.tempDir('tui-files')
+    const path = join(dir, 'field notes.bin')
+    const bytes = randomBytes(2 * 1024 * 1024 + 12_345)
+    await writeFile(path, bytes)
+    const alice = await pane(['--home', aliceHome])
+    const bob = await pane(['--home', bobHome])
+    await alice.waitFor(s => s.includes('connected as alice'), 'alice\'s screen')
+    await alice.ready(' › ')
+    await alice.type('/msg bob')
+    await alice.press('Enter')
+    await alice.waitFor(s => s.includes('bob › '), 'alice has bob\'s chat open')
+    await alice.type(`/send "${path}"`)
+    await alice.waitFor(s => s.includes('notes.bin"'), 'the command typed')
+    await alice.press('Enter')
+    // hashed and offered in the background: the card is alice's, and the composer is free
+    await alice.waitFor(s => s.includes('📎 field notes.bin') && s.includes('offered field notes.bin to bob'), 'alice\'s offer', 30_000)
+    await bob.waitFor(s => s.includes('connected as bob'), 'bob\'s screen')
+    await bob.ready(' › ')
+    await bob.type('/msg alice')
+    await bob.press('Enter')
+    await bob.waitFor(s => s.includes('alice › ') && s.includes('📎 field notes.bin') && s.includes('/get to fetch it'), 'the offer in bob\'s chat with alice', 30_000)
+    await bob.type('/get')
+    await bob.press('Enter')
+    const done = await bob.waitFor(s => s.includes('✓ done'), 'the card says done', 60_000)
+    assert.ok(!done.includes('failed'), done)
+    const got = await readFile(join(bobHome, 'files', 'field notes.bin'))
+    assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(bytes).digest('hex'))
+    assert.equal(got.length, bytes.length)
+    for (const line of done.split('\n')) assert.ok([...line].length <= 80, `line wider than the terminal: ${line}`)
   })
 
   it('shows help, the users list and a one-line error for an unknown command', async () => {

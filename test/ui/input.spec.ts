@@ -247,6 +247,7 @@ describe('ui slash: parseSlash', function () {
     for (const [usage] of SLASH_HELP) {
       const line = usage.replace('<user>', 'bob').replace('[user]', 'bob').replace('[text]', 'hi').replace('<text>', 'hi')
         .replace('<room>', 'lounge').replace('[room]', 'lounge').replace('<name>', 'lounge').replace('add|remove', 'add').replace('name|status|about', 'status').replace('[--private]', '--private')
+        .replace('<path>', '/tmp/notes.txt').replace('[file-id]', '0123abcd')
       const r = parseSlash(line)
       assert.ok(r != null && !('error' in r), `${line}: ${JSON.stringify(r)}`)
     }

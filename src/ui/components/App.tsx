@@ -3,12 +3,14 @@ import { Box, Text, useApp, useInput } from 'ink'
 import { ConversationList } from './ConversationList.js'
 import { ChatView } from './ChatView.js'
 import { StatusLine } from './StatusLine.js'
-import { ContactsOverlay, HelpOverlay, helpMaxScroll, MembersOverlay, UsersOverlay } from './Overlays.js'
+import { ContactsOverlay, FilesOverlay, HelpOverlay, helpMaxScroll, MembersOverlay, UsersOverlay } from './Overlays.js'
 import { ProfilePane, PROFILE_PANE_MIN_COLUMNS } from './ProfilePane.js'
 import { LineInput } from './LineInput.js'
 import { commandFor } from '../keys.js'
 import { parseSlash } from '../slash.js'
 import { isPeopleCommand, runPeopleCommand } from '../commands.js'
+import { isFileCommand, runFileCommand } from '../file-commands.js'
+import { pendingMessages } from '../files.js'
 import { chatNote, standingOf } from '../people.js'
 import { cellWidth, fit } from '../format.js'
 import { profileTarget, selectedRequest } from '../state.js'
@@ -60,6 +62,8 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
   const dimmed = new Set(Object.values(state.chats).filter(c => c.state !== 'accepted').map(c => c.user))
   const selectedEntry = state.conversations.find(c => c.target === state.selected)
   const loaded = state.selected == null ? [] : (state.messages[state.selected] ?? [])
+  // a `/send` still being hashed shows as a card after what is loaded, until its offer comes
+  const shown = state.selected == null ? loaded : [...loaded, ...pendingMessages(state.me, state.selected, state.sends)]
   const scroll = state.selected == null ? 0 : (state.scroll[state.selected] ?? 0)
   const pageStep = Math.max(1, Math.floor(paneHeight / 3))
 
@@ -78,6 +82,10 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
     }
     if (isPeopleCommand(slash)) {
       runPeopleCommand(slash, { port, state, act })
+      return
+    }
+    if (isFileCommand(slash)) {
+      runFileCommand(slash, { port, state, act })
       return
     }
     switch (slash.cmd) {
@@ -159,12 +167,13 @@ export function App ({ port, onLogout }: AppProps): React.JSX.Element {
       case 'members':
         if (state.members != null) return <MembersOverlay room={state.members.room} members={state.members.list} width={columns} height={overlayHeight} />
         break
+      case 'files': return <FilesOverlay files={Object.values(state.files)} sends={Object.values(state.sends)} width={columns} height={overlayHeight} />
     }
     if (profileOver) return profile(columns)
     return (
       <Box>
         <ConversationList conversations={state.conversations} selected={state.onRequest ? null : state.selected} focused={state.focus === 'list'} width={listWidth} height={paneHeight} requests={state.requests} selectedRequest={state.onRequest ? state.selected : null} dimmed={dimmed} />
-        <ChatView target={state.selected} messages={loaded} me={state.me} online={selectedEntry?.online ?? (dm == null ? null : state.presence[dm] ?? null)} scroll={scroll} hasMore={state.selected != null && state.hasMore[state.selected] === true} width={chatWidth} height={paneHeight} />
+        <ChatView target={state.selected} messages={shown} me={state.me} online={selectedEntry?.online ?? (dm == null ? null : state.presence[dm] ?? null)} scroll={scroll} hasMore={state.selected != null && state.hasMore[state.selected] === true} width={chatWidth} height={paneHeight} files={state.files} sends={state.sends} />
         {profileAside && profile(profileWidth)}
       </Box>
     )

@@ -2,7 +2,10 @@ import { Box, Text } from 'ink'
 import { HELP_KEYS } from '../keys.js'
 import { SLASH_HELP } from '../slash.js'
 import { cellWidth, fit, when, wrappedLines } from '../format.js'
-import type { Contact, RoomMember } from '../port.js'
+import { cardColor, cardOfEntry, cardStatus, movesOrWaits, progressBar } from '../files.js'
+import { formatBytes } from '../../protocol/index.js'
+import type { PendingSend } from '../files.js'
+import type { Contact, FileEntry, RoomMember } from '../port.js'
 import type { UserRow } from '../state.js'
 
 interface HelpLine {
@@ -140,6 +143,58 @@ export function MembersOverlay ({ room, members, width, height }: { room: string
       ))}
       {shown.length < sorted.length && <Text dimColor>… and {sorted.length - shown.length} more</Text>}
       <Text dimColor>/invite &lt;user&gt; · Esc to close</Text>
+    </Box>
+  )
+}
+
+export interface FilesOverlayProps {
+  /** Every file offer the screen knows of, with its transfer's state here. */
+  files: FileEntry[]
+  /** `/send`s still being hashed. */
+  sends: PendingSend[]
+  width: number
+  /** Lines it may take, borders included; everything when absent. */
+  height?: number
+}
+
+/**
+ * `/files` (issue 9): offers and transfers in every conversation, newest first: ↓ offered to
+ * you, ↑ yours, with where each stands and the id `/get` takes. Kept live from events.
+ */
+export function FilesOverlay ({ files, sends, width, height }: FilesOverlayProps): React.JSX.Element {
+  const inner = Math.max(20, width - 4)
+  const sorted = [...files].sort((a, b) => b.sentAt - a.sentAt || a.id.localeCompare(b.id))
+  const moving = sorted.filter(f => f.state === 'downloading').length + sends.length
+  const space = Math.max(1, (height ?? sorted.length + sends.length + 4) - 4)
+  const total = sends.length + sorted.length
+  const room = total > space ? space - 1 : space
+  const shownSends = sends.slice(0, room)
+  const shown = sorted.slice(0, Math.max(0, room - shownSends.length))
+  const nameCells = Math.max(8, Math.min(32, Math.floor(inner / 3)))
+  return (
+    <Box flexDirection='column' borderStyle='double' borderColor='cyan' width={width} paddingX={1}>
+      <Text bold wrap='truncate-end'>Files ({files.length} {files.length === 1 ? 'offer' : 'offers'}{moving > 0 ? `, ${moving} moving` : ''})</Text>
+      {total === 0 && <Text dimColor>No files yet: /send &lt;path&gt; offers one to the open conversation</Text>}
+      {shownSends.map(p => (
+        <Text key={`send-${p.key}`} wrap='truncate-end'>
+          <Text color='cyan'>↑ </Text>{fit(p.name, nameCells)}<Text dimColor> {p.size === 0 ? '' : formatBytes(p.size)} </Text>
+          <Text color='cyan'>{p.size > 0 ? `${progressBar(p.bytes, p.size, 10)} ` : ''}{cardStatus({ name: p.name, size: p.size, direction: 'out', state: 'preparing', bytes: p.bytes })}</Text>
+          <Text dimColor> · to {p.target}</Text>
+        </Text>
+      ))}
+      {shown.map(f => {
+        const card = cardOfEntry(f)
+        const status = movesOrWaits(card.state, card.bytes) ? `${progressBar(card.bytes, card.size, 10)} ${cardStatus(card)}` : cardStatus(card)
+        return (
+          <Text key={f.id} wrap='truncate-end'>
+            <Text color={f.direction === 'in' ? 'yellow' : 'cyan'}>{f.direction === 'in' ? '↓' : '↑'} </Text>{fit(f.name, nameCells)}
+            <Text dimColor> {formatBytes(f.size)} · {f.direction === 'in' ? `from ${f.from}${f.target.startsWith('#') ? ` in ${f.target}` : ''}` : `to ${f.target}`} · {f.id.slice(0, 8)} </Text>
+            <Text color={cardColor(card.state)}>{status}</Text>
+          </Text>
+        )
+      })}
+      {shown.length + shownSends.length < total && <Text dimColor>… and {total - shown.length - shownSends.length} more</Text>}
+      <Text dimColor wrap='truncate-end'>/get &lt;id&gt; fetches one · /send &lt;path&gt; offers one · Esc to close</Text>
     </Box>
   )
 }
