@@ -5,7 +5,11 @@ export interface BenchConfig {
   rttCount: number
   /** Direct messages sent one at a time. BENCH_DM_COUNT */
   dmCount: number
-  /** Sends in flight for the DM throughput run (the DM handler accepts 32 streams per connection). BENCH_DM_WINDOW */
+  /**
+   * Sends in flight for the DM throughput run. BENCH_DM_WINDOW. DMs ride one long-lived, pipelined
+   * stream per device (src/net/channel.ts): up to 256 requests in flight on it (more wait for a
+   * slot), of which the receiving handler works on 32 at a time.
+   */
   dmWindow: number
   /** Seconds of the DM throughput run. BENCH_DM_SECONDS */
   dmSeconds: number
@@ -24,10 +28,14 @@ export interface BenchConfig {
   historySize: number
   /** Archived messages backfilled to a brand-new device. BENCH_BACKFILL */
   backfillSize: number
-  /** Only these groups (comma-separated). BENCH_ONLY=floor,dm,fanout,rendezvous,history */
+  /** Size of the file the files group sends, MiB. BENCH_FILE_MIB */
+  fileMiB: number
+  /** Only these groups (comma-separated). BENCH_ONLY=floor,dm,fanout,rendezvous,history,files */
   only: string[] | null
   /** The whole run is stopped past this. BENCH_MAX_SECONDS */
   maxSeconds: number
+  /** Where the JSON goes. BENCH_OUT (default docs/benchmarks.json) */
+  out: string | null
 }
 
 function int (name: string, fallback: number, min = 1, max = 10_000_000): number {
@@ -46,7 +54,7 @@ export function loadConfig (): BenchConfig {
   return {
     rttCount: 2_000,
     dmCount: int('BENCH_DM_COUNT', 2_000),
-    dmWindow: int('BENCH_DM_WINDOW', 16, 1, 32),
+    dmWindow: int('BENCH_DM_WINDOW', 64, 1, 256),
     dmSeconds: int('BENCH_DM_SECONDS', 10, 1, 120),
     fanout,
     // every device (and the node) drops room messages over 20/s from one device (RoomValidator)
@@ -57,7 +65,9 @@ export function loadConfig (): BenchConfig {
     devicesPerAccount: 10,
     historySize: int('BENCH_HISTORY', 100_000, 1_000, 1_000_000),
     backfillSize: int('BENCH_BACKFILL', 10_000, 100, 200_000),
+    fileMiB: int('BENCH_FILE_MIB', 1024, 1, 4096),
     only: only == null || only === '' ? null : only.split(',').map(s => s.trim()),
-    maxSeconds: int('BENCH_MAX_SECONDS', 600, 30, 3_600)
+    maxSeconds: int('BENCH_MAX_SECONDS', 600, 30, 3_600),
+    out: process.env.BENCH_OUT == null || process.env.BENCH_OUT === '' ? null : process.env.BENCH_OUT
   }
 }

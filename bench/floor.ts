@@ -190,6 +190,33 @@ export async function libp2pWindowRate (node: MeshNode, peer: Multiaddr, window:
   return done / ((now() - t0) / 1000)
 }
 
+/**
+ * `window` 100-byte messages in flight on one long-lived libp2p stream, each answered in order:
+ * the shape of meshchat's request channels (src/net/channel.ts), which DMs ride.
+ */
+export async function libp2pPipelinedRate (node: MeshNode, peer: Multiaddr, window: number, ms: number): Promise<number> {
+  const stream = await node.dialProtocol(peer, ECHO_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+  const replies = pumpStream(stream)
+  let done = 0
+  const deadline = new Deadline(ms)
+  const t0 = now()
+  try {
+    await Promise.all(Array.from({ length: window }, async () => {
+      while (!deadline.passed) {
+        const reply = replies.next()
+        await sendAll(stream, PAYLOAD)
+        await reply
+        done++
+      }
+    }))
+    await stream.close({ signal: AbortSignal.timeout(5_000) }).catch(() => {})
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+  return done / ((now() - t0) / 1000)
+}
+
 export async function libp2pBulk (node: MeshNode, peer: Multiaddr, ms: number, maxBytes: number): Promise<number> {
   const stream = await node.dialProtocol(peer, SINK_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
   let reply = ''
@@ -241,6 +268,12 @@ export async function floorBench (report: Report, config: BenchConfig): Promise<
     const requests = rate * (now() - t0) / 1000
     report.add({ id: 'floor.libp2p.window', group, label: `libp2p new-stream requests, ${config.dmWindow} in flight`, value: rate, unit: 'msg/s', refs: ['floor.tcp.window'], note: 'a new stream per request, 100 B each way, closed after the answer' })
     report.add({ id: 'floor.libp2p.window.cpu', group, label: 'CPU per new-stream request, both ends', value: (cpuMsOf() + cpuMsOf(child.pid) - cpu0) / requests, unit: 'ms', note: 'the bench process and the echo child during the run above (10 ms clock ticks)' })
+    const pcpu0 = cpuMsOf() + cpuMsOf(child.pid)
+    const p0 = now()
+    const piped = await libp2pPipelinedRate(node, peer, config.dmWindow, 3_000)
+    const pipedRequests = piped * (now() - p0) / 1000
+    report.add({ id: 'floor.libp2p.pipelined', group, label: `libp2p one stream, ${config.dmWindow} in flight`, value: piped, unit: 'msg/s', refs: ['floor.tcp.window'], note: 'one long-lived stream, 100 B each way, answered in order: the shape DMs ride (src/net/channel.ts)' })
+    report.add({ id: 'floor.libp2p.pipelined.cpu', group, label: 'CPU per pipelined request, both ends', value: (cpuMsOf() + cpuMsOf(child.pid) - pcpu0) / pipedRequests, unit: 'ms', note: 'the bench process and the echo child during the run above (10 ms clock ticks)' })
     report.add({ id: 'floor.libp2p.bulk', group, label: 'libp2p stream bulk throughput', value: await libp2pBulk(node, peer, 2_000, 4 * 1024 * MiB), unit: 'MiB/s', refs: ['floor.tcp.bulk'] })
   } finally {
     if (node != null) await Promise.resolve(node.stop()).catch(() => {})

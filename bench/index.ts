@@ -1,6 +1,7 @@
 /**
  * `npm run bench` (issue 10): one bounded run that measures the floors and meshchat's figures in
- * the same run, prints a table and writes the same figures as JSON to docs/benchmarks.json.
+ * the same run, prints a table and writes the same figures as JSON to docs/benchmarks.json (or to
+ * BENCH_OUT, so that a partial or trial run leaves the recorded figures alone).
  * Every group cleans up its processes and temp folders, even when it fails; the whole run is cut
  * at BENCH_MAX_SECONDS.
  */
@@ -8,7 +9,7 @@ import '../src/polyfill.js'
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, loadavg, release, totalmem } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { REPO_ROOT } from '../src/testing/index.js'
 import { loadConfig } from './config.js'
 import { Report } from './report.js'
@@ -19,6 +20,7 @@ import { dmBench } from './dm.js'
 import { fanoutBench } from './fanout.js'
 import { rendezvousBench } from './rendezvous.js'
 import { historyBench } from './history.js'
+import { filesBench } from './files.js'
 import { now } from './stats.js'
 import type { BenchConfig } from './config.js'
 
@@ -29,7 +31,8 @@ const GROUPS: Array<[string, Group]> = [
   ['dm', dmBench],
   ['fanout', fanoutBench],
   ['rendezvous', rendezvousBench],
-  ['history', historyBench]
+  ['history', historyBench],
+  ['files', filesBench]
 ]
 
 function log (line: string): void {
@@ -162,8 +165,8 @@ function finish (report: Report, config: BenchConfig, meta: Record<string, unkno
     process.stdout.write(`\nmachine CPU during each group (all cores): ${Object.entries(load).map(([g, l]) => `${g} ${Math.round(l.busy * 100)}% (other processes ${Math.round(l.others * 100)}%)`).join(', ')}\n`)
   }
   for (const e of report.errors) process.stdout.write(`\nERROR in ${e.group}: ${e.name}: ${e.message}\n`)
-  const out = join(REPO_ROOT, 'docs', 'benchmarks.json')
-  mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true })
+  const out = config.out == null ? join(REPO_ROOT, 'docs', 'benchmarks.json') : resolve(config.out)
+  mkdirSync(dirname(out), { recursive: true })
   const { figures, errors, facts } = report.toJSON()
   writeFileSync(out, `${JSON.stringify({ date: started.toISOString(), seconds, cutShort: cut, machine: meta, config, figures, errors, facts }, null, 2)}\n`)
   process.stdout.write(`\nfigures written to ${out}\n`)
