@@ -44,6 +44,8 @@ export async function main (args: string[]): Promise<number> {
     .option('json', { type: 'boolean', global: true, default: false, describe: 'Print JSON instead of text' })
     .option('debug', { type: 'boolean', global: true, default: false, describe: 'Print stack traces of unexpected errors' })
     .option('max-file-size', { type: 'string', global: true, default: settings['max-file-size'] as string | undefined, describe: 'Largest file this device offers or fetches (bytes, or 512MiB, 4GiB, …; MESHCHAT_MAX_FILE_SIZE)' })
+    .option('auto-get', { type: 'string', global: true, choices: ['contacts', 'all', 'none'], default: settings['auto-get'] as string | undefined, describe: 'Files a running device (listen, chat) fetches without being asked: offers from contacts, from anyone, or none (MESHCHAT_AUTO_GET)' })
+    .option('auto-get-max', { type: 'string', global: true, default: settings['auto-get-max'] as string | undefined, describe: 'Largest file fetched without being asked (MESHCHAT_AUTO_GET_MAX)' })
     .option('ip-colocation-whitelist', { type: 'array', string: true, global: true, hidden: true, default: settings['ip-colocation-whitelist'] as string[] | undefined, describe: 'IPs gossipsub does not penalise for sharing an address (tests on 127.0.0.1)' })
     .middleware(async argv => {
       debug = argv.debug === true

@@ -13,6 +13,10 @@ export interface GlobalArgs {
   ipColocationWhitelist?: string[]
   /** The largest file this device offers or fetches (`4GiB`, bytes, …). */
   maxFileSize?: string
+  /** Offers a running device fetches without being asked: `contacts`, `all`, `none`. */
+  autoGet?: string
+  /** The largest file fetched without being asked (`100MiB`, bytes, …). */
+  autoGetMax?: string
 }
 
 /** The repo's config/defaults.json: option name → default value. */

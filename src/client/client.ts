@@ -18,7 +18,7 @@ import { History } from './history.js'
 import { People } from './people.js'
 import { Rooms } from './rooms.js'
 import { Files } from './files.js'
-import { nodeSource } from './file-node-source.js'
+import { nodeFiles } from './file-node-source.js'
 import type { FilesInit, FileEntry, GetFileOptions, GetFileResult, SendFileOptions, SendFileResult } from './files.js'
 import { wantsRelay } from './reachability.js'
 import { ArchiveSync, isForMe } from './archive.js'
@@ -192,6 +192,7 @@ export class MeshClient {
     checkTarget: async (to, options) => { await this.checkOfferTarget(to, options) },
     send: async (to, offer, options) => await this.sendContent(to, { kind: 'file', body: offer }, options),
     devicesOf: async (user, options) => await this.devicesOf(user, options),
+    accountKeyOf: async (user, options) => (await this.userInfo(user, options)).accountKey,
     otherDevices: () => [...this.directory.values()].filter(u => u.online && u.disabled !== true).flatMap(u => u.devices.filter(d => d.peer !== this.peerId).map(device => ({ user: u.user, device }))),
     knowPeer: async device => await this.knowPeer(device),
     roomAdmits: (room, user) => this.roomList.admits(room, user),
@@ -203,7 +204,8 @@ export class MeshClient {
   constructor (private readonly init: ClientInit) {
     this.home = new Home(init.home)
     // a file left sealed at the rendezvous node is a source too, after the sender's devices
-    this.fileList.addSource(nodeSource({ node: () => this.libp2p, server: () => this.serverPeer!, cert: () => this.requireLogin().cert, accountKey: () => this.accountKey! }))
+    // (and where a file for someone offline waits for them, sealed to their account key)
+    this.fileList.useNode(nodeFiles({ node: () => this.libp2p, server: () => this.serverPeer!, cert: () => this.requireLogin().cert, accountKey: () => this.accountKey! }))
   }
 
   get user (): string { return this.requireLogin().user }
@@ -413,19 +415,27 @@ export class MeshClient {
     await this.people.checkWritable(to)
     const conv = dmConversation(login.user, to)
     const env = await signEnvelope(this.requireKey(), login.cert, { conv, ...content, n: await this.store!.nextSeq(conv) })
-    await this.history.receive(env, 'sending')
+    this.remember(env.id)
 
     const recipients = target.devices.filter(d => d.peer !== this.peerId)
     const own = to === login.user ? [] : (this.directory.get(login.user)?.devices ?? []).filter(d => d.peer !== this.peerId)
     // the archive copy is what offline devices (and this account's other devices) rely on: the
-    // signed envelope waits in the outbox until the node has it, even if this process dies
+    // signed envelope waits in the outbox until the node has it, even if this process dies. This
+    // device's own writes, the stream to the recipient and the copy to the node all go at once;
+    // the send resolves only once this device has stored it too.
     const queued = { id: env.id, queuedAt: Date.now(), to, envelope: env }
-    await this.store!.putOutbox(queued)
+    const local = (async () => {
+      await this.history.receive(env, 'sending')
+      await this.store!.putOutbox(queued)
+    })()
     let archiveError: unknown
     const archived = this.archivePut(env, to === login.user ? [to] : [to, login.user], { signal })
-      .then(async () => { await this.store!.deleteOutbox(queued); return true }, (err: unknown) => { archiveError = err; return false })
-    const delivered = await Promise.allSettled(recipients.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
+      .then(async () => { await local; await this.store!.deleteOutbox(queued); return true })
+      .catch((err: unknown) => { archiveError = err; return false })
+    const delivering = Promise.allSettled(recipients.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
     void Promise.allSettled(own.map(async d => { await this.deliver(d, env, { signal }) }))
+    await local
+    const delivered = await delivering
     const ok = delivered.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
     if (ok.length > 0) {
       // a recipient device has it: done for the sender; the archive copy completes behind

@@ -4,12 +4,13 @@
  * node, sealed to this account (file-archive.ts), through the same verify-and-store path as
  * chunks from a device. Only direct chats: room files are not sealed to one account.
  */
-import { downloadSealed } from './file-archive.js'
+import { deleteSealed, downloadSealed, sealedUploadStatus, uploadSealed } from './file-archive.js'
 import { InvalidMessageError } from '../protocol/index.js'
+import type { SealedUpload, UploadSealedOptions, UploadSealedResult } from './file-archive.js'
 import type { SourceFactory } from './files.js'
-import type { Certificate } from '../protocol/index.js'
+import type { Certificate, WaitingFile } from '../protocol/index.js'
 import type { AccountKeyPair } from '../crypto/index.js'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
 
 export interface NodeSourceInit {
   node: () => Libp2p
@@ -18,10 +19,38 @@ export interface NodeSourceInit {
   accountKey: () => AccountKeyPair
 }
 
-/** Add with `client.fileList.addSource(nodeSource(…))`: tried after the sender's devices. */
+/**
+ * What the file code asks of the rendezvous node's sealed file store, bound to this device (its
+ * node, the pinned server, its certificate and account key): a source for downloads, uploads for
+ * recipients who are offline, and deleting a copy once it is fetched.
+ */
+export interface NodeFileStore {
+  source: SourceFactory
+  upload: (upload: SealedUpload, options?: UploadSealedOptions) => Promise<UploadSealedResult>
+  /** What the node holds of this account's upload of `sha256` to `to`. */
+  status: (to: string, sha256: string, options?: AbortOptions) => Promise<{ file: WaitingFile | null, manifest: boolean, chunks: Set<number> }>
+  /** As the recipient (`sender`), or as the sender cancelling (`to`); resolves to how many went. */
+  delete: (target: { sha256: string, sender?: string, to?: string }, options?: AbortOptions) => Promise<number>
+}
+
+/** Use with `client.fileList.useNode(nodeFiles(…))`. */
+export function nodeFiles (init: NodeSourceInit): NodeFileStore {
+  return {
+    source: nodeSource(init),
+    upload: async (upload, options = {}) => await uploadSealed(init.node(), init.server(), init.cert(), upload, options),
+    status: async (to, sha256, options = {}) => await sealedUploadStatus(init.node(), init.server(), init.cert(), to, sha256, options),
+    delete: async (target, options = {}) => await deleteSealed(init.node(), init.server(), init.cert(), target, options)
+  }
+}
+
+/**
+ * Add with `client.fileList.addSource(nodeSource(…))`: tried after the sender's devices. Never
+ * for this account's own offers: the copy at the node is sealed to the recipient, and this
+ * account's devices fetch from the device that offered it.
+ */
 export function nodeSource (init: NodeSourceInit): SourceFactory {
   return o => {
-    if (!o.conv.startsWith('dm:')) return undefined
+    if (!o.conv.startsWith('dm:') || o.author === init.cert().user) return undefined
     return {
       label: 'the rendezvous node',
       fetch: async (req, sink, options) => {

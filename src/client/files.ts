@@ -5,6 +5,11 @@
  * room members, the rendezvous node's sealed copy), each chunk verified against the signed offer
  * and fsynced before its progress is recorded, so a killed process repeats at most one chunk. A
  * file is only ever shown as received once its whole sha256 matched.
+ *
+ * For someone with no device online, the file is also left at the rendezvous node sealed to
+ * their account key (file-uploads.ts), and deleted there once they fetched it. A running device
+ * fetches offers by itself as the auto-get setting says (file-auto.ts), and retries downloads
+ * that wait for their sender or a direct connection when that changes.
  */
 import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
@@ -15,14 +20,21 @@ import {
   DiskFullError, FileTooLargeError, FileVerificationError, InvalidInputError, InvalidMessageError, OfflineError,
   ServerBusyError, UnknownFileError, MeshchatError, TimeoutError
 } from '../protocol/index.js'
+import { isRelayed } from '../net/index.js'
 import { DeviceSource, DEFAULT_FILE_IDLE_MS, DEFAULT_FILE_WINDOW, firstLine, serveFile } from './file-transfer.js'
 import { diskError, freeBytes, hashFile, hashOpenFile, placeFile, writeFully } from './file-disk.js'
 import { conversationOf, targetOf } from './history.js'
+import { newMeter, rateOf, snapshot, tick } from './file-meter.js'
+import { FINAL_UPLOAD_ERRORS, SealedUploads } from './file-uploads.js'
+import { AutoGet, DEFAULT_AUTO_GET_MAX } from './file-auto.js'
+import type { Meter } from './file-meter.js'
+import type { AutoGetMode } from './file-auto.js'
+import type { NodeFileStore } from './file-node-source.js'
 import type { ChunkSink, ChunkSource } from './file-transfer.js'
 import type { ClientEvent, ClientEventListener } from './events.js'
 import type { SendResult } from './client.js'
 import type { Certificate, DeviceInfo, FileOffer } from '../protocol/index.js'
-import type { ClientStore, OfferRecord, ShareRecord, TransferRecord, TransferState } from '../store/index.js'
+import type { ClientStore, OfferRecord, ShareRecord, TransferRecord, TransferState, UploadRecord, UploadState } from '../store/index.js'
 import type { MeshNode } from '../net/index.js'
 import type { AbortOptions, PeerId, PublicKey } from '@libp2p/interface'
 import type { FileHandle } from 'node:fs/promises'
@@ -53,6 +65,13 @@ export interface FilesInit {
   attempts?: number
   /** A running device resumes paused downloads when their sender comes online. @default true */
   autoResume?: boolean
+  /**
+   * Offers a running device fetches without being asked: from this account's contacts, from
+   * anyone, or none. @default 'contacts'
+   */
+  autoGet?: AutoGetMode
+  /** The largest file fetched without being asked. @default 100 MiB */
+  autoGetMax?: number
 }
 
 export type FileState = 'offered' | 'shared' | TransferState
@@ -84,12 +103,25 @@ export interface FileEntry {
   path?: string
   /** Why it is paused, waiting or failed. */
   error?: { name: string, message: string }
+  /** Offered by this account to someone who was offline: its copy at the rendezvous node. */
+  sealed?: SealedState
+}
+
+/** A file left at the rendezvous node for an offline recipient (the sender's view). */
+export interface SealedState {
+  to: string
+  /** uploading, paused (goes on when the node is reachable), stored (all of it), failed (refused). */
+  state: UploadState
+  /** Bytes the node holds. */
+  bytes: number
+  error?: { name: string, message: string }
 }
 
 export interface FileProgress {
   id: string
   name: string
-  phase: 'hashing' | 'receiving' | 'verifying'
+  /** uploading: leaving it at the rendezvous node for someone who is offline. */
+  phase: 'hashing' | 'receiving' | 'verifying' | 'uploading'
   bytes: number
   total: number
   /** Bytes a second, over the last seconds. */
@@ -106,6 +138,12 @@ export interface SendFileResult extends SendResult {
   path: string
   /** False for a short-lived device (a one-shot command): the file is served while a device of this home runs. */
   servingNow: boolean
+  /**
+   * No device of the recipient took the offer: the file is left at the rendezvous node, sealed
+   * to their account key. A short-lived device waits until all of it is there; a running one
+   * until the node made room for it, then goes on in the background.
+   */
+  sealed?: SealedState
 }
 
 export interface GetFileOptions extends AbortOptions {
@@ -141,6 +179,8 @@ export interface FilesDeps {
   /** Sends the offer as a message to `target`, like a text message. */
   send: (target: string, offer: FileOffer, options: AbortOptions) => Promise<SendResult>
   devicesOf: (user: string, options: AbortOptions) => Promise<DeviceInfo[]>
+  /** The account public key files for `user` are sealed to (null: none yet). */
+  accountKeyOf?: (user: string, options: AbortOptions) => Promise<string | null>
   /** Online devices of other accounts, for files offered in rooms (any member may hold them). */
   otherDevices: () => Array<{ user: string, device: DeviceInfo }>
   knowPeer: (device: DeviceInfo) => Promise<PeerId>
@@ -153,10 +193,8 @@ export interface FilesDeps {
 
 /** More sources than this are not tried for one room file in one round. */
 export const MAX_ROOM_SOURCES = 8
-/** Progress events and callbacks at most this often per transfer. */
-export const PROGRESS_EVERY_MS = 250
+export { PROGRESS_EVERY_MS } from './file-meter.js'
 const EMPTY_SHA256 = createHash('sha256').digest('hex')
-const RATE_WINDOW_MS = 3_000
 
 interface Live extends Meter {
   promise: Promise<GetFileResult>
@@ -166,10 +204,50 @@ interface Live extends Meter {
 /** Builds a source for an offer (the rendezvous node's sealed copy, say), or none. */
 export type SourceFactory = (offer: OfferRecord, options: { allowRelay: boolean }) => ChunkSource | undefined
 
+/** Automatic retries of one waiting or paused download per process, and the pause between them. */
+export const MAX_AUTO_RETRIES = 12
+const RETRY_MIN_MS = 1_000
+const RETRY_MAX_MS = 60_000
+/** How long deleting the node's copy after a fetch may take (it is only a courtesy to the quota). */
+const NODE_DELETE_TIMEOUT_MS = 5_000
+
 export class Files {
-  /** Chunks served and received per sha256 by this instance (for tests and the bench). */
-  readonly stats = { served: new Map<string, number>(), received: new Map<string, number>(), busy: 0 }
+  /**
+   * Per sha256 by this instance (for tests and the bench): chunks served, chunks received,
+   * chunk puts begun to the rendezvous node (uploads for offline recipients).
+   */
+  readonly stats = { served: new Map<string, number>(), received: new Map<string, number>(), busy: 0, uploaded: new Map<string, number>() }
   private readonly live = new Map<string, Live>()
+  private nodeStore?: NodeFileStore
+  private readonly uploads: SealedUploads = new SealedUploads({
+    store: () => this.deps.store(),
+    node: () => this.nodeStore,
+    accountKeyOf: async (user, options) => {
+      if (this.deps.accountKeyOf == null) throw new MeshchatError('this device cannot look up account keys')
+      return await this.deps.accountKeyOf(user, options)
+    },
+    manifestPath: sha => this.sharedManifest(sha),
+    signal: () => this.controller.signal,
+    changed: rec => { this.uploadChanged(rec) },
+    devicesOf: async (user, options) => await this.deps.devicesOf(user, options)
+  }, this.stats.uploaded)
+
+  private readonly auto: AutoGet = new AutoGet({
+    mode: () => this.init.autoGet ?? 'contacts',
+    maxBytes: () => Math.min(this.maxFileSize, this.init.autoGetMax ?? DEFAULT_AUTO_GET_MAX),
+    me: () => this.deps.me(),
+    isContact: async user => (await this.deps.store().people.contact(user))?.added === true,
+    known: async sha => await this.deps.store().files.transfer(sha) != null || await this.deps.store().files.share(sha) != null || this.live.has(sha),
+    fetch: async id => await this.get(id)
+  })
+
+  /** Automatic retries of downloads (waiting for a direct connection, or paused) per sha256. */
+  private readonly retried = new Map<string, { count: number, next: number }>()
+  /** Downloads that wait for a direct connection to their sender. */
+  private readonly waitingDirect = new Set<string>()
+  private offConnections?: () => void
+  /** Sources that are this account's own devices (not the sender's): see fetchAll. */
+  private readonly helpers = new WeakSet<ChunkSource>()
   private readonly serving = new Map<string, number>()
   private servingTotal = 0
   private downloads = 0
@@ -206,6 +284,20 @@ export class Files {
     this.extraSources.push(factory)
   }
 
+  /**
+   * The rendezvous node's sealed file store: a source for downloads (after the devices), where
+   * files for offline recipients are left, and whose copy is deleted once a file is fetched.
+   */
+  useNode (store: NodeFileStore): void {
+    this.nodeStore = store
+    this.addSource(store.source)
+  }
+
+  /** Automatic fetches begun by this instance (the auto-get setting; for tests). */
+  get autoFetches (): number {
+    return this.auto.started
+  }
+
   /** Registers the file protocol and marks downloads a killed process left running as paused. */
   async start (): Promise<void> {
     this.stopped = false
@@ -218,20 +310,47 @@ export class Files {
         manifestPath: sha => this.sharedManifest(sha),
         acquire: peer => this.acquire(peer),
         changed: sha => { this.changed(sha) },
-        served: sha => { this.stats.served.set(sha, (this.stats.served.get(sha) ?? 0) + 1) },
+        served: (sha, index, peer) => {
+          this.stats.served.set(sha, (this.stats.served.get(sha) ?? 0) + 1)
+          this.uploads.served(sha, index, peer)
+        },
         idleMs: this.init.idleMs
       })
     }, { maxInboundStreams: perPeer * 2, runOnLimitedConnection: true })
+    this.waitingDirect.clear()
     for (const t of await this.deps.store().files.allTransfers()) {
       if (t.state === 'downloading') await this.deps.store().files.putTransfer({ ...t, state: 'paused', updatedAt: Date.now() })
+      if (t.state === 'waiting-direct') this.waitingDirect.add(t.sha256)
     }
+    await this.uploads.start()
     this.off?.()
     this.off = undefined
-    if (this.deps.background() && this.init.autoResume !== false) {
-      this.off = this.deps.on(ev => {
-        if (ev.type === 'presence' && ev.online) this.resumeFrom(ev.user)
-        else if (ev.type === 'connection' && ev.state === 'connected') this.resumeFrom(null)
-      })
+    this.offConnections?.()
+    this.offConnections = undefined
+    if (!this.deps.background()) return
+    // a running device: uploads for offline recipients go on once the node is reachable; offers
+    // the auto-get setting admits are fetched; cut downloads resume when the situation changes
+    const resume = this.init.autoResume !== false
+    this.auto.start()
+    this.off = this.deps.on(ev => {
+      if (ev.type === 'message' && ev.message.file != null) {
+        this.auto.consider(ev.message)
+      } else if (ev.type === 'presence' && ev.online && resume) {
+        this.resumeFrom(ev.user, true)
+      } else if (ev.type === 'connection' && ev.state === 'connected') {
+        this.uploads.resumeAll()
+        if (resume) this.resumeFrom(null, true)
+      }
+    })
+    if (resume) {
+      // a direct connection to a sender whose file waits for one: try again now
+      const node = this.deps.node()
+      const onOpen = (evt: CustomEvent<{ remotePeer: PeerId, remoteAddr: { toString: () => string } }>): void => {
+        if (this.waitingDirect.size === 0 || isRelayed(evt.detail.remoteAddr)) return
+        this.resumeDirect(evt.detail.remotePeer.toString())
+      }
+      node.addEventListener('connection:open', onOpen as never)
+      this.offConnections = () => { node.removeEventListener('connection:open', onOpen as never) }
     }
   }
 
@@ -239,10 +358,12 @@ export class Files {
   async stop (): Promise<void> {
     this.stopped = true
     this.off?.()
+    this.offConnections?.()
+    this.auto.stop()
     this.controller.abort(new TimeoutError('the client is stopping'))
     for (const wake of this.queue.splice(0)) wake()
     const all = [...this.live.values()].map(async l => await l.promise.catch(() => {}))
-    await Promise.race([Promise.all(all), new Promise(resolve => setTimeout(resolve, 5_000).unref())])
+    await Promise.race([Promise.all([...all, this.uploads.stop()]), new Promise(resolve => setTimeout(resolve, 5_000).unref())])
   }
 
   // ---- offering ------------------------------------------------------------------------------
@@ -292,12 +413,75 @@ export class Files {
           if (convs.length === 0) await store.deleteShare(offer.sha256)
           else await store.putShare({ ...now, convs })
         }
+      } else if (this.leavesAtNode(target)) {
+        // queued for when the node is reachable: so is the copy for the recipient
+        await this.recordUpload(target, conv, offer).catch(() => {})
       }
       throw err
     }
+    // no device of the recipient took it: the file waits for them at the rendezvous node
+    const sealed = res.deliveredTo.length === 0 && this.leavesAtNode(target) ? await this.leaveAtNode(target, conv, offer, res.id, options) : undefined
     const rec = await store.offer(res.id)
     if (rec != null) this.deps.emit({ type: 'file', file: await this.entryOf(rec) })
-    return { ...res, offer, path: abs, servingNow: this.deps.background() }
+    return { ...res, offer, path: abs, servingNow: this.deps.background(), ...(sealed == null ? {} : { sealed }) }
+  }
+
+  /** Files for one other person (not a room, not this account) may wait for them at the node. */
+  private leavesAtNode (target: string): boolean {
+    return this.nodeStore != null && this.deps.accountKeyOf != null && !target.startsWith('#') && target !== this.deps.me()
+  }
+
+  private async recordUpload (to: string, conv: string, offer: FileOffer): Promise<void> {
+    const store = this.deps.store().files
+    const old = await store.upload(to, offer.sha256)
+    if (old?.state === 'stored') return
+    const now = Date.now()
+    await store.putUpload({ sha256: offer.sha256, to, conv, name: offer.name, size: offer.size, chunkSize: offer.chunkSize, chunks: offer.chunks, state: 'paused', stored: old?.stored ?? 0, startedAt: old?.startedAt ?? now, updatedAt: now })
+  }
+
+  /**
+   * Uploads the file sealed to `to`'s account key. A short-lived device (a one-shot command)
+   * waits for all of it, with progress; a running one until the node made room for the whole
+   * file, and goes on in the background. A refusal (quota, size) is a clear error; the offer
+   * stands for a direct transfer all the same.
+   */
+  private async leaveAtNode (to: string, conv: string, offer: FileOffer, id: string, options: SendFileOptions): Promise<SealedState> {
+    const onProgress = options.onProgress == null ? undefined : (p: FileProgress) => { options.onProgress?.({ ...p, id }) }
+    const job = await this.uploads.begin(to, conv, offer, onProgress)
+    let rec: UploadRecord
+    try {
+      if (this.deps.background()) {
+        await abortable(job.reserved, options.signal)
+        rec = job.rec
+      } else {
+        rec = await abortable(job.done, options.signal)
+      }
+    } catch (err) {
+      const e = err as Error
+      if (!FINAL_UPLOAD_ERRORS.has(e.name)) {
+        // cut (the node went away, the command was stopped): a running device of this home goes on with it
+        return { to, state: 'paused', bytes: this.sealedBytes(job.rec), error: { name: e.name, message: firstLine(e) } }
+      }
+      throw fromWireError({ name: e.name, message: `${to} is offline and ${printable(offer.name)} cannot wait for them at the rendezvous node: ${firstLine(e)}. The offer stands: ${to} can fetch it from this device when both are online (file id ${id})` })
+    } finally {
+      if (onProgress != null) job.listeners.delete(onProgress)
+    }
+    return { to, state: rec.state, bytes: this.sealedBytes(rec) }
+  }
+
+  private sealedBytes (rec: UploadRecord): number {
+    const meter = this.uploads.meterOf(rec.to, rec.sha256)
+    if (rec.state === 'stored') return rec.size
+    return Math.max(meter?.bytes ?? 0, Math.min(rec.size, Math.max(0, rec.stored - 1) * rec.chunkSize))
+  }
+
+  /** An upload moved or changed: every offer of that file to that person shows it. */
+  private uploadChanged (rec: UploadRecord): void {
+    void (async () => {
+      for (const o of await this.deps.store().files.offersOf(rec.sha256)) {
+        if (o.conv === rec.conv && o.author === this.deps.me()) this.deps.emit({ type: 'file', file: await this.entryOf(o) })
+      }
+    })().catch(() => {})
   }
 
   // ---- listing ---------------------------------------------------------------------------------
@@ -331,6 +515,12 @@ export class Files {
       bytes = share.size
       path = share.path
     }
+    let sealed: SealedState | undefined
+    if (mine && o.conv.startsWith('dm:')) {
+      const to = targetOf(me, o.conv)
+      const up = to === me ? undefined : await store.upload(to, sha)
+      if (up != null) sealed = { to, state: up.state, bytes: this.sealedBytes(up), ...(up.error == null || up.state === 'stored' ? {} : { error: up.error }) }
+    }
     return {
       id: o.id,
       conv: o.conv,
@@ -345,7 +535,8 @@ export class Files {
       bytes,
       ...(live != null && live.phase === 'receiving' ? { rate: Math.round(rateOf(live)) } : {}),
       ...(path == null ? {} : { path }),
-      ...(t?.error == null || state === 'done' ? {} : { error: t.error })
+      ...(t?.error == null || state === 'done' ? {} : { error: t.error }),
+      ...(sealed == null ? {} : { sealed })
     }
   }
 
@@ -472,6 +663,8 @@ export class Files {
       rec.error = { name: e.name, message: e.message }
       rec.updatedAt = Date.now()
       await store.putTransfer(rec).catch(() => {})
+      if (state === 'waiting-direct') this.waitingDirect.add(sha)
+      else this.waitingDirect.delete(sha)
       this.changedState(o, rec)
       throw e
     }
@@ -549,6 +742,9 @@ export class Files {
       rec.updatedAt = Date.now()
       await store.putTransfer(rec)
       this.changedState(o, rec)
+      this.waitingDirect.delete(sha)
+      this.retried.delete(sha)
+      await this.forgetAtNode(o)
       return { id: o.id, name: offer.name, sha256: sha, size: offer.size, path, resumedFrom, already: false }
     } catch (err) {
       await fd?.close().catch(() => {})
@@ -582,23 +778,25 @@ export class Files {
         if (rec.done >= o.offer.chunks && !needManifest()) return
         if (signal.aborted) throw signal.reason ?? new TimeoutError('stopped')
         const before = rec.done
-        if (source instanceof DeviceSource) devicesTried++
+        // this account's own devices may have it too; what they say does not explain the sender's silence
+        const senders = source instanceof DeviceSource && !this.helpers.has(source)
+        if (senders) devicesTried++
         try {
           await source.fetch({ offer: o.offer, from: rec.done, manifest: needManifest(), window }, sink, { signal })
           if (rec.done >= o.offer.chunks) return
         } catch (err) {
           if (signal.aborted) throw signal.reason ?? err
-          if (source instanceof DeviceSource) deviceErr = err
+          if (senders) deviceErr = err
           else otherErr = err
           const name = (err as Error).name
           if (name === 'DiskFullError') throw err
-          if (name === 'RelayOnlyError') relayOnly++
+          if (name === 'RelayOnlyError' && senders) relayOnly++
           if (name === 'FileVerificationError' || name === 'InvalidMessageError') refused.add(source.label)
           // it moved the transfer on before it broke: worth more rounds
           if (rec.done > before) round = -1
         }
       }
-      if (!sources.some(s => s instanceof DeviceSource)) deviceErr ??= new OfflineError(`no device that has ${printable(o.offer.name)} is online (${o.author} is offline)`)
+      if (!sources.some(s => s instanceof DeviceSource && !this.helpers.has(s))) deviceErr ??= new OfflineError(`no device that has ${printable(o.offer.name)} is online (${o.author} is offline)`)
     }
     const lastErr = deviceErr ?? otherErr
     // every device answered only over a relay: the transfer waits for a direct connection
@@ -623,14 +821,26 @@ export class Files {
     } catch {
       // the directory is unreachable: other sources may still answer
     }
-    if (o.conv.startsWith('room:')) candidates.push(...this.deps.otherDevices().slice(0, MAX_ROOM_SOURCES))
+    const senderCount = candidates.length
+    if (o.conv.startsWith('room:')) {
+      candidates.push(...this.deps.otherDevices().slice(0, MAX_ROOM_SOURCES))
+    } else if (o.author !== this.deps.me()) {
+      // this account's other devices that fetched it already (the node's copy goes once one did)
+      try {
+        for (const d of await this.deps.devicesOf(this.deps.me(), { signal })) candidates.push({ user: this.deps.me(), device: d })
+      } catch {
+        // unknown now: the sender and the node may still answer
+      }
+    }
     const sources: ChunkSource[] = []
-    for (const c of candidates) {
+    for (const [i, c] of candidates.entries()) {
       if (seen.has(c.device.peer)) continue
       seen.add(c.device.peer)
       try {
         const peer = await this.deps.knowPeer(c.device)
-        sources.push(new DeviceSource({ node: this.deps.node(), peer, label: `${c.user}'s device ${c.device.peer.slice(-8)}`, cert: this.deps.cert, allowRelay, idleMs: this.init.idleMs ?? DEFAULT_FILE_IDLE_MS }))
+        const source = new DeviceSource({ node: this.deps.node(), peer, label: `${c.user}'s device ${c.device.peer.slice(-8)}`, cert: this.deps.cert, allowRelay, idleMs: this.init.idleMs ?? DEFAULT_FILE_IDLE_MS })
+        if (i >= senderCount && o.conv.startsWith('dm:')) this.helpers.add(source)
+        sources.push(source)
       } catch {
         // a device with a bad peer id is skipped
       }
@@ -659,17 +869,63 @@ export class Files {
     await rm(this.partManifest(sha256), { force: true })
   }
 
-  /** Running devices pick up paused downloads of `user`'s files (every sender's on null) by themselves. */
-  private resumeFrom (user: string | null): void {
+  /**
+   * Running devices pick up paused downloads of `user`'s files (every sender's on null), and
+   * those waiting for a direct connection, by themselves: the situation changed (the sender came
+   * online, the node is back). `fresh` starts a new round of the bounded retries.
+   */
+  private resumeFrom (user: string | null, fresh = false): void {
     if (this.stopped) return
     void (async () => {
       for (const t of await this.deps.store().files.allTransfers()) {
         if (this.stopped) return
-        if ((t.state !== 'paused' && t.state !== 'downloading') || this.live.has(t.sha256)) continue
+        if ((t.state !== 'paused' && t.state !== 'downloading' && t.state !== 'waiting-direct') || this.live.has(t.sha256)) continue
         if (user != null && t.from !== user) continue
+        if (fresh) this.retried.delete(t.sha256)
+        if (!this.mayRetry(t.sha256)) continue
         void this.get(t.id).catch(() => {})
       }
     })().catch(() => {})
+  }
+
+  /** A direct connection to `peer` opened: downloads from its account that waited for one go now. */
+  private resumeDirect (peer: string): void {
+    if (this.stopped) return
+    void (async () => {
+      const store = this.deps.store().files
+      for (const sha of [...this.waitingDirect]) {
+        if (this.stopped) return
+        const t = await store.transfer(sha)
+        if (t?.state !== 'waiting-direct') { this.waitingDirect.delete(sha); continue }
+        if (this.live.has(sha)) continue
+        const devices = await this.deps.devicesOf(t.from, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
+        // a room file may come from any member: only the sender's devices are known here
+        if (devices != null && !devices.some(d => d.peer === peer) && !t.conv.startsWith('room:')) continue
+        if (!this.mayRetry(sha)) continue
+        void this.get(t.id).catch(() => {})
+      }
+    })().catch(() => {})
+  }
+
+  /** Automatic retries are bounded: a growing pause between them, and at most MAX_AUTO_RETRIES per round. */
+  private mayRetry (sha256: string): boolean {
+    const now = Date.now()
+    const r = this.retried.get(sha256) ?? { count: 0, next: 0 }
+    if (r.count >= MAX_AUTO_RETRIES || now < r.next) return false
+    r.count++
+    r.next = now + Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (r.count - 1))
+    this.retried.set(sha256, r)
+    return true
+  }
+
+  /**
+   * After a file from another account was fetched and verified, its copy at the rendezvous node
+   * (if the sender left one) is deleted, so the quota frees up. Devices of this account that
+   * still lack it fetch it from this one, or from the sender.
+   */
+  private async forgetAtNode (o: OfferRecord): Promise<void> {
+    if (this.nodeStore == null || !o.conv.startsWith('dm:') || o.author === this.deps.me()) return
+    await this.nodeStore.delete({ sha256: o.offer.sha256, sender: o.author }, { signal: AbortSignal.timeout(NODE_DELETE_TIMEOUT_MS) }).catch(() => {})
   }
 
   // ---- serving -------------------------------------------------------------------------------
@@ -736,40 +992,6 @@ export class Files {
 }
 
 // ---- helpers -------------------------------------------------------------------------------
-
-interface Meter {
-  phase: FileProgress['phase']
-  bytes: number
-  total: number
-  samples: Array<{ at: number, bytes: number }>
-  lastEmit: number
-}
-
-function newMeter (phase: FileProgress['phase'], total: number): Meter {
-  return { phase, bytes: 0, total, samples: [], lastEmit: 0 }
-}
-
-/** Records progress; true when it is time to tell (throttled, and always at the end). */
-function tick (m: Meter, bytes: number): boolean {
-  const now = Date.now()
-  m.bytes = bytes
-  m.samples.push({ at: now, bytes })
-  while (m.samples.length > 2 && now - m.samples[0]!.at > RATE_WINDOW_MS) m.samples.shift()
-  if (now - m.lastEmit < PROGRESS_EVERY_MS && bytes < m.total) return false
-  m.lastEmit = now
-  return true
-}
-
-function rateOf (m: Meter): number {
-  const first = m.samples[0]
-  const last = m.samples[m.samples.length - 1]
-  if (first == null || last == null || last.at <= first.at) return 0
-  return (last.bytes - first.bytes) * 1000 / (last.at - first.at)
-}
-
-function snapshot (m: Meter): Omit<FileProgress, 'id' | 'name'> {
-  return { phase: m.phase, bytes: m.bytes, total: m.total, rate: Math.round(rateOf(m)) }
-}
 
 async function sizeIs (path: string, size: number): Promise<boolean> {
   try {

@@ -61,6 +61,36 @@ export interface TransferRecord {
   updatedAt: number
 }
 
+/**
+ * A sealed upload's state at this device: uploading (now, or cut by a killed process), paused
+ * (cut; it goes on when the rendezvous node is reachable), stored (the node holds every part),
+ * failed (refused by the node: quota, size; not retried by itself).
+ */
+export type UploadState = 'uploading' | 'paused' | 'stored' | 'failed'
+
+/**
+ * A file this device leaves at the rendezvous node, sealed to `to`'s account key, because no
+ * device of theirs was online (issue 9, "to someone offline"). Kept so that an upload cut by a
+ * restart goes on from what the node holds.
+ */
+export interface UploadRecord {
+  sha256: string
+  /** The recipient account. */
+  to: string
+  conv: string
+  name: string
+  size: number
+  chunkSize: number
+  chunks: number
+  state: UploadState
+  /** Parts (the manifest and every chunk: chunks + 1 in all) the node held when last heard. */
+  stored: number
+  /** Why it is paused or failed. */
+  error?: { name: string, message: string }
+  startedAt: number
+  updatedAt: number
+}
+
 type Op = BatchOperation<Db, string, unknown>
 
 /**
@@ -69,18 +99,21 @@ type Op = BatchOperation<Db, string, unknown>
  * - `filesha!<sha256>!<message id>` → '' (offers by content)
  * - `share!<sha256>` → ShareRecord
  * - `xfer!<sha256>` → TransferRecord
+ * - `upload!<to>!<sha256>` → UploadRecord
  */
 export class FileStore {
   private readonly offers
   private readonly bySha
   private readonly shares
   private readonly transfers
+  private readonly uploads
 
   constructor (private readonly db: Db) {
     this.offers = db.sublevel<string, OfferRecord>('fileoffer', { valueEncoding: 'json' })
     this.bySha = db.sublevel<string, string>('filesha', { valueEncoding: 'json' })
     this.shares = db.sublevel<string, ShareRecord>('share', { valueEncoding: 'json' })
     this.transfers = db.sublevel<string, TransferRecord>('xfer', { valueEncoding: 'json' })
+    this.uploads = db.sublevel<string, UploadRecord>('upload', { valueEncoding: 'json' })
   }
 
   /** The writes that index an offer; the message store adds them to the message's own batch. */
@@ -136,5 +169,21 @@ export class FileStore {
 
   async allTransfers (limit = 10_000): Promise<TransferRecord[]> {
     return await this.transfers.values({ limit }).all()
+  }
+
+  async upload (to: string, sha256: string): Promise<UploadRecord | undefined> {
+    return await this.uploads.get(`${to}!${sha256}`)
+  }
+
+  async putUpload (rec: UploadRecord): Promise<void> {
+    await this.uploads.put(`${rec.to}!${rec.sha256}`, rec)
+  }
+
+  async deleteUpload (to: string, sha256: string): Promise<void> {
+    await this.uploads.del(`${to}!${sha256}`)
+  }
+
+  async allUploads (limit = 10_000): Promise<UploadRecord[]> {
+    return await this.uploads.values({ limit }).all()
   }
 }

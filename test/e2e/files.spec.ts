@@ -218,4 +218,64 @@ describe('meshchat send-file, files, get (separate processes)', function () {
     const resumed = bobListen.lines.filter(l => l.type === 'file' && (l.file as FileEntry).id === offered.id && (l.file as FileEntry).state === 'downloading')
     assert.ok(resumed.length > 0)
   })
+
+  it('send-file to someone offline leaves the file at the node; they come online with listen, get it from there, and the copy goes', async function () {
+    const [alice, bob] = await Promise.all([person('alice'), person('bob')])
+    await chatting(alice, bob)
+    const dir = await each.tempDir('files')
+    const path = join(dir, 'while away.bin')
+    await makeFile(path, 3 * MiB + 5)
+    // no device of bob's runs: the one-shot command leaves the file at the node, sealed to bob's key, and waits for all of it
+    const offered = await run(['send-file', '--home', alice.home, bob.user, path])
+    assertOk(offered)
+    const id = /file id ([0-9a-f]{32})/.exec(offered.stdout)?.[1]
+    assert.ok(id != null, offered.stdout)
+    assert.match(offered.stdout, new RegExp(`^${bob.user} is offline: the file waits for them at the rendezvous node, sealed to their key$`, 'm'))
+    assert.match(offered.stderr, /uploading while away\.bin: 3\.0 MiB \/ 3\.0 MiB \(100%\)/)
+    const aliceList = await run(['files', '--home', alice.home])
+    assertOk(aliceList)
+    assert.match(aliceList.stdout, new RegExp(`${id} +shared +to ${bob.user} +while away\\.bin \\(3\\.0 MiB\\) .*\\(waits for ${bob.user} at the rendezvous node\\)`))
+    // the node keeps it under files/<recipient>/<sender>/<sha256>/, sealed part by part
+    const sealedOnNode = async (): Promise<string[]> => await readdir(join(server.dataDir, 'files', bob.user, alice.user)).catch(() => [] as string[])
+    assert.equal((await sealedOnNode()).length, 1)
+
+    // bob comes online (alice is not): his running device learns the offer; get fetches it from the node
+    const listen = await each.startListen(bob.home, { env: ENV })
+    await listen.waitFor(l => l.type === 'message' && l.id === id, 30_000, 'the offer at bob')
+    const got = await run(['get', '--home', bob.home, id])
+    assertOk(got)
+    assert.match(got.stdout, /^saved .*while away\.bin \(3\.0 MiB, sha256 verified\)\n$/)
+    const [done] = await json<FileEntry[]>(bob, 'files')
+    assert.equal(done?.state, 'done')
+    assert.equal(await sha256Of(done.path!), await sha256Of(path))
+    // fetched and verified: nothing waits for bob at the node any more
+    assert.deepEqual(await sealedOnNode(), [])
+    await listen.stop()
+  })
+
+  it('send-file to someone offline over their quota: one clear line, exit code 14, and the offer stands', async function () {
+    const small = await each.startServe({ args: [...SERVE_ARGS, '--file-quota', '64KiB'], env: ENV })
+    const people = await Promise.all(['alice', 'bob'].map(async base => {
+      const user = unique(base)
+      const home = await each.tempDir(`home-${user}`)
+      assertOk(await run(['register', '--home', home, '--server', small.address, '--user', user]))
+      return { user, home }
+    }))
+    const [alice, bob] = people as [Person, Person]
+    await chatting(alice, bob)
+    const dir = await each.tempDir('files')
+    const path = join(dir, 'large.bin')
+    await makeFile(path, 200 * 1024)
+    const offered = await run(['send-file', '--home', alice.home, bob.user, path])
+    assert.equal(offered.code, 14, offered.stderr)
+    assert.match(offered.stderr, new RegExp(`^meshchat: ${bob.user} is offline and large\\.bin cannot wait for them at the rendezvous node: .*The offer stands: ${bob.user} can fetch it from this device when both are online \\(file id [0-9a-f]{32}\\)\\n$`, 'm'))
+    assert.deepEqual(await readdir(join(small.dataDir, 'files')).catch(() => []), [])
+    // the offer went: bob sees it, and fetches it from alice's running device
+    const listen = await each.startListen(alice.home, { env: ENV })
+    const [offer] = await json<FileEntry[]>(bob, 'files')
+    assert.equal(offer?.state, 'offered')
+    const got = await json<Got>(bob, 'get', offer.id)
+    assert.equal(await sha256Of(got.path), await sha256Of(path))
+    await listen.stop()
+  })
 })

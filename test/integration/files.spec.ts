@@ -505,7 +505,8 @@ describe('files: device to device', function () {
   it('with only a relayed connection to the sender, the bytes wait (waiting-direct), and go when the person allows the relay', async () => {
     // alice's device listens on nothing but its relay slot at the rendezvous node, and dials no one
     const alice = await h.client('alice', { init: { listen: [], relay: 'always', peerDials: 0 } })
-    const bob = await h.client('bob')
+    // one round over the sources, and no retry by itself (files-offline.spec.ts has that)
+    const bob = await h.client('bob', { init: { files: { attempts: 1, autoResume: false } } })
     await eventually(async () => (await bob.users()).find(u => u.user === 'alice')?.devices[0]?.addrs.some(a => a.includes('/p2p-circuit')) === true, 20_000, 'alice reachable through the relay')
     await h.connect(alice, bob)
     const log = new EventLog(bob)
@@ -513,6 +514,8 @@ describe('files: device to device', function () {
     await makeFile(path, 200 * 1024)
     const sent = await alice.sendFile('bob', path)
     const { id } = await offerAt(log, 'small.bin')
+    // hole punching (DCUtR) may have made a direct connection from alice already: close it
+    await Promise.all(bob.libp2p.getConnections(peerIdFromString(alice.peerId)).filter(c => !c.remoteAddr.toString().includes('/p2p-circuit')).map(async c => { await c.close() }))
     await assert.rejects(bob.getFile(id), (e: Error) => e.name === 'RelayOnlyError' && /--allow-relay/.test(e.message))
     const entry = (await bob.files()).find(f => f.id === id)
     assert.equal(entry?.state, 'waiting-direct')

@@ -6,9 +6,10 @@ import { resolve } from 'node:path'
 import { formatBytes } from '../../protocol/index.js'
 import { withDevice } from '../device.js'
 import { gossipFrom } from '../options.js'
-import { printJson, printLine, printableLine } from '../output.js'
+import { FatalError, printJson, printLine, printableLine } from '../output.js'
+import { AUTO_GET_MODES } from '../../client/index.js'
 import { parseSize } from './serve.js'
-import type { FileEntry, FileProgress, FilesInit } from '../../client/index.js'
+import type { AutoGetMode, FileEntry, FileProgress, FilesInit } from '../../client/index.js'
 import type { GlobalArgs } from '../options.js'
 import type { CommandModule } from 'yargs'
 
@@ -23,9 +24,17 @@ interface GetArgs extends GlobalArgs {
   allowRelay: boolean
 }
 
-/** The device's file limits from the flags (`--max-file-size`). */
-export function filesFrom (argv: { maxFileSize?: string }): FilesInit {
-  return argv.maxFileSize == null || argv.maxFileSize === '' ? {} : { maxFileSize: parseSize(argv.maxFileSize, 'max-file-size') }
+/** The device's file settings from the flags (`--max-file-size`, `--auto-get`, `--auto-get-max`). */
+export function filesFrom (argv: { maxFileSize?: string, autoGet?: string, autoGetMax?: string }): FilesInit {
+  const init: FilesInit = {}
+  if (argv.maxFileSize != null && argv.maxFileSize !== '') init.maxFileSize = parseSize(argv.maxFileSize, 'max-file-size')
+  if (argv.autoGet != null && argv.autoGet !== '') {
+    // a config file or the environment may say anything: the flag's choices do not check those
+    if (!(AUTO_GET_MODES as readonly string[]).includes(argv.autoGet)) throw new FatalError(`--auto-get: "${printableLine(argv.autoGet, 40)}" is not one of ${AUTO_GET_MODES.join(', ')}`, 2)
+    init.autoGet = argv.autoGet as AutoGetMode
+  }
+  if (argv.autoGetMax != null && argv.autoGetMax !== '') init.autoGetMax = parseSize(argv.autoGetMax, 'auto-get-max')
+  return init
 }
 
 /** "3 s", "4 min", "2 h". */
@@ -88,6 +97,12 @@ export const sendFile: CommandModule<GlobalArgs, SendFileArgs> = {
       return
     }
     printLine(`offered ${printableLine(res.offer.name)} (${formatBytes(res.offer.size)}) to ${to}: file id ${res.id}`)
+    if (res.sealed != null) {
+      const s = res.sealed
+      if (s.state === 'stored') printLine(`${s.to} is offline: the file waits for them at the rendezvous node, sealed to their key`)
+      else if (s.state === 'uploading') printLine(`${s.to} is offline: the file goes to the rendezvous node in the background, sealed to their key (see meshchat files)`)
+      else printLine(`${s.to} is offline: leaving the file at the rendezvous node was cut (${printableLine(s.error?.message ?? 'unknown', 120)}); it goes on while a device of this home runs`)
+    }
     if (!res.servingNow) printLine('it is served while a device of this home runs (meshchat listen, or the chat screen)')
   }
 }
@@ -112,15 +127,24 @@ export const files: CommandModule<GlobalArgs, GlobalArgs> = {
 /** `<id>  done        from alice  report.pdf (1.2 MiB)  /home/bob/…/report.pdf`, aligned. */
 export function fileLines (list: FileEntry[]): string[] {
   const who = list.map(f => f.direction === 'in' ? `from ${f.from}` : `to ${f.target}`)
-  const state = list.map(f => f.state === 'downloading' || f.state === 'paused'
-    ? `${f.state} ${f.size === 0 ? 100 : Math.floor(100 * f.bytes / f.size)}%`
-    : f.state)
+  const pct = (bytes: number, size: number): number => size === 0 ? 100 : Math.floor(100 * bytes / size)
+  const state = list.map(f => f.state === 'downloading' || f.state === 'paused' ? `${f.state} ${pct(f.bytes, f.size)}%` : f.state)
   const whoWidth = Math.max(...who.map(w => w.length))
   const stateWidth = Math.max(...state.map(s => s.length))
   return list.map((f, i) => {
     const where = f.path == null ? '' : `  ${printableLine(f.path, 200)}`
     const why = f.error == null ? '' : `  (${printableLine(f.error.message, 120)})`
-    return `${f.id}  ${state[i]!.padEnd(stateWidth)}  ${who[i]!.padEnd(whoWidth)}  ${printableLine(f.name, 80)} (${formatBytes(f.size)})${where}${why}`
+    // the sender's view of a copy left at the rendezvous node for someone offline
+    const s = f.sealed
+    const error = s?.error == null ? '' : `: ${printableLine(s.error.message, 120)}`
+    const node = s == null
+      ? ''
+      : s.state === 'stored'
+        ? `  (waits for ${s.to} at the rendezvous node)`
+        : s.state === 'failed'
+          ? `  (the rendezvous node refused it${error})`
+          : `  (to the rendezvous node for ${s.to}: ${s.state === 'paused' ? 'paused at ' : ''}${pct(s.bytes, f.size)}%${error})`
+    return `${f.id}  ${state[i]!.padEnd(stateWidth)}  ${who[i]!.padEnd(whoWidth)}  ${printableLine(f.name, 80)} (${formatBytes(f.size)})${where}${why}${node}`
   })
 }
 
