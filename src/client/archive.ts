@@ -40,9 +40,14 @@ export interface ArchiveDeps {
   stopped: () => boolean
 }
 
-/** Is this envelope part of a conversation of `me` (to me, or by me from another device, or a room)? */
+/**
+ * May this envelope reach `me` privately (a direct stream or this account's archive)? Only in a
+ * direct chat of `me` (to me, or by me from another device) or in `me`'s own records. Room
+ * messages never do: they come through the room's topic, whose validators check the sender's
+ * rate and a private room's member list, or from the node's room history.
+ */
 export function isForMe (env: Envelope, me: string): boolean {
-  if (env.conv.startsWith('room:')) return true
+  if (!env.conv.startsWith('dm:') && !env.conv.startsWith('self:')) return false
   // an account's own records (contacts) are written by its devices only
   if (env.conv.startsWith('self:')) return env.author === me && env.conv === `self:${me}`
   const [, a, b] = env.conv.split(':')
@@ -133,7 +138,7 @@ export class ArchiveSync {
             // it was checked when sent: its certificate must have been valid then
             await verifyEnvelope(this.deps.serverKey(), env, env.sentAt)
             if (env.author !== item.from || !isForMe(env, this.deps.login().user)) throw new InvalidMessageError('archived item is not for this account')
-            await this.deps.history().receive(env)
+            await this.deps.history().receive(env, undefined, item.at)
           } catch {
             // an item this account cannot open or verify is skipped, never fatal
           }

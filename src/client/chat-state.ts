@@ -3,6 +3,7 @@
  * Pure: every device folds the same envelopes in the same order (sent-at, then id) and so
  * reaches the same state, whatever order they arrived in.
  */
+import { MAX_CLOCK_SKEW_MS } from '../protocol/index.js'
 import type { ChatState } from './people-types.js'
 
 export interface ChatControl {
@@ -58,13 +59,20 @@ export function foldChat (conv: string, me: string, peer: string, controls: Chat
 }
 
 /**
- * May a message from `peer`, sent at `sentAt`, be shown? When the chat was accepted then (it was
- * in flight when the chat closed), or is accepted now (its sender saw the acceptance before this
- * device did, or the two clocks differ a little).
+ * May a message from `peer`, sent at `sentAt`, be shown?
+ * - The chat is accepted now and the message was sent in this open period (its sender may have
+ *   seen the acceptance before this device did; clocks may differ by MAX_CLOCK_SKEW_MS). A
+ *   stranger's messages from before the acceptance stay out.
+ * - Or the chat was accepted when it was sent and it arrived (`arrivedAt`: at this device, or at
+ *   the rendezvous node for an archived copy) soon after: it was in flight when the chat closed.
+ *   The sender picks `sentAt`, so without the arrival bound a closed chat could be written into
+ *   by backdating.
  */
-export function admits (conv: string, me: string, peer: string, controls: ChatControl[], sentAt: number): boolean {
-  return foldChat(conv, me, peer, controls).state === 'accepted' ||
-    foldChat(conv, me, peer, controls, sentAt).state === 'accepted'
+export function admits (conv: string, me: string, peer: string, controls: ChatControl[], sentAt: number, arrivedAt?: number): boolean {
+  const now = foldChat(conv, me, peer, controls)
+  if (now.state === 'accepted' && now.at != null && sentAt >= now.at - MAX_CLOCK_SKEW_MS) return true
+  if (arrivedAt == null || arrivedAt - sentAt > MAX_CLOCK_SKEW_MS) return false
+  return foldChat(conv, me, peer, controls, sentAt).state === 'accepted'
 }
 
 /** The line a person reads when they may not write in the chat, and what to do about it. */

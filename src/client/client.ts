@@ -7,7 +7,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, peopleResponse, checkRoomName,
+  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, peopleResponse, checkRoomName, MAX_PEOPLE_FRAME_BYTES,
   checkUsername, dmConversation, roomConversation, encodeFrame, decodeFrame, fromWireError, parseTarget,
   InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
   InvalidCertificateError, AccountDisabledError, NotMemberError, MAX_ENVELOPE_BYTES, text as textSchema
@@ -248,7 +248,7 @@ export class MeshClient {
     this.historyApi = new History(this.store, this.login.user, {
       sendReceipt: async (conv, body, to) => { await this.sendReceipt(conv, body, to) },
       emit: ev => { this.hub.emit(ev) },
-      admit: async env => !this.isDisabled(env.author) && await this.people.admit(env),
+      admit: async (env, arrivedAt) => !this.isDisabled(env.author) && await this.people.admit(env, arrivedAt),
       refusal: async env => this.isDisabled(env.author) ? new AccountDisabledError(`account "${env.author}" is disabled`) : await this.people.refusal(env),
       other: async env => { await this.applyOther(env) }
     })
@@ -831,7 +831,7 @@ export class MeshClient {
   private async askPeople (req: PeopleRequest, options: AbortOptions): Promise<Extract<PeopleResponse, { ok: true }>> {
     let res: PeopleResponse
     try {
-      res = await request(this.libp2p, this.serverPeer!, PEOPLE_PROTOCOL, req, peopleResponse, options)
+      res = await request(this.libp2p, this.serverPeer!, PEOPLE_PROTOCOL, req, peopleResponse, { ...options, maxFrameBytes: MAX_PEOPLE_FRAME_BYTES })
     } catch (err) {
       throw dialError(err, this.requireLogin().server)
     }

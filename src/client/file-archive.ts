@@ -113,7 +113,8 @@ async function exchange<S extends z.ZodType> (node: Libp2p, server: PeerId, head
   const signal = partSignal(options, body != null || options.readBody === true ? FILE_PART_TIMEOUT_MS : FILE_STORE_REQUEST_TIMEOUT_MS)
   const stream = await openStream(node, server, FILE_STORE_PROTOCOL, { signal }).catch((err: unknown) => { throw dialError(err, 'the rendezvous node') })
   try {
-    const lpOptions = { maxDataLength: MAX_FILE_STORE_HEADER_BYTES, maxLengthLength: 5 }
+    // the read buffer must hold a whole sealed part of the largest chunk (lpStream's default is 4 MiB)
+    const lpOptions = { maxDataLength: MAX_FILE_STORE_HEADER_BYTES, maxLengthLength: 5, maxBufferSize: MAX_SEALED_PART_BYTES + 64 }
     const lp = lpStream(stream, lpOptions)
     // the answer may come before the whole part went out (a refusal): read it while writing
     const answer = readFrame(lp, schema, { signal }, MAX_FILE_STORE_HEADER_BYTES)

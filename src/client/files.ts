@@ -633,7 +633,8 @@ export class Files {
     const signal = options.signal == null ? this.controller.signal : AbortSignal.any([options.signal, this.controller.signal])
     const now = Date.now()
     const old = await store.transfer(sha)
-    const sameCut = old != null && old.chunkSize === offer.chunkSize && old.size === offer.size && old.state !== 'done'
+    // chunks verified against another offer's manifest (same hash and size claimed) are not trusted
+    const sameCut = old != null && old.chunkSize === offer.chunkSize && old.size === offer.size && old.manifest === offer.manifest && old.state !== 'done'
     const rec: TransferRecord = {
       sha256: sha,
       id: o.id,
@@ -643,6 +644,7 @@ export class Files {
       size: offer.size,
       chunkSize: offer.chunkSize,
       chunks: offer.chunks,
+      manifest: offer.manifest,
       done: sameCut ? old.done : 0,
       state: 'downloading',
       dir: resolve(options.to ?? (sameCut ? old.dir : this.downloadDir)),

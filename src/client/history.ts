@@ -17,7 +17,7 @@ export interface HistoryDeps {
   sendReceipt: (conv: string, body: ReceiptBody, to: string | null) => Promise<void>
   emit: (ev: ClientEvent) => void
   /** Does the chat's state admit this direct message of someone else? (Not admitted ones are held back.) */
-  admit?: (env: TextEnvelope | FileEnvelope) => Promise<boolean>
+  admit?: (env: TextEnvelope | FileEnvelope, arrivedAt?: number) => Promise<boolean>
   /** The error a refused message's sender gets. */
   refusal?: (env: TextEnvelope | FileEnvelope) => Promise<Error>
   /** Envelopes that are neither messages nor receipts (chat requests, contact changes). */
@@ -67,8 +67,9 @@ export class History {
   /**
    * Stores a text message or applies a receipt (or hands other envelopes on); idempotent by id.
    * A direct message the chat's state does not admit is refused with the reason (and held back).
+   * `arrivedAt`: when it reached the rendezvous node, for an archived copy (default: now).
    */
-  async receive (env: Envelope, status?: MessageStatus): Promise<void> {
+  async receive (env: Envelope, status?: MessageStatus, arrivedAt?: number): Promise<void> {
     if (env.kind === 'receipt') {
       await this.applyReceipt(env.conv, env.author, env.body)
       return
@@ -79,7 +80,7 @@ export class History {
     }
     const mine = env.author === this.me
     const dm = env.conv.startsWith('dm:')
-    if (dm && !mine && this.deps.admit != null && !await this.deps.admit(env)) {
+    if (dm && !mine && this.deps.admit != null && !await this.deps.admit(env, arrivedAt)) {
       throw await this.deps.refusal?.(env) ?? new InvalidInputError('message refused')
     }
     const stored: StoredMessage = {

@@ -121,11 +121,11 @@ export class People {
    * Is a direct message of someone else shown? When the chat admits it; otherwise it is held
    * back (a later accept may admit it: its sender may have seen the accept before this device).
    */
-  async admit (env: Extract<Envelope, { kind: 'text' | 'file' }>): Promise<boolean> {
+  async admit (env: Extract<Envelope, { kind: 'text' | 'file' }>, arrivedAt = Date.now()): Promise<boolean> {
     const me = this.deps.me()
     const peer = peerOf(env.conv, me)
     if (peer == null || peer === me || env.author !== peer) return false
-    if (admits(env.conv, me, peer, await this.store.controlsOf(env.conv), env.sentAt)) return true
+    if (admits(env.conv, me, peer, await this.store.controlsOf(env.conv), env.sentAt, arrivedAt)) return true
     await this.store.hold(env)
     return false
   }

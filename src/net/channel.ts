@@ -14,8 +14,8 @@ import type { AbortOptions, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { z } from 'zod'
 import type { WireError } from '../protocol/index.js'
 
-/** A stream with nothing in flight is closed after this long. */
-export const CHANNEL_IDLE_MS = 30_000
+/** A stream with nothing in flight is closed after this long (before the serving side's 30 s, so a request never meets a stream the other end is closing). */
+export const CHANNEL_IDLE_MS = 20_000
 /** Requests in flight on one stream; more wait for a slot. */
 export const CHANNEL_MAX_IN_FLIGHT = 256
 /** Peers with an open channel at once (the least recently used is closed past it). */
@@ -58,6 +58,9 @@ export class RequestChannels<S extends z.ZodType> {
     if (ch.pending.length >= (this.options.maxInFlight ?? CHANNEL_MAX_IN_FLIGHT)) {
       await this.waitSlot(key, signal)
     }
+    // the stream may have failed while this request waited: go again on a fresh one (fail()
+    // rejects what is pending when it closes a stream, so nothing may join a closed one)
+    if (ch.closed) return await this.request(peer, req, { signal })
     clearTimeout(ch.idle)
     const bytes = encodeFrame(req, this.options.maxFrameBytes ?? MAX_FRAME_BYTES)
     const answer = new Promise<unknown>((resolve, reject) => {
@@ -149,9 +152,16 @@ export class RequestChannels<S extends z.ZodType> {
   private async waitSlot (key: string, signal: AbortSignal): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const list = this.slots.get(key) ?? []
-      list.push(resolve)
+      const onAbort = (): void => {
+        // a waiter that gave up leaves the queue, so a freed slot goes to one still waiting
+        const i = list.indexOf(wake)
+        if (i >= 0) list.splice(i, 1)
+        reject(new TimeoutError('no slot in time'))
+      }
+      const wake = (): void => { signal.removeEventListener('abort', onAbort); resolve() }
+      list.push(wake)
       this.slots.set(key, list)
-      signal.addEventListener('abort', () => { reject(new TimeoutError('no slot in time')) }, { once: true })
+      signal.addEventListener('abort', onAbort, { once: true })
     })
   }
 }

@@ -181,6 +181,8 @@ async function servePersistent<S extends z.ZodType> (lp: FrameStream, ctx: Handl
   const inFlight = options.maxInFlight ?? 32
   const answers: Array<Promise<unknown>> = []
   let wake: (() => void) | undefined
+  /** Wakes the reader when an answer went out (or the writer failed): it waits for room, never spins. */
+  let written: (() => void) | undefined
   let served = 0
   const run = async (req: z.infer<S>): Promise<unknown> => {
     try {
@@ -208,11 +210,12 @@ async function servePersistent<S extends z.ZodType> (lp: FrameStream, ctx: Handl
       answers.shift()
       await writeFrame(lp, res, { signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS) }, max)
       served++
+      written?.()
     }
-  })().catch(err => { writerError = err; stream.abort(err as Error) })
+  })().catch(err => { writerError = err; stream.abort(err as Error); written?.() })
   try {
     for (;;) {
-      while (answers.length >= inFlight && writerError == null) await answers[0]!.then(() => new Promise(resolve => setImmediate(resolve)))
+      while (answers.length >= inFlight && writerError == null) await new Promise<void>(resolve => { written = resolve })
       if (writerError != null) return
       let req: z.infer<S>
       try {

@@ -50,8 +50,13 @@ export const MAX_ROOM_MEMBERS = 1000
 /** Rooms one answer lists, and rooms one account may be in. */
 export const MAX_ROOMS_LISTED = 1000
 export const MAX_ROOMS_PER_ACCOUNT = 200
-/** Rooms one account may create. */
+/** Rooms one account may create, and rooms one node holds. */
 export const MAX_ROOMS_OWNED = 50
+export const MAX_ROOMS_TOTAL = 10_000
+/** Public rooms one `rooms` answer offers to join (besides the account's own). */
+export const MAX_PUBLIC_ROOMS_LISTED = 500
+/** People and room answers carry lists: they may be larger than other frames. */
+export const MAX_PEOPLE_FRAME_BYTES = 512 * 1024
 /** Chat requests, accepts, declines and closes kept per direct chat (the oldest go first). */
 export const MAX_CHAT_CONTROLS = 200
 /** Messages a device holds back per chat while they are not (yet) allowed by the chat's state. */

@@ -24,10 +24,12 @@ export const FILE_STORE_MAX_CHUNKS = FILE_STORE_MAX_CHUNK_BYTES / 32
 export const SEAL_OVERHEAD_BYTES = 61
 /** Largest sealed part (a chunk or a manifest): the largest binary frame of this protocol. */
 export const MAX_SEALED_PART_BYTES = FILE_STORE_MAX_CHUNK_BYTES + SEAL_OVERHEAD_BYTES
-/** Largest JSON frame of this protocol (a `have` bitmap of the most chunks is 16 KiB). */
-export const MAX_FILE_STORE_HEADER_BYTES = 64 * 1024
+/** Largest JSON frame of this protocol (a `have` bitmap of the most chunks is 16 KiB; a `list` of MAX_WAITING_FILES about 210 KiB). */
+export const MAX_FILE_STORE_HEADER_BYTES = 256 * 1024
 /** Files one account may have waiting at a node, and the most one `list` answers with. */
 export const MAX_WAITING_FILES = 1000
+/** Files one sender may have waiting for one recipient. */
+export const MAX_WAITING_FILES_PER_SENDER = 50
 
 export const storedSha256 = z.string().regex(/^[0-9a-f]{64}$/, 'invalid sha256')
 

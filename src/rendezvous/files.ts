@@ -22,7 +22,7 @@ import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink } from 'node:
 import { join } from 'node:path'
 import { lpStream } from '@libp2p/utils'
 import {
-  FILE_STORE_PROTOCOL, MAX_FILE_STORE_HEADER_BYTES, MAX_WAITING_FILES, fileStoreRequest, sealedPartBytes, sealedFileBytes, storedChunksFit,
+  FILE_STORE_PROTOCOL, MAX_FILE_STORE_HEADER_BYTES, MAX_SEALED_PART_BYTES, MAX_WAITING_FILES, MAX_WAITING_FILES_PER_SENDER, fileStoreRequest, sealedPartBytes, sealedFileBytes, storedChunksFit,
   encodeFrame, toWireError, InvalidInputError, InvalidMessageError, QuotaExceededError, RateLimitedError, ServerBusyError,
   UnknownUserError, AccountDisabledError, OfflineError, UnknownFileError, FileTooLargeError, isUsername
 } from '../protocol/index.js'
@@ -217,7 +217,8 @@ export class FileStore {
 
   private async serve (stream: Stream, connection: Connection, limits: FileStoreLimits): Promise<void> {
     // the sealed part is read only once its header was authenticated and checked, with its exact length as the limit
-    const lpOptions = { maxDataLength: MAX_FILE_STORE_HEADER_BYTES, maxLengthLength: 5 }
+    // the read buffer must hold a whole sealed part of the largest chunk (lpStream's default is 4 MiB)
+    const lpOptions = { maxDataLength: MAX_FILE_STORE_HEADER_BYTES, maxLengthLength: 5, maxBufferSize: MAX_SEALED_PART_BYTES + 64 }
     const lp = lpStream(stream, lpOptions)
     const reply = async (value: unknown): Promise<void> => {
       await lp.write(encodeFrame(value, MAX_FILE_STORE_HEADER_BYTES), { signal: AbortSignal.timeout(WRITE_TIMEOUT_MS) })
@@ -292,6 +293,11 @@ export class FileStore {
       const outbound = await this.records.usage(from)
       const full = inbound.files + 1 > MAX_WAITING_FILES ? 'files' : inbound.inbound + bytes > this.quota ? 'inbound' : outbound.outbound + bytes > this.senderQuota ? 'outbound' : undefined
       if (full != null) throw this.refusal(full, req.to, from, bytes, outbound.outbound)
+      // one sender cannot fill someone's inbox with many small (or empty) files
+      const fromSender = (await this.records.listFor(req.to, MAX_WAITING_FILES)).filter(r => r.from === from).length
+      if (fromSender >= MAX_WAITING_FILES_PER_SENDER) {
+        throw new QuotaExceededError(`you already have ${MAX_WAITING_FILES_PER_SENDER} files waiting for ${req.to} at the node; more when they fetched some`)
+      }
     } else if (existing.size !== req.size || existing.chunkSize !== req.chunkSize || existing.chunks !== req.chunks) {
       throw new InvalidInputError('the part does not belong to the upload of this file begun earlier (size or chunk size differ)')
     }

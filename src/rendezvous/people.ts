@@ -4,7 +4,7 @@
  * their owners, members, and the owner-signed member lists of private rooms).
  */
 import {
-  GLOBAL_ROOM, MAX_ROOMS_LISTED, MAX_ROOMS_PER_ACCOUNT, MAX_ROOMS_OWNED, MAX_ROOM_MEMBERS,
+  GLOBAL_ROOM, MAX_ROOMS_LISTED, MAX_ROOMS_PER_ACCOUNT, MAX_ROOMS_OWNED, MAX_ROOMS_TOTAL, MAX_PUBLIC_ROOMS_LISTED, MAX_ROOM_MEMBERS,
   envelope as envelopeSchema, checkRoomName, checkUsername, selfConversation, roomConversation, printable,
   InvalidInputError, InvalidMessageError, UnknownUserError, UnknownRoomError, RoomTakenError, NotMemberError, AccountDisabledError
 } from '../protocol/index.js'
@@ -25,8 +25,8 @@ export interface PeopleServiceDeps {
   accountCount: () => number
 }
 
-/** Members a `members` answer lists at most. */
-const MAX_MEMBERS_LISTED = 100_000
+/** Members a `members` answer lists at most (the answer fits MAX_PEOPLE_FRAME_BYTES). */
+const MAX_MEMBERS_LISTED = 5_000
 
 export class PeopleService {
   constructor (private readonly deps: PeopleServiceDeps) {}
@@ -58,8 +58,13 @@ export class PeopleService {
       case 'rooms': {
         const mine = new Set(await this.store.roomsOf(me, MAX_ROOMS_PER_ACCOUNT))
         const rooms: RoomInfo[] = [await this.globalInfo()]
-        for (const r of await this.store.listRooms(MAX_ROOMS_LISTED)) {
-          if (r.private && !mine.has(r.room) && !this.listed(r, me)) continue
+        let publicRooms = 0
+        for (const r of await this.store.listRooms(MAX_ROOMS_TOTAL)) {
+          if (rooms.length >= MAX_ROOMS_LISTED) break
+          const own = mine.has(r.room) || this.listed(r, me)
+          if (r.private && !own) continue
+          // the account's rooms always; public ones to join up to a bound (the answer fits a frame)
+          if (!own && publicRooms++ >= MAX_PUBLIC_ROOMS_LISTED) continue
           rooms.push(await this.info(r, me))
         }
         return { ok: true, rooms }
@@ -73,8 +78,9 @@ export class PeopleService {
       case 'create': {
         const room = checkRoomName(req.room)
         if (room === GLOBAL_ROOM) throw new RoomTakenError(`#${GLOBAL_ROOM} always exists`)
-        const owned = (await this.store.listRooms(MAX_ROOMS_LISTED)).filter(r => r.owner === me).length
-        if (owned >= MAX_ROOMS_OWNED) throw new InvalidInputError(`one account may create at most ${MAX_ROOMS_OWNED} rooms`)
+        const all = await this.store.listRooms(MAX_ROOMS_TOTAL)
+        if (all.length >= MAX_ROOMS_TOTAL) throw new InvalidInputError(`this node holds ${MAX_ROOMS_TOTAL} rooms, its most`)
+        if (all.filter(r => r.owner === me).length >= MAX_ROOMS_OWNED) throw new InvalidInputError(`one account may create at most ${MAX_ROOMS_OWNED} rooms`)
         await this.checkRoomLimit(me)
         let list: MembersEnvelope | null = null
         if (req.private) {
@@ -162,7 +168,7 @@ export class PeopleService {
     if (room === GLOBAL_ROOM) return true
     const record = await this.store.getRoom(room)
     if (record == null) throw new UnknownRoomError(`no room named #${printable(room)}`)
-    return !record.private || this.listed(record, user)
+    return !record.private || (this.listed(record, user) && await this.store.isMember(room, user))
   }
 
   private member (user: string, owner: string | null): RoomMember {
@@ -222,13 +228,13 @@ export class PeopleService {
     return { room: GLOBAL_ROOM, private: false, owner: null, createdAt: 0, members: this.deps.accountCount(), joined: true, list: null }
   }
 
-  private async info (record: RoomRegistryRecord, user: string): Promise<RoomInfo> {
+  private async info (record: RoomRegistryRecord, user: string, members?: number): Promise<RoomInfo> {
     return {
       room: record.room,
       private: record.private,
       owner: record.owner,
       createdAt: record.createdAt,
-      members: await this.store.memberCount(record.room),
+      members: members ?? await this.store.memberCount(record.room),
       joined: await this.store.isMember(record.room, user),
       list: record.list ?? null
     }
@@ -237,10 +243,12 @@ export class PeopleService {
   /** Tells the online devices of `users` how the room looks to them now. */
   private async announce (record: RoomRegistryRecord, users: string[]): Promise<void> {
     const at = Date.now()
+    // counted once, not once per member told
+    const members = await this.store.memberCount(record.room)
     for (const user of users) {
       const sessions = this.deps.presence.sessionsOf(user)
       if (sessions.length === 0) continue
-      const room = await this.info(record, user)
+      const room = await this.info(record, user, members)
       for (const s of sessions) s.push({ type: 'room', room, at })
     }
   }

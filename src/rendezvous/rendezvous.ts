@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import {
   AUTH_PROTOCOL, DIRECTORY_PROTOCOL, SESSION_PROTOCOL, ARCHIVE_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authRequest, directoryRequest, sessionClientFrame, archiveRequest, peopleRequest, encodeFrame, MAX_ROOMS_LISTED, NotMemberError,
+  authRequest, directoryRequest, sessionClientFrame, archiveRequest, peopleRequest, encodeFrame, MAX_ROOMS_TOTAL, MAX_PEOPLE_FRAME_BYTES, NotMemberError,
   MAX_ARCHIVE_FRAME_BYTES, ROOM_HISTORY_LIMIT, InvalidInputError,
   checkUsername, checkPassword, printable, isRoomName, FailureThrottle, RateLimiter,
   AccountDisabledError, InvalidCertificateError, InvalidMessageError, RateLimitedError, UnknownUserError,
@@ -220,14 +220,14 @@ export class RendezvousNode {
     await handleRequests(this.node, AUTH_PROTOCOL, authRequest, async (req, ctx) => await this.handleAuth(req, ctx.connection), { ...limits, onError: onError('auth') })
     await handleRequests(this.node, DIRECTORY_PROTOCOL, directoryRequest, async (req, ctx) => await this.handleDirectory(req, ctx.connection), { ...limits, onError: onError('directory') })
     await handleRequests(this.node, ARCHIVE_PROTOCOL, archiveRequest, async (req, ctx) => await this.handleArchive(req, ctx.connection), { ...limits, onError: onError('archive'), maxFrameBytes: MAX_ARCHIVE_FRAME_BYTES, persistent: true })
-    await handleRequests(this.node, PEOPLE_PROTOCOL, peopleRequest, async (req, ctx) => await this.people.handle(req, await this.authenticate(req.cert, ctx.connection)), { ...limits, onError: onError('people') })
+    await handleRequests(this.node, PEOPLE_PROTOCOL, peopleRequest, async (req, ctx) => await this.people.handle(req, await this.authenticate(req.cert, ctx.connection)), { ...limits, onError: onError('people'), maxFrameBytes: MAX_PEOPLE_FRAME_BYTES })
     this.files = new FileStore({ dataDir: this.init.dataDir, state: () => this.store, authenticate: async (cert, conn) => await this.authenticate(cert, conn), log: this.log, quotaBytes: this.init.fileQuotaBytes, senderQuotaBytes: this.init.fileSenderQuotaBytes, maxFileBytes: this.init.fileMaxBytes, retentionDays: this.init.fileRetentionDays })
     await this.files.start(this.node, { ...limits, onError: onError('filestore') })
     await this.node.handle(SESSION_PROTOCOL, (stream, connection) => { void this.handleSession(stream, connection) }, { maxInboundStreams: 2 })
 
     this.roomValidator = new RoomValidator(this.key.publicKey, this.init.roomRate ?? DEFAULT_ROOM_RATE, this.init.roomBurst ?? DEFAULT_ROOM_BURST)
     this.joinRoom(GLOBAL_ROOM)
-    for (const r of await this.state.listRooms(MAX_ROOMS_LISTED)) this.joinRoom(r.room)
+    for (const r of await this.state.listRooms(MAX_ROOMS_TOTAL)) this.joinRoom(r.room)
     this.accounts = (await this.state.listAccounts()).length
     this.defineGauges()
     if (this.init.metricsPort != null) {

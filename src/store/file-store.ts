@@ -48,6 +48,8 @@ export interface TransferRecord {
   size: number
   chunkSize: number
   chunks: number
+  /** The offer's manifest: a partial file is resumed only for an offer with the same one. */
+  manifest?: string
   /** Chunks 0 … done - 1 are verified and on disk (fsynced) in the partial file. */
   done: number
   state: TransferState

@@ -63,6 +63,10 @@ describe('people: chat requests, contacts, profiles', function () {
     await assert.rejects(request(alice!.libp2p, peerIdFromString(bobPeer.peer), DM_PROTOCOL, env, dmAck), { name: 'ChatNotAcceptedError' })
     assert.equal((await bob!.history.page('alice')).messages.length, 0)
     assert.deepEqual(await bob!.history.conversations(), [])
+    // nor can a room message come in sideways, past the room's validators (a private room's list)
+    const roomEnv = await sign(key, login.cert, { conv: 'room:board', kind: 'text', body: { text: 'sideways' } })
+    await assert.rejects(request(alice!.libp2p, peerIdFromString(bobPeer.peer), DM_PROTOCOL, roomEnv, dmAck), { name: 'InvalidMessageError' })
+    assert.deepEqual(await bob!.history.conversations(), [])
   })
 
   it('walks every state with one side offline at each step: pending, accepted, closed, re-requested, declined', async () => {

@@ -49,14 +49,21 @@ describe('chat state', () => {
     assert.equal(state([c('request', 'alice', 1), c('close', 'alice', 2)]), 'closed:alice')
   })
 
-  it('admits a message sent while the chat was open, or when it is open now', () => {
-    const controls = [c('request', 'alice', 10), c('accept', 'bob', 20), c('close', 'alice', 30)]
-    assert.equal(admits(conv, 'alice', 'bob', controls, 25), true)
-    assert.equal(admits(conv, 'alice', 'bob', controls, 35), false)
-    assert.equal(admits(conv, 'alice', 'bob', controls, 15), false)
+  it('admits a message sent while the chat was open and arriving soon after, or sent while it is open now', () => {
+    const H = 3_600_000
+    const controls = [c('request', 'alice', 10 * H), c('accept', 'bob', 20 * H), c('close', 'alice', 30 * H)]
+    // in flight when the chat closed: arrived a moment after it was sent
+    assert.equal(admits(conv, 'alice', 'bob', controls, 25 * H, 25 * H + 1000), true)
+    // backdated: "sent" while open, but it arrives long after: a closed chat is not written into
+    assert.equal(admits(conv, 'alice', 'bob', controls, 29 * H, 31 * H), false)
+    assert.equal(admits(conv, 'alice', 'bob', controls, 35 * H, 35 * H), false)
+    assert.equal(admits(conv, 'alice', 'bob', controls, 15 * H, 15 * H), false)
     // clocks a little apart: the acceptance is dated after the message its reader sent
-    const skewed = [c('request', 'bob', 10), c('accept', 'alice', 20)]
-    assert.equal(admits(conv, 'alice', 'bob', skewed, 19), true)
+    const open = [c('request', 'bob', 10 * H), c('accept', 'alice', 20 * H)]
+    assert.equal(admits(conv, 'alice', 'bob', open, 20 * H - 1000), true)
+    // a stranger's messages from before the acceptance stay out, even once it is open
+    assert.equal(admits(conv, 'alice', 'bob', open, 12 * H), false)
+    assert.equal(admits(conv, 'alice', 'bob', open, 21 * H), true)
   })
 
   it('reaches the same state whatever order the envelopes arrive in', () => {
