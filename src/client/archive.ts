@@ -10,7 +10,7 @@ import {
 import { verifyEnvelope, seal, open as openSealed } from '../crypto/index.js'
 import { RequestChannels } from '../net/index.js'
 import { dialError } from './server-address.js'
-import type { Envelope, ArchiveResponse } from '../protocol/index.js'
+import type { Envelope, ArchiveResponse, FileEnvelope, RoomSealedEnvelope, TextEnvelope } from '../protocol/index.js'
 import type { ClientStore } from '../store/index.js'
 import type { MeshNode } from '../net/index.js'
 import type { AbortOptions, PeerId, PublicKey } from '@libp2p/interface'
@@ -37,6 +37,8 @@ export interface ArchiveDeps {
   remember: (id: string) => void
   /** Does this device have the envelope of this id already (seen lately, or stored)? */
   has: (id: string) => Promise<boolean>
+  /** Opens a private room's sealed message with the room key (undefined: this account cannot). */
+  openRoom: (room: string, env: RoomSealedEnvelope) => Promise<TextEnvelope | FileEnvelope | undefined>
   stopped: () => boolean
 }
 
@@ -103,20 +105,26 @@ export class ArchiveSync {
   async fetchRoom (room: string, options: AbortOptions = {}): Promise<void> {
     const conv = roomConversation(room)
     const store = this.deps.store()
+    const newest = (await store.page(conv, { limit: 1 }))[0]
+    // the cursor moves past what this device skips too (a sealed message it cannot open), so no page is asked twice
+    let after = newest == null ? null : { sentAt: newest.sentAt, id: newest.id }
     for (let round = 0; round < MAX_ROOM_ROUNDS; round++) {
-      const newest = (await store.page(conv, { limit: 1 }))[0]
-      const res = await this.request({ op: 'room', cert: this.deps.login().cert, room, after: newest == null ? null : { sentAt: newest.sentAt, id: newest.id }, limit: ROOM_PAGE }, options)
+      const res = await this.request({ op: 'room', cert: this.deps.login().cert, room, after, limit: ROOM_PAGE }, options)
       if (!('envelopes' in res)) return
       for (const raw of res.envelopes) {
         const parsed = envelopeSchema.safeParse(raw)
-        if (!parsed.success || (parsed.data.kind !== 'text' && parsed.data.kind !== 'file') || parsed.data.conv !== conv) continue
+        if (parsed.success) after = { sentAt: parsed.data.sentAt, id: parsed.data.id }
+        if (!parsed.success || (parsed.data.kind !== 'text' && parsed.data.kind !== 'file' && parsed.data.kind !== 'sealed-room') || parsed.data.conv !== conv) continue
         try {
           await verifyEnvelope(this.deps.serverKey(), parsed.data, parsed.data.sentAt)
         } catch {
           continue
         }
-        this.deps.remember(parsed.data.id)
-        await this.deps.history().receive(parsed.data)
+        // the node keeps a private room's messages sealed: opened here with the room key, kept opened
+        const env = parsed.data.kind === 'sealed-room' ? await this.deps.openRoom(room, parsed.data) : parsed.data
+        if (env == null) continue
+        this.deps.remember(env.id)
+        await this.deps.history().receive(env)
       }
       if (!res.more || res.envelopes.length === 0) return
     }

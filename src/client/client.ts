@@ -10,7 +10,7 @@ import {
   authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, peopleResponse, checkRoomName, MAX_PEOPLE_FRAME_BYTES,
   checkUsername, dmConversation, roomConversation, encodeFrame, decodeFrame, fromWireError, parseTarget,
   InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
-  InvalidCertificateError, AccountDisabledError, NotMemberError, MAX_ENVELOPE_BYTES, text as textSchema
+  InvalidCertificateError, AccountDisabledError, NotMemberError, MAX_ROOM_ENVELOPE_BYTES, text as textSchema
 } from '../protocol/index.js'
 import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator } from '../crypto/index.js'
 import { ClientStore } from '../store/index.js'
@@ -149,6 +149,7 @@ export class MeshClient {
     accountKeyOf: async (user, options) => (await this.userInfo(user, options)).accountKey,
     remember: id => { this.remember(id) },
     has: async id => this.seen.has(id) || await this.store!.getMessage(id) != null,
+    openRoom: async (room, env) => await this.roomList.open(room, env),
     stopped: () => this.stopped
   })
 
@@ -177,6 +178,8 @@ export class MeshClient {
     subscribe: room => { this.subscribeRoom(room) },
     unsubscribe: room => { this.unsubscribeRoom(room) },
     fetchHistory: async room => { await this.archive.fetchRoom(room) },
+    accountKey: () => this.accountKey!,
+    accountKeyOf: async (user, options) => (await this.userInfo(user, options)).accountKey,
     emit: ev => { this.hub.emit(ev) }
   })
 
@@ -478,10 +481,11 @@ export class MeshClient {
     const pubsub = this.libp2p.services.pubsub
     await waitFor(() => pubsub.getSubscribers(topic).length > 0, options.signal ?? AbortSignal.timeout(ROOM_PEER_WAIT_MS))
     const conv = roomConversation(room)
-    const env = await signEnvelope(this.requireKey(), login.cert, { conv, ...content, n: await this.store!.nextSeq(conv) })
+    // a private room's message goes sealed with the room key; this device keeps it as written
+    const env = await signEnvelope(this.requireKey(), login.cert, { conv, ...this.roomList.sealFor(room, content), n: await this.store!.nextSeq(conv) })
     this.seen.add(env.id)
-    await this.history.receive(env)
-    const res = await pubsub.publish(topic, encodeFrame(env))
+    await this.history.receive(env.kind === 'sealed-room' ? { ...env, ...content } as Envelope : env)
+    const res = await pubsub.publish(topic, encodeFrame(env, MAX_ROOM_ENVELOPE_BYTES))
     if (res.recipients.length === 0) {
       throw new OfflineError(`nobody could be reached in #${room}`)
     }
@@ -665,7 +669,8 @@ export class MeshClient {
       if (this.isDisabled(verdict.envelope.author)) return TopicValidatorResult.Reject
       // a private room: only members on its owner-signed list (a list older than the sender's is not their fault)
       const admitted = this.roomList.admits(room, verdict.envelope.author)
-      if (admitted === 'yes') return TopicValidatorResult.Accept
+      // plaintext in a private room (or sealed in a public one) is not passed on
+      if (admitted === 'yes') return this.roomList.admitsKind(room, verdict.envelope.kind) ? TopicValidatorResult.Accept : TopicValidatorResult.Reject
       return admitted === 'no' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     })
     this.subscribed.add(room)
@@ -712,12 +717,17 @@ export class MeshClient {
     if (room == null) return
     let env: Envelope
     try {
-      env = decodeFrame(data, envelopeSchema, MAX_ENVELOPE_BYTES)
+      env = decodeFrame(data, envelopeSchema, MAX_ROOM_ENVELOPE_BYTES)
     } catch {
       return
     }
-    if ((env.kind !== 'text' && env.kind !== 'file') || !this.remember(env.id)) return
-    void this.history.receive(env).catch(() => {})
+    if ((env.kind !== 'text' && env.kind !== 'file' && env.kind !== 'sealed-room') || !this.remember(env.id)) return
+    if (env.kind !== 'sealed-room') {
+      void this.history.receive(env).catch(() => {})
+      return
+    }
+    // a private room's message: opened with the room key (a device without it drops it)
+    void this.roomList.open(room, env).then(async opened => { if (opened != null) await this.history.receive(opened) }).catch(() => {})
   }
 
   private async receiveDirect (env: Envelope, connection: Connection): Promise<unknown> {

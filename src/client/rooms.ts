@@ -2,13 +2,21 @@
  * Rooms on the client side: the rooms this account is in (from the rendezvous node's registry,
  * kept current by its pushes), subscribing to their gossipsub topics, and the owner-signed
  * member lists of private rooms that this device's topic validator checks authors against.
+ * A private room's list also carries its room keys (crypto/room-key.ts): messages there travel
+ * sealed with the newest one, so only members read them.
  */
 import {
   GLOBAL_ROOM, checkRoomName, checkUsername, roomConversation, roomInfo as roomInfoSchema, envelope as envelopeSchema,
-  InvalidInputError, NotMemberError, RoomTakenError, UnknownRoomError
+  InvalidInputError, NotMemberError, RoomTakenError, UnknownRoomError, UnknownUserError
 } from '../protocol/index.js'
-import { verifyEnvelope } from '../crypto/index.js'
-import type { Envelope, MembersEnvelope, PeopleRequest, PeopleResponse, RoomInfo, RoomMember } from '../protocol/index.js'
+import {
+  verifyEnvelope, seal, open as openSealed, newRoomKey, sealRoomContent, openRoomContent, sealPastKeys, openPastKeys, ROOM_KEY_BYTES
+} from '../crypto/index.js'
+import type { AccountKeyPair } from '../crypto/index.js'
+import type {
+  Envelope, FileEnvelope, MembersBody, MembersEnvelope, PeopleRequest, PeopleResponse, RoomContent, RoomInfo, RoomMember,
+  RoomSealedBody, RoomSealedEnvelope, TextEnvelope
+} from '../protocol/index.js'
 import type { AbortOptions, PublicKey } from '@libp2p/interface'
 import type { ClientEvent } from './events.js'
 
@@ -27,6 +35,10 @@ export interface RoomsDeps {
   unsubscribe: (room: string) => void
   /** Fetches the room's recent history kept by the node. */
   fetchHistory: (room: string) => Promise<void>
+  /** This account's sealing key pair: opens its copy of each private room's key. */
+  accountKey: () => AccountKeyPair
+  /** Another account's public sealing key (a private room's key is sealed to each member's). */
+  accountKeyOf: (user: string, options: AbortOptions) => Promise<string | null>
   emit: (ev: ClientEvent) => void
 }
 
@@ -41,6 +53,9 @@ export class Rooms {
   private readonly joined = new Map<string, RoomInfo>()
   private readonly lists = new Map<string, MemberList>()
   private readonly refreshed = new Map<string, number>()
+  private readonly refreshing = new Map<string, Promise<void>>()
+  /** Private rooms' keys this account could open, by list version. */
+  private readonly keys = new Map<string, Map<number, Uint8Array>>()
   /** The last description of each room announced to listeners. */
   private readonly announced = new Map<string, string>()
 
@@ -59,12 +74,55 @@ export class Rooms {
     const list = this.lists.get(room)
     if (list == null) return room === GLOBAL_ROOM || this.joined.get(room)?.private === false ? 'yes' : 'unknown'
     if (list.members.has(author)) return 'yes'
-    const last = this.refreshed.get(room) ?? 0
-    if (Date.now() - last > LIST_REFRESH_MS) {
-      this.refreshed.set(room, Date.now())
-      void this.info(room).catch(() => {})
-    }
+    void this.refresh(room)
     return 'unknown'
+  }
+
+  /** Is `room` private here (its messages travel sealed with the room key)? */
+  isPrivate (room: string): boolean {
+    return this.lists.has(room) || this.joined.get(room)?.private === true
+  }
+
+  /** May a message of `kind` travel on `room`'s topic? A private room carries sealed messages only, a public one none. */
+  admitsKind (room: string, kind: Envelope['kind']): boolean {
+    return this.isPrivate(room) ? kind === 'sealed-room' : kind !== 'sealed-room'
+  }
+
+  /** A message's content as it goes on `room`'s topic: as it is in a public room, sealed with the newest room key in a private one. */
+  sealFor (room: string, content: RoomContent): RoomContent | { kind: 'sealed-room', body: RoomSealedBody } {
+    if (!this.isPrivate(room)) return content
+    const list = this.lists.get(room)
+    const key = list == null ? undefined : this.keys.get(room)?.get(list.version)
+    if (list == null || key == null) throw new NotMemberError(`this device holds no key of the private room #${room}; its owner must invite you (again)`)
+    return { kind: 'sealed-room', body: sealRoomContent(key, room, list.version, content) }
+  }
+
+  /**
+   * A private room's message opened with its room key: the envelope as its author wrote it (its
+   * signature covers the sealed form, checked before). Undefined when this account holds no such
+   * key (a newer list is asked for first) or it does not open.
+   */
+  async open (room: string, env: RoomSealedEnvelope): Promise<TextEnvelope | FileEnvelope | undefined> {
+    if (this.keys.get(room)?.get(env.body.v) == null && env.body.v > (this.lists.get(room)?.version ?? 0)) await this.refresh(room)
+    const key = this.keys.get(room)?.get(env.body.v)
+    if (key == null) return undefined
+    try {
+      const content = openRoomContent(key, room, env.body)
+      return { ...env, kind: content.kind, body: content.body } as TextEnvelope | FileEnvelope
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Asks for a private room's list again (one at a time, at most every LIST_REFRESH_MS). */
+  private async refresh (room: string): Promise<void> {
+    const running = this.refreshing.get(room)
+    if (running != null) return await running
+    if (Date.now() - (this.refreshed.get(room) ?? 0) <= LIST_REFRESH_MS) return
+    this.refreshed.set(room, Date.now())
+    const asked = this.info(room).then(() => {}, () => {}).finally(() => this.refreshing.delete(room))
+    this.refreshing.set(room, asked)
+    await asked
   }
 
   /** Asks the node which rooms this account is in and follows them (after each session start). */
@@ -98,7 +156,7 @@ export class Rooms {
     const room = checkRoomName(name)
     if (room === GLOBAL_ROOM) throw new RoomTakenError(`#${GLOBAL_ROOM} always exists`)
     const priv = opts.private === true
-    const list = priv ? await this.deps.sign(roomConversation(room), 'members', { room, version: 1, members: [this.deps.me()] }) : undefined
+    const list = priv ? await this.signList(room, 1, [this.deps.me()], [], options) : undefined
     return await this.expect(await this.deps.ask({ op: 'create', cert: this.deps.cert(), room, private: priv, ...(list == null ? {} : { list }) }, options))
   }
 
@@ -124,7 +182,10 @@ export class Rooms {
       const held = this.lists.get(room)
       if (held == null) throw new InvalidInputError(`the member list of #${room} could not be checked; try again`)
       if (held.members.has(user)) throw new InvalidInputError(`${user} is already a member of #${room}`)
-      list = await this.deps.sign(roomConversation(room), 'members', { room, version: held.version + 1, members: [...held.members, user] })
+      // a new key for the new version; the older ones go along, so the invited member reads the history
+      const past: Array<Uint8Array | null> = []
+      for (let v = 1; v <= held.version; v++) past.push(this.keys.get(room)?.get(v) ?? null)
+      list = await this.signList(room, held.version + 1, [...held.members, user], past, options)
     }
     return await this.expect(await this.deps.ask({ op: 'invite', cert: this.deps.cert(), room, user, ...(list == null ? {} : { list }) }, options))
   }
@@ -170,6 +231,7 @@ export class Rooms {
   private forget (room: string): void {
     this.joined.delete(room)
     this.lists.delete(room)
+    this.keys.delete(room)
     this.deps.unsubscribe(room)
   }
 
@@ -186,6 +248,41 @@ export class Rooms {
     const held = this.lists.get(info.room)
     if (held != null && held.version >= env.body.version) return
     this.lists.set(info.room, { owner: env.author, version: env.body.version, members: new Set(env.body.members) })
+    this.openKeys(info.room, env.body)
+  }
+
+  /** Takes this account's room key (and the older ones) from a checked list. */
+  private openKeys (room: string, body: MembersBody): void {
+    const me = this.deps.me()
+    const mine = body.keys != null && Object.hasOwn(body.keys, me) ? body.keys[me] : undefined
+    if (mine == null) return
+    try {
+      const key = openSealed(this.deps.accountKey(), mine)
+      if (key.length !== ROOM_KEY_BYTES) return
+      const held = this.keys.get(room) ?? new Map<number, Uint8Array>()
+      held.set(body.version, key)
+      if (body.past != null) {
+        for (const [v, k] of openPastKeys(key, room, body.version, body.past)) if (!held.has(v)) held.set(v, k)
+      }
+      this.keys.set(room, held)
+    } catch {
+      // sealed to an account key this device no longer has: the room stays unreadable here until the owner invites again
+    }
+  }
+
+  /** Signs a private room's list of `version` with a new room key sealed to each member, and the older keys. */
+  private async signList (room: string, version: number, members: string[], past: Array<Uint8Array | null>, options: AbortOptions): Promise<MembersEnvelope> {
+    const key = newRoomKey()
+    const me = this.deps.me()
+    const keys: Record<string, string> = {}
+    for (const user of members) {
+      const publicKey = user === me ? this.deps.accountKey().publicKey : await this.deps.accountKeyOf(user, options)
+      if (publicKey == null) throw new UnknownUserError(`${user} has no account key yet; they must log in once before joining a private room`)
+      keys[user] = seal(publicKey, key)
+    }
+    return await this.deps.sign(roomConversation(room), 'members', {
+      room, version, members, keys, ...(past.length === 0 ? {} : { past: sealPastKeys(key, room, version, past) })
+    })
   }
 
   private async expect (res: Extract<PeopleResponse, { ok: true }>): Promise<RoomInfo> {

@@ -5,7 +5,7 @@
  * pass on what this peer finds over the rate); the sending device collects penalty points
  * instead, which lower its gossipsub score (`score`).
  */
-import { decodeFrame, envelope as envelopeSchema, roomConversation, MAX_ENVELOPE_BYTES, RateLimiter, Penalties } from '../protocol/index.js'
+import { decodeFrame, envelope as envelopeSchema, roomConversation, MAX_ROOM_ENVELOPE_BYTES, RateLimiter, Penalties } from '../protocol/index.js'
 import { verifyEnvelope } from './envelope.js'
 import type { Envelope } from '../protocol/index.js'
 import type { PublicKey } from '@libp2p/interface'
@@ -47,12 +47,12 @@ export class RoomValidator {
     if (msg.type !== 'signed' || msg.from == null) {
       return { ok: false, reason: 'unsigned' }
     }
-    if (msg.data.length > MAX_ENVELOPE_BYTES) {
+    if (msg.data.length > MAX_ROOM_ENVELOPE_BYTES) {
       return { ok: false, reason: 'oversized' }
     }
     let env: Envelope
     try {
-      env = decodeFrame(msg.data, envelopeSchema, MAX_ENVELOPE_BYTES)
+      env = decodeFrame(msg.data, envelopeSchema, MAX_ROOM_ENVELOPE_BYTES)
     } catch {
       return { ok: false, reason: 'malformed' }
     }

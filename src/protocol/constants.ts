@@ -45,8 +45,16 @@ export const PEOPLE_PROTOCOL = '/meshchat/people/1.0.0'
 export const MAX_PROFILE_NAME = 64
 export const MAX_PROFILE_STATUS = 140
 export const MAX_PROFILE_ABOUT = 1024
-/** Members of one private room's signed list. */
-export const MAX_ROOM_MEMBERS = 1000
+/**
+ * Members of one private room's signed list. The list carries the room key sealed to each member
+ * (about 200 bytes a member) and the older keys, and reaches devices in a session push
+ * (MAX_FRAME_BYTES): 200 members keep it under 64 KiB.
+ */
+export const MAX_ROOM_MEMBERS = 200
+/** A private room's message body, encrypted with the room key: base64url of the largest text's JSON (escapes double it) or a file offer, plus the tag. */
+export const MAX_ROOM_SEALED_CHARS = Math.ceil((MAX_TEXT_BYTES * 2 + 4096 + 16) * 4 / 3)
+/** Largest envelope on a room topic: a private room's sealed message is larger than its plaintext. */
+export const MAX_ROOM_ENVELOPE_BYTES = MAX_ROOM_SEALED_CHARS + 4096
 /** Rooms one answer lists, and rooms one account may be in. */
 export const MAX_ROOMS_LISTED = 1000
 export const MAX_ROOMS_PER_ACCOUNT = 200

@@ -5,7 +5,7 @@
 import { z } from 'zod'
 import {
   MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MAX_PROFILE_ABOUT, MAX_ROOM_MEMBERS, MAX_ROOMS_LISTED,
-  MAX_ADDR_LENGTH, MAX_ADDRS, MAX_PASSWORD_LENGTH, MAX_TEXT_BYTES, MAX_SEALED_CHARS, MAX_ARCHIVE_PUT_ITEMS
+  MAX_ADDR_LENGTH, MAX_ADDRS, MAX_PASSWORD_LENGTH, MAX_TEXT_BYTES, MAX_SEALED_CHARS, MAX_ARCHIVE_PUT_ITEMS, MAX_ROOM_SEALED_CHARS
 } from './constants.js'
 import { fileOffer } from './files.js'
 
@@ -73,13 +73,45 @@ export const profileBody = z.object({
   about: shortText(MAX_PROFILE_ABOUT)
 })
 export type ProfileBody = z.infer<typeof profileBody>
-/** The member list of a private room, signed by its owner; a higher version replaces a lower one. */
+/** A 32-byte room key sealed to one account key (crypto/seal.ts): 93 bytes, base64url. */
+const sealedRoomKey = z.string().min(1).max(160).regex(BASE64URL, 'invalid sealed room key')
+const roomVersion = z.number().int().positive().max(2 ** 40)
+/**
+ * The member list of a private room, signed by its owner; a higher version replaces a lower one.
+ * `keys`: this version's random room key sealed to each member's account key (private room
+ * messages are encrypted with it, so only members read them). `past`: the keys of versions
+ * 1..version-1, 32 bytes each in order, AES-256-GCM under this version's key, so that invited
+ * members read the history from before their invitation. Lists from before room keys have neither.
+ */
 export const membersBody = z.object({
   room: z.string().regex(USERNAME, 'invalid room name'),
-  version: z.number().int().positive().max(2 ** 40),
-  members: z.array(username).min(1).max(MAX_ROOM_MEMBERS)
+  version: roomVersion,
+  members: z.array(username).min(1).max(MAX_ROOM_MEMBERS),
+  keys: z.record(username, sealedRoomKey).refine(k => Object.keys(k).length <= MAX_ROOM_MEMBERS, { message: 'too many room keys' }).optional(),
+  past: z.object({
+    iv: z.string().length(16).regex(BASE64URL),
+    ct: z.string().max(Math.ceil((MAX_ROOM_MEMBERS * 32 + 16) * 4 / 3) + 4).regex(BASE64URL)
+  }).optional()
 })
 export type MembersBody = z.infer<typeof membersBody>
+
+/**
+ * A private room's message as it travels (kind `sealed-room`): `ct` is AES-256-GCM, under the
+ * room key of list version `v`, of the JSON of a `roomContent`. The envelope's signature covers
+ * it, so validators check author, certificate, rate and membership without the key.
+ */
+export const roomSealedBody = z.object({
+  v: roomVersion,
+  iv: z.string().length(16).regex(BASE64URL),
+  ct: z.string().min(22).max(MAX_ROOM_SEALED_CHARS).regex(BASE64URL)
+})
+export type RoomSealedBody = z.infer<typeof roomSealedBody>
+/** What a private room's sealed message holds: a text or a file offer. */
+export const roomContent = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('text'), body: textBody }).strict(),
+  z.object({ kind: z.literal('file'), body: fileOffer }).strict()
+])
+export type RoomContent = z.infer<typeof roomContent>
 
 const envelopeBase = {
   v: z.literal(1),
@@ -107,7 +139,9 @@ export const envelope = z.discriminatedUnion('kind', [
   z.object({ ...envelopeBase, kind: z.literal('profile'), body: profileBody }),
   z.object({ ...envelopeBase, kind: z.literal('members'), body: membersBody }),
   /** A file offer (issue 9): a message whose bytes travel on FILE_PROTOCOL, never in the envelope. */
-  z.object({ ...envelopeBase, kind: z.literal('file'), body: fileOffer })
+  z.object({ ...envelopeBase, kind: z.literal('file'), body: fileOffer }),
+  /** A text or file offer in a private room, encrypted with the room key (never in a direct chat). */
+  z.object({ ...envelopeBase, kind: z.literal('sealed-room'), body: roomSealedBody })
 ])
 export type Envelope = z.infer<typeof envelope>
 export type EnvelopeKind = Envelope['kind']
@@ -119,6 +153,7 @@ export type ContactEnvelope = Extract<Envelope, { kind: 'contact' }>
 export type ProfileEnvelope = Extract<Envelope, { kind: 'profile' }>
 export type MembersEnvelope = Extract<Envelope, { kind: 'members' }>
 export type FileEnvelope = Extract<Envelope, { kind: 'file' }>
+export type RoomSealedEnvelope = Extract<Envelope, { kind: 'sealed-room' }>
 export const CHAT_CONTROL_KINDS = ['request', 'accept', 'decline', 'close'] as const
 
 /** base64url of a raw X25519 public key (32 bytes). */

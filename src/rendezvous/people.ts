@@ -10,7 +10,7 @@ import {
 } from '../protocol/index.js'
 import { verifyEnvelope } from '../crypto/index.js'
 import type { AccountRecord, RendezvousState, RoomRegistryRecord } from '../store/index.js'
-import type { MembersEnvelope, PeopleRequest, RoomInfo, RoomMember } from '../protocol/index.js'
+import type { EnvelopeKind, MembersEnvelope, PeopleRequest, RoomInfo, RoomMember } from '../protocol/index.js'
 import type { Presence } from './presence.js'
 import type { Logger } from './log.js'
 import type { PublicKey } from '@libp2p/interface'
@@ -154,11 +154,16 @@ export class PeopleService {
     }
   }
 
-  /** May `user` post to `room`? For the node's topic validator: members of private rooms only. */
-  async admits (room: string, user: string): Promise<boolean> {
-    if (room === GLOBAL_ROOM) return true
+  /**
+   * May `user` post to `room` (a message of `kind`)? For the node's topic validator: members of
+   * private rooms only, and there only messages sealed with the room key (plaintext would be
+   * readable by anyone on the topic); a public room has no key, so nothing sealed.
+   */
+  async admits (room: string, user: string, kind?: EnvelopeKind): Promise<boolean> {
+    if (room === GLOBAL_ROOM) return kind !== 'sealed-room'
     const record = await this.store.getRoom(room)
     if (record == null) return false
+    if (kind != null && (kind === 'sealed-room') !== record.private) return false
     // a member who left is still on the signed list until its owner signs a new one: the node knows better
     return !record.private || (this.listed(record, user) && await this.store.isMember(room, user))
   }
@@ -221,6 +226,12 @@ export class PeopleService {
     if (list.conv !== roomConversation(room) || list.body.room !== room) throw new InvalidMessageError('the member list is for another room')
     if (list.body.version !== version + 1) throw new InvalidInputError('the member list changed meanwhile; try again')
     if (new Set(list.body.members).size !== list.body.members.length || list.body.members.length > MAX_ROOM_MEMBERS) throw new InvalidMessageError('the member list repeats names')
+    // the room key sealed to every member and nobody else (the node cannot open them, only count them)
+    const keys = list.body.keys ?? {}
+    if (list.body.keys == null || Object.keys(keys).length !== list.body.members.length || list.body.members.some(u => !Object.hasOwn(keys, u))) {
+      throw new InvalidMessageError('the member list must carry the room key sealed to each member')
+    }
+    if ((list.body.past == null) !== (list.body.version === 1)) throw new InvalidMessageError('the member list must carry the older room keys')
     return list
   }
 

@@ -283,8 +283,8 @@ export class RendezvousNode {
     const topic = roomTopic(room)
     pubsub.topicValidators.set(topic, async (_peer, msg) => {
       let verdict = await this.roomValidator!.check(room, msg)
-      // a private room admits only the members on its owner-signed list
-      if (verdict.ok && !await this.people.admits(room, verdict.envelope.author).catch(() => false)) verdict = { ok: false, reason: 'not a member' }
+      // a private room admits only the members on its owner-signed list, and only sealed messages
+      if (verdict.ok && !await this.people.admits(room, verdict.envelope.author, verdict.envelope.kind).catch(() => false)) verdict = { ok: false, reason: 'not a member' }
       if (!verdict.ok) {
         this.log.info('room message rejected', { room, reason: verdict.reason })
         this.count.room({ result: 'rejected' })

@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { encodeFrame } from '../../src/protocol/index.js'
-import { issueCertificate, signEnvelope, generateAccountKey, wrapAccountKey, seal } from '../../src/crypto/index.js'
+import { issueCertificate, signEnvelope, generateAccountKey, wrapAccountKey, seal, newRoomKey, sealRoomContent, sealPastKeys } from '../../src/crypto/index.js'
 import { TEST_SCRYPT } from '../../src/testing/index.js'
 import type { Parameters } from 'fast-check'
 
@@ -179,6 +179,13 @@ export async function validSamples (): Promise<Samples> {
   const profileEnv = await signEnvelope(deviceKey, cert, { conv: 'self:alice', kind: 'profile', body: profileBodyValue })
   const membersBodyValue = { room: 'ops', version: 2, members: ['alice', 'bob'] }
   const membersEnv = await signEnvelope(deviceKey, cert, { conv: 'room:ops', kind: 'members', body: membersBodyValue })
+  // a list with room keys, and a private room's message sealed with one
+  const roomKey = newRoomKey()
+  const keyedMembersBody = { room: 'ops', version: 2, members: ['alice', 'bob'], keys: { alice: seal(account.publicKey, roomKey), bob: seal(account.publicKey, roomKey) }, past: sealPastKeys(roomKey, 'ops', 2, [newRoomKey()]) }
+  const keyedMembersEnv = await signEnvelope(deviceKey, cert, { conv: 'room:ops', kind: 'members', body: keyedMembersBody })
+  const roomContentValue = { kind: 'text' as const, body: { text: 'members only' } }
+  const sealedRoomBody = sealRoomContent(roomKey, 'ops', 2, roomContentValue)
+  const sealedRoomEnv = await signEnvelope(deviceKey, cert, { conv: 'room:ops', kind: 'sealed-room', body: sealedRoomBody })
   const profileInfo = { user: 'alice', ...profileBodyValue, updatedAt: 1_700_000_000_000 }
   const roomInfo = { room: 'ops', private: true, owner: 'alice', createdAt: 1_700_000_000_000, members: 2, joined: true, list: membersEnv }
   const publicRoom = { room: 'lobby', private: false, owner: 'bob', createdAt: 1_700_000_000_000, members: 5, joined: false, list: null }
@@ -214,8 +221,10 @@ export async function validSamples (): Promise<Samples> {
     emptyBody: [{}],
     contactBody: [contactEnv.body, uncontactEnv.body],
     profileBody: [profileBodyValue, { name: '', status: '', about: '' }],
-    membersBody: [membersBodyValue],
-    envelope: [text, roomText, delivered, read, requestEnv, bareRequest, acceptEnv, declineEnv, closeEnv, contactEnv, uncontactEnv, profileEnv, membersEnv],
+    membersBody: [membersBodyValue, keyedMembersBody],
+    roomSealedBody: [sealedRoomBody],
+    roomContent: [roomContentValue],
+    envelope: [text, roomText, delivered, read, requestEnv, bareRequest, acceptEnv, declineEnv, closeEnv, contactEnv, uncontactEnv, profileEnv, membersEnv, keyedMembersEnv, sealedRoomEnv],
     accountPublicKey: [account.publicKey],
     wrappedKey: [accountKey.wrapped],
     accountKeyMaterial: [accountKey],
@@ -279,7 +288,7 @@ export async function validSamples (): Promise<Samples> {
       { op: 'create', cert, room: 'lobby', private: false },
       { op: 'join', cert, room: 'lobby' },
       { op: 'leave', cert, room: 'lobby' },
-      { op: 'invite', cert, room: 'ops', user: 'bob', list: membersEnv },
+      { op: 'invite', cert, room: 'ops', user: 'bob', list: keyedMembersEnv },
       { op: 'invite', cert, room: 'lobby', user: 'bob' },
       { op: 'members', cert, room: 'ops' }
     ],

@@ -209,6 +209,8 @@ describe('rooms: named, public and private', function () {
     const carolLog = new EventLog(carol!)
     await carol!.joinRoom('ops')
     await carolLog.waitFor(isText('deploy at noon'), 10_000, 'room history for the late joiner')
+    // a public room's messages are plain (no room key): the node keeps them as sent
+    assert.ok((await h.rendezvous!.store.readRoom('ops', null, 100)).some(r => (r.envelope as { kind: string }).kind === 'text'))
     assert.deepEqual((await alice!.members('ops')).map(m => [m.user, m.owner]), [['alice', true], ['bob', false], ['carol', false]])
     await bob!.leaveRoom('ops')
     await assert.rejects(bob!.send('#ops', 'gone'), { name: 'NotMemberError' })
@@ -267,5 +269,62 @@ describe('rooms: named, public and private', function () {
     // the owner cannot leave a private room; a member can
     await assert.rejects(alice!.leaveRoom('secret'), { name: 'InvalidInputError' })
     await bob!.leaveRoom('secret')
+  })
+
+  it('a private room\'s messages travel sealed with the room key: members read them, an outsider on the topic and the node cannot', async () => {
+    const [alice, bob, carol, mallory] = await h.clientsFor(['alice', 'bob', 'carol', 'mallory'])
+    const topic = roomTopic('secret')
+    await alice!.createRoom('secret', { private: true })
+    const bobLog = new EventLog(bob!)
+    await alice!.invite('secret', 'bob')
+    await bobLog.waitFor(e => e.type === 'room' && e.room.room === 'secret' && e.room.joined, 5_000, 'bob to be added')
+    // mallory listens on the topic by hand (no login is needed for that: any peer may subscribe)
+    const heard: Uint8Array[] = []
+    const malloryLog = new EventLog(mallory!)
+    const malloryPubsub = mallory!.libp2p.services.pubsub
+    malloryPubsub.addEventListener('gossipsub:message', evt => { if (evt.detail.msg.topic === topic) heard.push(evt.detail.msg.data) })
+    malloryPubsub.subscribe(topic)
+    const malloryPeer = mallory!.libp2p.peerId.toString()
+    await eventually(async () => h.rendezvous!.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === malloryPeer), 10_000, 'mallory on the topic')
+    const aliceLog = new EventLog(alice!)
+    await eventually(async () => {
+      try { await bob!.send('#secret', 'members only'); return true } catch { return false }
+    }, 10_000, 'a peer in #secret')
+    await aliceLog.waitFor(isText('members only'), 10_000, 'bob\'s message at alice, opened')
+    await eventually(async () => heard.length > 0, 10_000, 'the message on the topic at mallory')
+    const utf8 = new TextDecoder()
+    assert.ok(heard.every(d => !utf8.decode(d).includes('members only')), 'no plaintext on the topic')
+    assert.equal((JSON.parse(utf8.decode(heard[0])) as { kind: string }).kind, 'sealed-room')
+    // the node keeps the history sealed: it never has the key
+    const kept = await h.rendezvous!.store.readRoom('secret', null, 100)
+    assert.ok(kept.length > 0)
+    assert.ok(kept.every(r => (r.envelope as { kind: string }).kind === 'sealed-room' && !JSON.stringify(r.envelope).includes('members only')))
+    // a member's plaintext (a device that ignores the rule) is refused by the node and kept nowhere
+    const rejected: string[] = []
+    const validator = h.rendezvous!.libp2p.services.pubsub.topicValidators.get(topic)!
+    h.rendezvous!.libp2p.services.pubsub.topicValidators.set(topic, async (peer, msg) => {
+      const res = await validator(peer, msg)
+      if (res !== 'accept') rejected.push(String(res))
+      return res
+    })
+    const bobLogin = await bob!.home.requireLogin()
+    const plain = await signEnvelope(await bob!.home.deviceKey(), bobLogin.cert, { conv: roomConversation('secret'), kind: 'text', body: { text: 'in the clear' } })
+    await eventually(async () => {
+      await bob!.libp2p.services.pubsub.publish(topic, encodeFrame(plain)).catch(() => {})
+      return rejected.includes('reject')
+    }, 10_000, 'the node to reject plaintext in a private room')
+    assert.ok((await h.rendezvous!.store.readRoom('secret', null, 100)).every(r => !JSON.stringify(r.envelope).includes('in the clear')))
+    // carol, invited later, reads the history from before her invitation (the list carries the older keys) and what follows
+    const carolLog = new EventLog(carol!)
+    await alice!.invite('secret', 'carol')
+    await carolLog.waitFor(isText('members only'), 10_000, 'history from before the invitation, opened')
+    await eventually(async () => {
+      try { await alice!.send('#secret', 'welcome carol'); return true } catch { return false }
+    }, 10_000, 'a peer in #secret')
+    await carolLog.waitFor(isText('welcome carol'), 10_000, 'a message after the invitation at carol')
+    await bobLog.waitFor(isText('welcome carol'), 10_000, 'a message under the new key at bob')
+    assert.ok(heard.every(d => !utf8.decode(d).includes('welcome carol')))
+    assert.equal(malloryLog.find(e => e.type === 'message' && e.message.conv === roomConversation('secret')), undefined)
+    assert.equal(aliceLog.find(isText('in the clear')), undefined)
   })
 })
