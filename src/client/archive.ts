@@ -5,7 +5,7 @@
  */
 import {
   ARCHIVE_PROTOCOL, archiveResponse, envelope as envelopeSchema, decodeFrame, encodeFrame, dmConversation, roomConversation,
-  InvalidMessageError, UnknownUserError, MAX_ENVELOPE_BYTES, MAX_ARCHIVE_FRAME_BYTES
+  InvalidMessageError, UnknownUserError, TimeoutError, MAX_ENVELOPE_BYTES, MAX_ARCHIVE_FRAME_BYTES, MAX_ARCHIVE_PUT_ITEMS
 } from '../protocol/index.js'
 import { verifyEnvelope, seal, open as openSealed } from '../crypto/index.js'
 import { RequestChannels } from '../net/index.js'
@@ -57,7 +57,20 @@ export function isForMe (env: Envelope, me: string): boolean {
   return env.author === me || env.conv === dmConversation(env.author, me)
 }
 
+type PutItem = { to: string, sealed: string, id: string }
+interface QueuedPut {
+  items: PutItem[]
+  bytes: number
+  resolve: () => void
+  reject: (err: unknown) => void
+}
+/** Archive puts in flight at once before the waiting ones are sent together. */
+const PUTS_IN_FLIGHT = 4
+const PUT_TIMEOUT_MS = 10_000
+
 export class ArchiveSync {
+  private readonly puts: QueuedPut[] = []
+  private putsInFlight = 0
   private channels?: RequestChannels<typeof archiveResponse>
   private syncing?: Promise<void>
   private again = false
@@ -74,7 +87,71 @@ export class ArchiveSync {
       if (key == null) throw new UnknownUserError(`${user} has no account key`)
       items.push({ to: user, sealed: seal(key, plain), id: env.id })
     }
-    await this.request({ op: 'put', cert: this.deps.login().cert, items }, options)
+    await this.enqueue(items, options)
+  }
+
+  /**
+   * Puts go out as they come while few are in flight; past that, the ones waiting leave together
+   * in one request (up to MAX_ARCHIVE_PUT_ITEMS copies): under load the node checks one
+   * certificate and writes one batch for several messages.
+   */
+  private async enqueue (items: PutItem[], options: AbortOptions): Promise<void> {
+    const signal = options.signal
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.puts.indexOf(entry)
+        if (i >= 0) { this.puts.splice(i, 1); reject(new TimeoutError('the copy for the node did not go out in time')) }
+      }
+      const done = (): void => { signal?.removeEventListener('abort', onAbort) }
+      const entry: QueuedPut = {
+        items,
+        bytes: items.reduce((n, i) => n + i.sealed.length + 200, 0),
+        resolve: () => { done(); resolve() },
+        reject: err => { done(); reject(err) }
+      }
+      this.puts.push(entry)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.pump()
+    })
+  }
+
+  private pump (): void {
+    while (this.putsInFlight < PUTS_IN_FLIGHT && this.puts.length > 0) {
+      const batch: QueuedPut[] = []
+      let count = 0
+      let bytes = 1024
+      while (this.puts.length > 0) {
+        const next = this.puts[0]!
+        if (batch.length > 0 && (count + next.items.length > MAX_ARCHIVE_PUT_ITEMS || bytes + next.bytes > MAX_ARCHIVE_FRAME_BYTES)) break
+        batch.push(this.puts.shift()!)
+        count += next.items.length
+        bytes += next.bytes
+      }
+      this.putsInFlight++
+      void this.send(batch).finally(() => { this.putsInFlight--; this.pump() })
+    }
+  }
+
+  private async send (batch: QueuedPut[]): Promise<void> {
+    const cert = this.deps.login().cert
+    try {
+      await this.request({ op: 'put', cert, items: batch.flatMap(e => e.items) }, { signal: AbortSignal.timeout(PUT_TIMEOUT_MS) })
+      for (const e of batch) e.resolve()
+    } catch (err) {
+      if (batch.length === 1) {
+        batch[0]!.reject(err)
+        return
+      }
+      // one message's refusal (a disabled recipient, say) must not fail the others: each alone
+      await Promise.all(batch.map(async e => {
+        try {
+          await this.request({ op: 'put', cert, items: e.items }, { signal: AbortSignal.timeout(PUT_TIMEOUT_MS) })
+          e.resolve()
+        } catch (one) {
+          e.reject(one)
+        }
+      }))
+    }
   }
 
   /**

@@ -160,6 +160,26 @@ describe('history', function () {
     assert.deepEqual((await late.history.page('#global')).messages.map(m => [m.from, m.text]), [['alice', 'early bird']])
   })
 
+  it('sends the archive copies of many messages at once in fewer requests, and every one lands once', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
+    const bobHome = bob!.home.dir
+    await bob!.stop()
+    await eventually(async () => (await alice!.users()).find(u => u.user === 'bob')?.online === false)
+    // count the put requests the node serves
+    const node = h.rendezvous! as unknown as { handleArchive: (req: { op: string }, conn: unknown) => Promise<unknown> }
+    const original = node.handleArchive.bind(node)
+    let puts = 0
+    node.handleArchive = async (req, conn) => { if (req.op === 'put') puts++; return await original(req, conn) }
+    const sent = await Promise.all(Array.from({ length: 40 }, async (_, i) => await alice!.send('bob', `burst ${i}`)))
+    assert.ok(sent.every(s => s.status === 'sent'))
+    assert.ok(puts < 40, `${puts} put requests for 40 messages`)
+    const again = await h.startClient(bobHome)
+    await eventually(async () => (await again.history.page('alice', { limit: 100 })).messages.length === 40, 10_000, 'all 40 at bob')
+    const texts = (await again.history.page('alice', { limit: 100 })).messages.map(m => m.text).sort()
+    assert.deepEqual(texts, Array.from({ length: 40 }, (_, i) => `burst ${i}`).sort())
+  })
+
   it('knows when messages are missing and says so in the page', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
     await h.connect(alice!, bob!)
