@@ -603,6 +603,11 @@ export class MeshClient {
     return await this.roomList.invite(room, user, options)
   }
 
+  /** The owner of a private room takes `user` off it; the room gets a new key they never see. */
+  async removeMember (room: string, user: string, options: AbortOptions = {}): Promise<RoomInfo> {
+    return await this.roomList.remove(room, user, options)
+  }
+
   async members (room: string, options: AbortOptions = {}): Promise<RoomMember[]> {
     return await this.roomList.members(checkRoomName(room), options)
   }

@@ -49,6 +49,7 @@ export const controlCommand = z.discriminatedUnion('cmd', [
   z.object({ cmd: z.literal('join-room'), room: name, id: z.unknown().optional() }),
   z.object({ cmd: z.literal('leave-room'), room: name, id: z.unknown().optional() }),
   z.object({ cmd: z.literal('invite'), room: name, user: name, id: z.unknown().optional() }),
+  z.object({ cmd: z.literal('remove-member'), room: name, user: name, id: z.unknown().optional() }),
   z.object({ cmd: z.literal('members'), room: name, id: z.unknown().optional() }),
   // issue 9: files (paths are absolute: the running device may have another working folder)
   z.object({ cmd: z.literal('send-file'), to: name, path: z.string().min(1).max(4096), id: z.unknown().optional() }),
@@ -85,6 +86,8 @@ export interface DeviceApi {
   joinRoom: (room: string) => Promise<RoomInfo>
   leaveRoom: (room: string) => Promise<RoomInfo>
   invite: (room: string, user: string) => Promise<RoomInfo>
+  /** The owner of a private room takes `user` off it (a new room key they never get). */
+  removeMember: (room: string, user: string) => Promise<RoomInfo>
   members: (room: string) => Promise<RoomMember[]>
   /** Offers a file (hashing it first: `onProgress` follows that). */
   sendFile: (to: string, path: string, options?: { onProgress?: (p: FileProgress) => void }) => Promise<SendFileResult>
@@ -123,6 +126,7 @@ export function localDevice (client: MeshClient, close: () => Promise<void>): De
     joinRoom: async room => await client.joinRoom(room),
     leaveRoom: async room => await client.leaveRoom(room),
     invite: async (room, user) => await client.invite(room, user),
+    removeMember: async (room, user) => await client.removeMember(room, user),
     members: async room => await client.members(room),
     sendFile: async (to, path, options = {}) => await client.sendFile(to, path, options),
     files: async () => await client.files(),
@@ -158,6 +162,7 @@ const runners: Runners = {
   'join-room': async (api, c) => await api.joinRoom(c.room),
   'leave-room': async (api, c) => await api.leaveRoom(c.room),
   invite: async (api, c) => await api.invite(c.room, c.user),
+  'remove-member': async (api, c) => await api.removeMember(c.room, c.user),
   members: async (api, c) => await api.members(c.room),
   'send-file': async (api, c, progress) => await api.sendFile(c.to, c.path, progress == null ? {} : { onProgress: progress }),
   files: async api => await api.files(),
@@ -334,6 +339,7 @@ export async function connectControl (path: string, timeoutMs = 30_000): Promise
     joinRoom: async room => await call({ cmd: 'join-room', room }) as RoomInfo,
     leaveRoom: async room => await call({ cmd: 'leave-room', room }) as RoomInfo,
     invite: async (room, user) => await call({ cmd: 'invite', room, user }) as RoomInfo,
+    removeMember: async (room, user) => await call({ cmd: 'remove-member', room, user }) as RoomInfo,
     members: async room => await call({ cmd: 'members', room }) as RoomMember[],
     sendFile: async (to, path, options = {}) => await call({ cmd: 'send-file', to, path }, options.onProgress) as SendFileResult,
     files: async () => await call({ cmd: 'files' }) as FileEntry[],

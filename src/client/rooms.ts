@@ -181,13 +181,48 @@ export class Rooms {
       if (current.owner !== me) throw new NotMemberError(`only the owner (${current.owner ?? 'nobody'}) can invite people to the private room #${room}`)
       const held = this.lists.get(room)
       if (held == null) throw new InvalidInputError(`the member list of #${room} could not be checked; try again`)
-      if (held.members.has(user)) throw new InvalidInputError(`${user} is already a member of #${room}`)
+      const kept = await this.stillIn(room, held, options)
+      if (kept.includes(user)) throw new InvalidInputError(`${user} is already a member of #${room}`)
       // a new key for the new version; the older ones go along, so the invited member reads the history
-      const past: Array<Uint8Array | null> = []
-      for (let v = 1; v <= held.version; v++) past.push(this.keys.get(room)?.get(v) ?? null)
-      list = await this.signList(room, held.version + 1, [...held.members, user], past, options)
+      list = await this.signList(room, held.version + 1, [...kept, user], this.pastKeys(room, held.version), options)
     }
     return await this.expect(await this.deps.ask({ op: 'invite', cert: this.deps.cert(), room, user, ...(list == null ? {} : { list }) }, options))
+  }
+
+  /**
+   * Takes `user` off a private room (this device is its owner's): the next list leaves them (and
+   * anyone who left) out and carries a new room key, so they read nothing sent after. A public
+   * room has nobody to remove: anyone may join it.
+   */
+  async remove (name: string, user: string, options: AbortOptions = {}): Promise<RoomInfo> {
+    const room = checkRoomName(name)
+    checkUsername(user)
+    const current = await this.info(room, options)
+    if (room === GLOBAL_ROOM) throw new InvalidInputError(`everyone is in #${GLOBAL_ROOM}; nobody can be removed from it`)
+    if (!current.private) throw new InvalidInputError(`#${room} is public: anyone may join it, so nobody can be removed`)
+    const me = this.deps.me()
+    if (current.owner !== me) throw new NotMemberError(`only the owner (${current.owner ?? 'nobody'}) can remove people from the private room #${room}`)
+    if (user === me) throw new InvalidInputError(`you own the private room #${room}; its owner cannot be removed`)
+    const held = this.lists.get(room)
+    if (held == null) throw new InvalidInputError(`the member list of #${room} could not be checked; try again`)
+    const kept = await this.stillIn(room, held, options)
+    if (!held.members.has(user) && !kept.includes(user)) throw new InvalidInputError(`${user} is not a member of #${room}`)
+    const list = await this.signList(room, held.version + 1, kept.filter(u => u !== user), this.pastKeys(room, held.version), options)
+    return await this.expect(await this.deps.ask({ op: 'remove', cert: this.deps.cert(), room, user, list }, options))
+  }
+
+  /** The members on a private room's list who are still in it (the owner always): those who left are dropped from the next list. */
+  private async stillIn (room: string, held: MemberList, options: AbortOptions): Promise<string[]> {
+    const me = this.deps.me()
+    const now = new Set((await this.members(room, options)).map(m => m.user))
+    return [...held.members].filter(u => u === me || now.has(u))
+  }
+
+  /** The keys of versions 1..`version` this device holds, for the next list's `past`. */
+  private pastKeys (room: string, version: number): Array<Uint8Array | null> {
+    const past: Array<Uint8Array | null> = []
+    for (let v = 1; v <= version; v++) past.push(this.keys.get(room)?.get(v) ?? null)
+    return past
   }
 
   async members (name: string, options: AbortOptions = {}): Promise<RoomMember[]> {

@@ -301,6 +301,8 @@ export const peopleRequest = z.discriminatedUnion('op', [
   z.object({ op: z.literal('join'), cert: certificate, room: roomName }),
   z.object({ op: z.literal('leave'), cert: certificate, room: roomName }),
   z.object({ op: z.literal('invite'), cert: certificate, room: roomName, user: z.string().max(64), list: z.unknown().optional() }),
+  /** The owner of a private room takes `user` off it: `list` is the next version without them, with a new room key. */
+  z.object({ op: z.literal('remove'), cert: certificate, room: roomName, user: z.string().max(64), list: z.unknown() }),
   z.object({ op: z.literal('members'), cert: certificate, room: roomName })
 ])
 export type PeopleRequest = z.infer<typeof peopleRequest>

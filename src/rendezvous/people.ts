@@ -126,9 +126,8 @@ export class PeopleService {
         if (record.private) {
           if (record.owner !== me) throw new NotMemberError(`only the owner (${record.owner}) can invite people to the private room #${record.room}`)
           const list = await this.checkList(req.list, record.room, me, record.version)
-          const before = new Set(this.listOf(record))
           const after = new Set(list.body.members)
-          if (!after.has(user) || !after.has(me) || [...before].some(u => !after.has(u) && u !== user)) {
+          if (!after.has(user) || !after.has(me) || !await this.keepsMembers(record, after, user)) {
             throw new InvalidInputError('the new member list must keep the members and add the invited person')
           }
           updated = { ...record, list, version: list.body.version }
@@ -139,6 +138,32 @@ export class PeopleService {
         this.deps.log.info('room invite', { room: record.room, by: me, user })
         // everyone in the room learns the new list (their validators admit the new member)
         await this.announce(updated, await this.store.members(record.room, MAX_MEMBERS_LISTED))
+        return { ok: true, room: await this.info(updated, me) }
+      }
+      case 'remove': {
+        const record = await this.requireRoom(req.room)
+        if (record == null) throw new InvalidInputError(`everyone is in #${GLOBAL_ROOM}; nobody can be removed from it`)
+        await this.requireVisible(record, me)
+        if (!record.private) throw new InvalidInputError(`#${record.room} is public: anyone may join it, so nobody can be removed`)
+        if (record.owner !== me) throw new NotMemberError(`only the owner (${record.owner}) can remove people from the private room #${record.room}`)
+        const user = checkUsername(req.user)
+        if (user === me) throw new InvalidInputError(`you own the private room #${record.room}; its owner cannot be removed`)
+        const wasMember = await this.store.isMember(record.room, user)
+        if (!wasMember && !this.listed(record, user)) throw new InvalidInputError(`${user} is not a member of #${record.room}`)
+        const list = await this.checkList(req.list, record.room, me, record.version)
+        const after = new Set(list.body.members)
+        const before = new Set(this.listOf(record))
+        // a shorter list only: nobody new comes in with a removal
+        if (after.has(user) || !after.has(me) || [...after].some(u => !before.has(u)) || !await this.keepsMembers(record, after, user)) {
+          throw new InvalidInputError('the new member list must keep the other members and leave out the removed person')
+        }
+        const updated: RoomRegistryRecord = { ...record, list, version: list.body.version }
+        if (!await this.store.updateRoom(updated)) throw new InvalidInputError('the member list changed meanwhile; try again')
+        if (wasMember) await this.store.removeMember(record.room, user)
+        this.deps.log.info('room remove', { room: record.room, by: me, user })
+        // the remaining members take the new list (and key); the removed person's devices forget the room
+        const remaining = await this.store.members(record.room, MAX_MEMBERS_LISTED)
+        await this.announce(updated, [...remaining, user])
         return { ok: true, room: await this.info(updated, me) }
       }
       case 'members': {
@@ -183,6 +208,19 @@ export class PeopleService {
   private listOf (record: RoomRegistryRecord): string[] {
     const parsed = envelopeSchema.safeParse(record.list)
     return parsed.success && parsed.data.kind === 'members' ? parsed.data.body.members : []
+  }
+
+  /**
+   * Does a private room's new list keep everyone of the old one who is still in the room (all but
+   * `except`)? Those who left may be dropped: the owner's next list leaves them out, so they get
+   * no key of any later version.
+   */
+  private async keepsMembers (record: RoomRegistryRecord, after: Set<string>, except: string): Promise<boolean> {
+    for (const u of this.listOf(record)) {
+      if (u === except || after.has(u)) continue
+      if (u === record.owner || await this.store.isMember(record.room, u)) return false
+    }
+    return true
   }
 
   private listed (record: RoomRegistryRecord, user: string): boolean {

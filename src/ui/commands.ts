@@ -9,9 +9,9 @@ import type { SlashCommand } from './slash.js'
 import type { ChatState } from './state.js'
 import type { ChatIntents } from './use-chat.js'
 
-export type PeopleCommand = Extract<SlashCommand, { cmd: 'request' | 'accept' | 'decline' | 'close' | 'contacts' | 'contact-add' | 'contact-remove' | 'profile' | 'profile-set' | 'join' | 'leave' | 'invite' | 'room-create' | 'room-members' }>
+export type PeopleCommand = Extract<SlashCommand, { cmd: 'request' | 'accept' | 'decline' | 'close' | 'contacts' | 'contact-add' | 'contact-remove' | 'profile' | 'profile-set' | 'join' | 'leave' | 'invite' | 'room-create' | 'room-members' | 'room-remove' }>
 
-export const PEOPLE_COMMANDS: ReadonlySet<string> = new Set<PeopleCommand['cmd']>(['request', 'accept', 'decline', 'close', 'contacts', 'contact-add', 'contact-remove', 'profile', 'profile-set', 'join', 'leave', 'invite', 'room-create', 'room-members'])
+export const PEOPLE_COMMANDS: ReadonlySet<string> = new Set<PeopleCommand['cmd']>(['request', 'accept', 'decline', 'close', 'contacts', 'contact-add', 'contact-remove', 'profile', 'profile-set', 'join', 'leave', 'invite', 'room-create', 'room-members', 'room-remove'])
 
 export function isPeopleCommand (c: SlashCommand): c is PeopleCommand {
   return PEOPLE_COMMANDS.has(c.cmd)
@@ -126,6 +126,16 @@ export function runPeopleCommand (c: PeopleCommand, { port, state, act }: Comman
         port.invite(name, c.user).then(room => {
           act.room(room)
           info(`invited ${c.user} to #${room.room}`)
+        }, act.fail)
+        return
+      }
+      case 'room-remove': {
+        const name = c.room ?? openRoom(state)
+        if (name == null) throw new Error('/room remove needs a room: open one, or /room remove <user> <room>')
+        need(port, 'removeMember', 'remove people from rooms')
+        port.removeMember(name, c.user).then(room => {
+          act.room(room)
+          info(`removed ${c.user} from #${room.room}`)
         }, act.fail)
         return
       }

@@ -43,6 +43,8 @@ export interface ChatPort {
   joinRoom?: (name: string) => Promise<RoomInfo>
   leaveRoom?: (name: string) => Promise<RoomInfo>
   invite?: (room: string, user: string) => Promise<RoomInfo>
+  /** The owner of a private room takes `user` off it. */
+  removeMember?: (room: string, user: string) => Promise<RoomInfo>
   members?: (room: string) => Promise<RoomMember[]>
 
   // Files (issue 9). Optional like the above.

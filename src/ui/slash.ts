@@ -21,6 +21,7 @@ export type SlashCommand =
   | { cmd: 'invite', user: string, room?: string }
   | { cmd: 'room-create', room: string, private: boolean }
   | { cmd: 'room-members', room?: string }
+  | { cmd: 'room-remove', user: string, room?: string }
   // issue 9: files (`path` as typed: `~` is expanded where it runs)
   | { cmd: 'send', path: string }
   /** `relay`: the person agrees that the bytes go over a relayed connection (small relays). */
@@ -49,6 +50,7 @@ export const SLASH_HELP: ReadonlyArray<[string, string]> = [
   ['/invite <user> [room]', 'invite a person to a room (the open one)'],
   ['/room create <name> [--private]', 'make a room'],
   ['/room members [room]', 'who is in a room (the open one)'],
+  ['/room remove <user> [room]', 'remove a person from your private room'],
   ['/send <path>', 'offer a file to the open conversation (in the background)'],
   ['/get [file-id]', 'fetch the newest file offered here (or that one)'],
   ['/get --relay [file-id]', 'fetch it even over a relayed connection'],
@@ -141,7 +143,14 @@ export function parseSlash (line: string): SlashResult | undefined {
         if (args[0] == null) return { cmd: 'room-members' }
         return roomOr(args[0], room => ({ cmd: 'room-members', room }))
       }
-      return { error: 'usage: /room create <name> [--private], or /room members [room]' }
+      if (op === 'remove') {
+        const [user, room, ...more] = args
+        if (user == null || more.length > 0) return { error: 'usage: /room remove <user> [room]' }
+        if (!isUsername(user)) return badUser(user)
+        if (room == null) return { cmd: 'room-remove', user }
+        return roomOr(room, r => ({ cmd: 'room-remove', user, room: r }))
+      }
+      return { error: 'usage: /room create <name> [--private], /room members [room], or /room remove <user> [room]' }
     }
     case 'send': {
       const path = pathArgument(line.slice(1).trim().slice('send'.length))

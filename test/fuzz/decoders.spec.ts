@@ -48,7 +48,7 @@ function decodesOrRefuses (name: string, schema: z.ZodType, bytes: Uint8Array): 
 const frameLike: fc.Arbitrary<Json> = fc.record({
   op: fc.oneof(fc.constantFrom(
     'register', 'login', 'logout', 'set-account-key', 'users', 'user', 'put', 'fetch', 'room',
-    'set-profile', 'profiles', 'rooms', 'create', 'join', 'leave', 'invite', 'members'
+    'set-profile', 'profiles', 'rooms', 'create', 'join', 'leave', 'invite', 'remove', 'members'
   ), anyJson),
   t: fc.oneof(fc.constantFrom('hello', 'ping', 'addrs', 'welcome', 'event', 'pong', 'mail', 'error'), anyJson),
   ok: fc.oneof(fc.boolean(), anyJson),
@@ -186,7 +186,7 @@ describe('fuzz: decoders', function () {
   describe('parseCommand (JSON command lines)', function () {
     const cmdNames = ['send', 'users', 'ping', 'conversations', 'history', 'unread', 'read',
       'request', 'requests', 'accept', 'decline', 'close', 'contacts', 'add-contact', 'remove-contact',
-      'profile', 'set-profile', 'rooms', 'create-room', 'join-room', 'leave-room', 'invite', 'members']
+      'profile', 'set-profile', 'rooms', 'create-room', 'join-room', 'leave-room', 'invite', 'remove-member', 'members']
     const field = fc.oneof(anyJson, fc.constantFrom('bob', '#global', 'x'.repeat(65), '', 'hello'), fc.integer({ min: -2, max: 1002 }))
     const commandLike = fc.record({
       cmd: fc.oneof(fc.constantFrom(...cmdNames), anyJson),

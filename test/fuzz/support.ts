@@ -290,6 +290,7 @@ export async function validSamples (): Promise<Samples> {
       { op: 'leave', cert, room: 'lobby' },
       { op: 'invite', cert, room: 'ops', user: 'bob', list: keyedMembersEnv },
       { op: 'invite', cert, room: 'lobby', user: 'bob' },
+      { op: 'remove', cert, room: 'ops', user: 'bob', list: keyedMembersEnv },
       { op: 'members', cert, room: 'ops' }
     ],
     roomMember: [roomMember, { user: 'bob', online: false, owner: false }],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { Harness, EventLog, eventually, TEST_PASSWORD, TEST_SCRYPT } from '../../src/testing/index.js'
 import { login } from '../../src/client/index.js'
-import { signEnvelope } from '../../src/crypto/index.js'
+import { signEnvelope, newRoomKey, sealRoomContent } from '../../src/crypto/index.js'
 import { encodeFrame, roomTopic, roomConversation } from '../../src/protocol/index.js'
 import type { ClientEvent, MeshClient } from '../../src/client/index.js'
 
@@ -326,5 +326,98 @@ describe('rooms: named, public and private', function () {
     assert.ok(heard.every(d => !utf8.decode(d).includes('welcome carol')))
     assert.equal(malloryLog.find(e => e.type === 'message' && e.message.conv === roomConversation('secret')), undefined)
     assert.equal(aliceLog.find(isText('in the clear')), undefined)
+  })
+
+  it('the owner removes a member: a new room key the removed person never gets, they cannot post, the others still read', async () => {
+    const [alice, bob, carol] = await h.clientsFor(['alice', 'bob', 'carol', 'dave', 'mallory'])
+    const topic = roomTopic('secret')
+    await alice!.createRoom('secret', { private: true })
+    const bobLog = new EventLog(bob!)
+    const carolLog = new EventLog(carol!)
+    await alice!.invite('secret', 'bob')
+    await alice!.invite('secret', 'carol')
+    await bobLog.waitFor(e => e.type === 'room' && e.room.room === 'secret' && e.room.joined, 5_000, 'bob to be added')
+    await carolLog.waitFor(e => e.type === 'room' && e.room.room === 'secret' && e.room.joined, 5_000, 'carol to be added')
+    await eventually(async () => {
+      try { await alice!.send('#secret', 'before the removal'); return true } catch { return false }
+    }, 10_000, 'a peer in #secret')
+    await bobLog.waitFor(isText('before the removal'), 10_000, 'the message at bob before the removal')
+    await carolLog.waitFor(isText('before the removal'), 10_000, 'the message at carol before the removal')
+
+    // only the owner removes, only members, only from a private room
+    await assert.rejects(carol!.removeMember('secret', 'bob'), { name: 'NotMemberError' })
+    await assert.rejects(alice!.removeMember('secret', 'mallory'), { name: 'InvalidInputError' })
+    await assert.rejects(alice!.removeMember('secret', 'alice'), { name: 'InvalidInputError' })
+    await alice!.createRoom('lobby')
+    await bob!.joinRoom('lobby')
+    await assert.rejects(alice!.removeMember('lobby', 'bob'), { name: 'InvalidInputError' })
+    // a forged list that keeps bob is refused by the node
+    const aliceLogin = await alice!.home.requireLogin()
+    const kept = await h.rendezvous!.store.getRoom('secret')
+    const forged = await signEnvelope(await alice!.home.deviceKey(), aliceLogin.cert, {
+      conv: roomConversation('secret'), kind: 'members', body: { ...(kept!.list as { body: { members: string[] } }).body, version: kept!.version + 1 } as never
+    })
+    const { PEOPLE_PROTOCOL, peopleResponse } = await import('../../src/protocol/index.js')
+    const { request } = await import('../../src/net/index.js')
+    const nodePeer = h.rendezvous!.libp2p.peerId
+    await alice!.libp2p.peerStore.merge(nodePeer, { multiaddrs: h.rendezvous!.libp2p.getMultiaddrs() })
+    await assert.rejects(request(alice!.libp2p, nodePeer, PEOPLE_PROTOCOL, { op: 'remove', cert: aliceLogin.cert, room: 'secret', user: 'bob', list: forged }, peopleResponse), { name: 'InvalidInputError' })
+    assert.equal((await h.rendezvous!.store.getRoom('secret'))!.version, kept!.version)
+
+    const removed = await alice!.removeMember('secret', 'bob')
+    assert.deepEqual([removed.members, removed.joined, removed.private], [2, true, true])
+    // bob's device is told and forgets the room; the new list holds no key for him
+    await bobLog.waitFor(e => e.type === 'room' && e.room.room === 'secret' && !e.room.joined, 5_000, 'bob to be told')
+    assert.ok(!(await bob!.rooms()).some(r => r.room === 'secret'))
+    const record = (await h.rendezvous!.store.getRoom('secret'))!
+    const body = (record.list as { body: { members: string[], keys: Record<string, string> } }).body
+    assert.deepEqual([...body.members].sort(), ['alice', 'carol'])
+    assert.deepEqual(Object.keys(body.keys).sort(), ['alice', 'carol'])
+    assert.deepEqual((await alice!.members('secret')).map(m => m.user).sort(), ['alice', 'carol'])
+
+    // bob listens on the topic by hand, and tries to post there: the node refuses him
+    const heard: Uint8Array[] = []
+    const bobPubsub = bob!.libp2p.services.pubsub
+    bobPubsub.addEventListener('gossipsub:message', evt => { if (evt.detail.msg.topic === topic) heard.push(evt.detail.msg.data) })
+    bobPubsub.subscribe(topic)
+    const rejected: string[] = []
+    const validator = h.rendezvous!.libp2p.services.pubsub.topicValidators.get(topic)!
+    h.rendezvous!.libp2p.services.pubsub.topicValidators.set(topic, async (peer, msg) => {
+      const res = await validator(peer, msg)
+      if (res !== 'accept') rejected.push(String(res))
+      return res
+    })
+    await assert.rejects(bob!.send('#secret', 'am I still in?'))
+    const bobLogin = await bob!.home.requireLogin()
+    const sealed = sealRoomContent(newRoomKey(), 'secret', record.version, { kind: 'text', body: { text: 'still here' } })
+    const bobEnv = await signEnvelope(await bob!.home.deviceKey(), bobLogin.cert, { conv: roomConversation('secret'), kind: 'sealed-room', body: sealed })
+    await eventually(async () => {
+      await bobPubsub.publish(topic, encodeFrame(bobEnv)).catch(() => {})
+      return rejected.includes('reject')
+    }, 10_000, 'the node to reject the removed member\'s publish')
+    await eventually(async () => h.rendezvous!.libp2p.services.pubsub.getSubscribers(topic).some(p => p.equals(bob!.libp2p.peerId)), 10_000, 'bob on the topic')
+
+    // a message after the removal: carol reads it, bob never does
+    await eventually(async () => {
+      try { await alice!.send('#secret', 'after the removal'); return true } catch { return false }
+    }, 10_000, 'a peer in #secret')
+    await carolLog.waitFor(isText('after the removal'), 10_000, 'the message after the removal at carol')
+    await eventually(async () => heard.length > 0, 10_000, 'the message on the topic at bob')
+    const utf8 = new TextDecoder()
+    assert.ok(heard.every(d => !utf8.decode(d).includes('after the removal')))
+    assert.equal(bobLog.find(isText('after the removal')), undefined)
+    assert.equal(carolLog.find(isText('still here')), undefined)
+    assert.ok((await h.rendezvous!.store.readRoom('secret', null, 100)).every(r => (r.envelope as { author: string }).author !== 'bob'))
+    await assert.rejects(bob!.joinRoom('secret'), { name: 'NotMemberError' })
+
+    // carol leaves by herself: the owner's next list drops her, so she gets no later key either
+    await carol!.leaveRoom('secret')
+    await alice!.invite('secret', 'dave')
+    const after = (await h.rendezvous!.store.getRoom('secret'))!.list as { body: { members: string[], keys: Record<string, string> } }
+    assert.deepEqual([...after.body.members].sort(), ['alice', 'dave'])
+    assert.deepEqual(Object.keys(after.body.keys).sort(), ['alice', 'dave'])
+    // removing someone who left takes them off the list too; again is no member at all
+    await assert.rejects(carol!.joinRoom('secret'), { name: 'NotMemberError' })
+    await assert.rejects(alice!.removeMember('secret', 'carol'), { name: 'InvalidInputError' })
   })
 })

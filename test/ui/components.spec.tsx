@@ -343,6 +343,7 @@ class PeoplePort extends FakePort {
   async joinRoom (name: string): Promise<RoomInfo> { this.record('joinRoom', name); return roomInfo(name) }
   async leaveRoom (name: string): Promise<RoomInfo> { this.record('leaveRoom', name); return roomInfo(name, { joined: false }) }
   async invite (room: string, user: string): Promise<RoomInfo> { this.record('invite', room, user); return roomInfo(room, { members: 3 }) }
+  async removeMember (room: string, user: string): Promise<RoomInfo> { this.record('removeMember', room, user); return roomInfo(room, { members: 1 }) }
   async members (room: string): Promise<RoomMember[]> { this.record('members', room); return [...this.memberList] }
 }
 
@@ -1389,6 +1390,10 @@ describe('ui components', function () {
         await command('/invite carol #lounge')
         await until(() => people.callsOf('invite').length === 2, 'invite to a named room')
         assert.deepEqual(people.callsOf('invite')[1], ['lounge', 'carol'])
+        await command('/room remove bob')
+        await until(() => people.callsOf('removeMember').length === 1, 'remove from the open room')
+        assert.deepEqual(people.callsOf('removeMember'), [['den', 'bob']])
+        await frameWith(screen, 'removed bob from #den')
       })
 
       it('an error from the client core is one line on the status line', async () => {

@@ -340,9 +340,18 @@ describe('ui slash: parseSlash', function () {
       assert.deepEqual(parseSlash('/room members a b'), { error: 'usage: /room members [room]' })
     })
 
-    it('/room alone or with another word shows both usages', () => {
-      assert.deepEqual(parseSlash('/room'), { error: 'usage: /room create <name> [--private], or /room members [room]' })
-      assert.deepEqual(parseSlash('/room delete den'), { error: 'usage: /room create <name> [--private], or /room members [room]' })
+    it('/room remove <user> [room]', () => {
+      assert.deepEqual(parseSlash('/room remove bob'), { cmd: 'room-remove', user: 'bob' })
+      assert.deepEqual(parseSlash('/room remove bob #den'), { cmd: 'room-remove', user: 'bob', room: 'den' })
+      assert.deepEqual(parseSlash('/room remove'), { error: 'usage: /room remove <user> [room]' })
+      assert.deepEqual(parseSlash('/room remove bob den more'), { error: 'usage: /room remove <user> [room]' })
+      assert.match((parseSlash('/room remove #den') as { error: string }).error, /^invalid username/)
+    })
+
+    it('/room alone or with another word shows every usage', () => {
+      const usage = 'usage: /room create <name> [--private], /room members [room], or /room remove <user> [room]'
+      assert.deepEqual(parseSlash('/room'), { error: usage })
+      assert.deepEqual(parseSlash('/room delete den'), { error: usage })
     })
   })
 })

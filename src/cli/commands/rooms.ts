@@ -1,6 +1,6 @@
 /**
  * Rooms (issue 8): `rooms` lists the rooms this account is in and the public ones to join;
- * `room create|join|leave|invite|members` change or show one. Names are given as `dev` or `#dev`.
+ * `room create|join|leave|invite|remove|members` change or show one. Names are given as `dev` or `#dev`.
  */
 import { withDevice } from '../device.js'
 import { gossipFrom } from '../options.js'
@@ -74,6 +74,11 @@ const invite = change<InviteArgs>('invite <name> <user>', 'Invite <user> to a ro
   (r, argv) => `invited ${String(argv.user)} to #${r.room}; they join with meshchat room join ${r.room}`,
   y => y.positional('user', { type: 'string', demandOption: true, describe: 'A username' }))
 
+const remove = change<InviteArgs>('remove <name> <user>', 'Remove <user> from a private room you own; the room gets a new key they never see',
+  async (api, argv) => await api.removeMember(String(argv.name), String(argv.user)),
+  (r, argv) => `removed ${String(argv.user)} from #${r.room} (${plural(r.members, 'member')} left); they read nothing sent from now on`,
+  y => y.positional('user', { type: 'string', demandOption: true, describe: 'A username' }))
+
 const members: CommandModule<GlobalArgs, RoomArgs> = {
   command: 'members <name>',
   describe: 'Who is in a room, online or not, and who owns it',
@@ -91,14 +96,15 @@ const members: CommandModule<GlobalArgs, RoomArgs> = {
 
 export const room: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'room <command>',
-  describe: 'Create, join, leave a room, invite to one, list its members',
+  describe: 'Create, join, leave a room, invite to one or remove from one, list its members',
   builder: y => y
     .command(create)
     .command(join)
     .command(leave)
     .command(invite)
+    .command(remove)
     .command(members)
-    .demandCommand(1, 'name a room command: create, join, leave, invite or members') as any,
+    .demandCommand(1, 'name a room command: create, join, leave, invite, remove or members') as any,
   handler: () => {}
 }
 
