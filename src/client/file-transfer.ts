@@ -216,7 +216,28 @@ export interface ServeDeps {
   changed: (sha256: string) => void
   /** Counts each chunk written to a requester (tests and progress). */
   served?: (sha256: string, index: number, peer: string) => void
+  /** A transfer to a device of `user` begins: how far it got goes to what this returns (the sender's card). */
+  watch?: (t: ServeStart) => ServeWatch
   idleMs?: number
+}
+
+export interface ServeStart {
+  sha256: string
+  /** The requesting device's peer id. */
+  peer: string
+  /** The account the requesting device belongs to. */
+  user: string
+  /** Bytes the requester had already (it resumes after them). */
+  from: number
+  total: number
+}
+
+/** Progress of one transfer this device serves. */
+export interface ServeWatch {
+  /** The file's first `bytes` went out to the requester (what it had before included). */
+  sent: (bytes: number) => void
+  /** The transfer ended: `whole` when every chunk went out. Called once. */
+  end: (whole: boolean) => void
 }
 
 /** Serves one FILE_PROTOCOL stream: checks who asks, then sends chunks as credit allows. */
@@ -229,6 +250,8 @@ export async function serveFile (stream: Stream, connection: Connection, deps: S
   let credit = 0
   let wake: (() => void) | undefined
   let ended = false
+  let watch: ServeWatch | undefined
+  let whole = false
   try {
     const first = await readOne(lp, FILE_REQUEST_TIMEOUT_MS)
     const req = decodeFrame(first, fileRequest)
@@ -259,6 +282,11 @@ export async function serveFile (stream: Stream, connection: Connection, deps: S
     }
     const offer = { size: share.size, chunkSize: share.chunkSize }
     await lp.write(encodeFrame({ ok: true, size: share.size, chunkSize: share.chunkSize, chunks: share.chunks }), { signal: AbortSignal.timeout(idleMs) })
+    try {
+      watch = deps.watch?.({ sha256: share.sha256, peer, user: req.cert.user, from: Math.min(share.size, req.from * share.chunkSize), total: share.size })
+    } catch {
+      // progress is only shown: a watcher's bug must not stop the transfer
+    }
     if (req.manifest) {
       for (let at = 0; at < hashes.length; at += MANIFEST_PIECE_BYTES) {
         const piece = hashes.subarray(at, Math.min(hashes.length, at + MANIFEST_PIECE_BYTES))
@@ -313,13 +341,16 @@ export async function serveFile (stream: Stream, connection: Connection, deps: S
       buf[0] = FILE_FRAME_DATA
       await lp.write(buf.subarray(0, 1 + len), { signal: AbortSignal.timeout(idleMs) })
       deps.served?.(share.sha256, i, peer)
+      try { watch?.sent(Math.min(share.size, (i + 1) * share.chunkSize)) } catch { /* only shown */ }
     }
+    whole = true
     await closeOrAbort(stream, idleMs)
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))
   } finally {
     ended = true
     wake?.()
+    try { watch?.end(whole) } catch { /* only shown */ }
     release?.()
     await fd?.close().catch(() => {})
   }

@@ -30,7 +30,7 @@ import { AutoGet, DEFAULT_AUTO_GET_MAX } from './file-auto.js'
 import type { Meter } from './file-meter.js'
 import type { AutoGetMode } from './file-auto.js'
 import type { NodeFileStore } from './file-node-source.js'
-import type { ChunkSink, ChunkSource } from './file-transfer.js'
+import type { ChunkSink, ChunkSource, ServeStart, ServeWatch } from './file-transfer.js'
 import type { ClientEvent, ClientEventListener } from './events.js'
 import type { SendResult } from './client.js'
 import type { Certificate, DeviceInfo, FileOffer } from '../protocol/index.js'
@@ -105,6 +105,26 @@ export interface FileEntry {
   error?: { name: string, message: string }
   /** Offered by this account to someone who was offline: its copy at the rendezvous node. */
   sealed?: SealedState
+  /**
+   * Transfers of it this device makes now (at most MAX_SERVING_SHOWN): to a device that fetches
+   * it, or up to the rendezvous node for someone offline. Gone once they end.
+   */
+  serving?: ServingState[]
+  /** People (this account too, for its other devices) this device sent all of it to while it ran, oldest first. */
+  sentTo?: string[]
+}
+
+/** One transfer of a file this device makes (the sender's view while it moves). */
+export interface ServingState {
+  /** Who it is for: the person whose device fetches it, or for whom it is left at the node. */
+  to: string
+  /** device: a device of `to` fetches it from this one; node: it goes up to the rendezvous node, sealed for `to`. */
+  via: 'device' | 'node'
+  /** Bytes sent so far (to a device: written to its stream; to the node: stored there). */
+  bytes: number
+  total: number
+  /** Bytes a second, over the last seconds. */
+  rate: number
 }
 
 /** A file left at the rendezvous node for an offline recipient (the sender's view). */
@@ -191,6 +211,26 @@ export interface FilesDeps {
   background: () => boolean
 }
 
+/** Transfers of one file an entry lists in `serving`, at most (the rest still run). */
+export const MAX_SERVING_SHOWN = 4
+/** People an entry lists in `sentTo`, at most (the latest), and files this remembers them for. */
+const MAX_SENT_TO = 16
+const MAX_SENT_FILES = 256
+
+/** A transfer this device serves now (see ServingState); `conv` admitted it (null: this account's own device). */
+interface Serve {
+  peer: string
+  user: string
+  conv: string | null
+  meter: Meter
+}
+
+/** A moment's view of what this device sends of one file (see Files.servedNow). */
+interface ServedNow {
+  moving: Array<{ serve: Serve, bytes: number, total: number, rate: number }>
+  sent: Array<{ user: string, conv: string | null }>
+}
+
 /** More sources than this are not tried for one room file in one round. */
 export const MAX_ROOM_SOURCES = 8
 export { PROGRESS_EVERY_MS } from './file-meter.js'
@@ -249,6 +289,11 @@ export class Files {
   /** Sources that are this account's own devices (not the sender's): see fetchAll. */
   private readonly helpers = new WeakSet<ChunkSource>()
   private readonly serving = new Map<string, number>()
+  /** Transfers served now, by sha256; and who got all of a file, by sha256 (this process only). */
+  private readonly outgoing = new Map<string, Serve[]>()
+  private readonly sent = new Map<string, Array<{ user: string, conv: string | null }>>()
+  /** The events about a file served now, in order, by sha256. */
+  private readonly telling = new Map<string, Promise<void>>()
   private servingTotal = 0
   private downloads = 0
   private readonly queue: Array<() => void> = []
@@ -314,6 +359,7 @@ export class Files {
           this.stats.served.set(sha, (this.stats.served.get(sha) ?? 0) + 1)
           this.uploads.served(sha, index, peer)
         },
+        watch: t => this.watchServe(t),
         idleMs: this.init.idleMs
       })
     }, { maxInboundStreams: perPeer * 2, runOnLimitedConnection: true })
@@ -494,7 +540,8 @@ export class Files {
     return entries.sort((a, b) => b.sentAt - a.sentAt || a.id.localeCompare(b.id))
   }
 
-  private async entryOf (o: OfferRecord, t?: TransferRecord, share?: ShareRecord): Promise<FileEntry> {
+  /** `served`: what this device sent of it at some moment (an event tells that moment, not a later one). */
+  private async entryOf (o: OfferRecord, t?: TransferRecord, share?: ShareRecord, served: ServedNow = this.servedNow(o.offer.sha256)): Promise<FileEntry> {
     const store = this.deps.store().files
     const sha = o.offer.sha256
     t ??= await store.transfer(sha)
@@ -536,7 +583,8 @@ export class Files {
       ...(live != null && live.phase === 'receiving' ? { rate: Math.round(rateOf(live)) } : {}),
       ...(path == null ? {} : { path }),
       ...(t?.error == null || state === 'done' ? {} : { error: t.error }),
-      ...(sealed == null ? {} : { sealed })
+      ...(sealed == null ? {} : { sealed }),
+      ...this.servingOf(o, sealed, served)
     }
   }
 
@@ -935,15 +983,100 @@ export class Files {
   /** The share `user` may fetch: their own account's, or offered in a chat or room they are in. */
   private async authorize (sha256: string, user: string): Promise<ShareRecord> {
     const share = await this.deps.store().files.share(sha256)
+    if (share == null || this.admitting(share, user) === undefined) throw new UnknownFileError('this device has no such file for you')
+    return share
+  }
+
+  /** The conversation through which `user` may fetch `share` (null: this account's own), or undefined. */
+  private admitting (share: ShareRecord, user: string): string | null | undefined {
     const me = this.deps.me()
-    const refusal = new UnknownFileError('this device has no such file for you')
-    if (share == null) throw refusal
-    if (user === me) return share
+    if (user === me) return null
     for (const conv of share.convs) {
-      if (conv.startsWith('dm:') && conv === dmConversation(me, user)) return share
-      if (conv.startsWith('room:') && this.deps.roomAdmits(conv.slice(5), user) === 'yes') return share
+      if (conv.startsWith('dm:') && conv === dmConversation(me, user)) return conv
+      if (conv.startsWith('room:') && this.deps.roomAdmits(conv.slice(5), user) === 'yes') return conv
     }
-    throw refusal
+    return undefined
+  }
+
+  /**
+   * A device began fetching a file from this one: its offers' cards show how far it got
+   * (throttled like downloads), and once it ends whether all of it went ("sent to bob").
+   */
+  private watchServe (t: ServeStart): ServeWatch {
+    const meter = newMeter('uploading', t.total)
+    meter.bytes = t.from
+    const serve: Serve = { peer: t.peer, user: t.user, conv: null, meter }
+    const list = this.outgoing.get(t.sha256) ?? []
+    list.push(serve)
+    this.outgoing.set(t.sha256, list)
+    // which conversation admitted it decides which cards show it (read once; authorize checked it)
+    const ready = this.deps.store().files.share(t.sha256).then(share => {
+      serve.conv = share == null ? null : this.admitting(share, t.user) ?? null
+    }).catch(() => {})
+    const changed = (): void => {
+      const now = this.servedNow(t.sha256)
+      void ready.then(() => { this.servingChanged(t.sha256, serve.conv, now) })
+    }
+    changed()
+    let ended = false
+    return {
+      sent: bytes => {
+        if (ended || !tick(meter, bytes)) return
+        changed()
+      },
+      end: whole => {
+        if (ended) return
+        ended = true
+        const left = (this.outgoing.get(t.sha256) ?? []).filter(s => s !== serve)
+        if (left.length === 0) this.outgoing.delete(t.sha256)
+        else this.outgoing.set(t.sha256, left)
+        if (whole) this.rememberSent(t.sha256, t.user, serve.conv)
+        changed()
+      }
+    }
+  }
+
+  private rememberSent (sha256: string, user: string, conv: string | null): void {
+    const list = (this.sent.get(sha256) ?? []).filter(s => s.user !== user || s.conv !== conv)
+    list.push({ user, conv })
+    this.sent.delete(sha256)
+    this.sent.set(sha256, list.slice(-MAX_SENT_TO))
+    // the oldest files are forgotten first (a Map keeps insertion order)
+    while (this.sent.size > MAX_SENT_FILES) this.sent.delete(this.sent.keys().next().value!)
+  }
+
+  /** A transfer of `sha256` through `conv` (null: to this account's own device, every offer) moved or ended. */
+  private servingChanged (sha256: string, conv: string | null, served: ServedNow): void {
+    // one after the other, so a later moment is never told before an earlier one
+    const next = (this.telling.get(sha256) ?? Promise.resolve()).then(async () => {
+      for (const o of await this.deps.store().files.offersOf(sha256)) {
+        if (conv == null || o.conv === conv) this.deps.emit({ type: 'file', file: await this.entryOf(o, undefined, undefined, served) })
+      }
+    }).catch(() => {})
+    this.telling.set(sha256, next)
+    void next.then(() => { if (this.telling.get(sha256) === next) this.telling.delete(sha256) })
+  }
+
+  /** The transfers of `sha256` this device serves now, as they stand, and who got all of it. */
+  private servedNow (sha256: string): ServedNow {
+    return {
+      moving: (this.outgoing.get(sha256) ?? []).map(s => ({ serve: s, bytes: s.meter.bytes, total: s.meter.total, rate: Math.round(rateOf(s.meter)) })),
+      sent: [...(this.sent.get(sha256) ?? [])]
+    }
+  }
+
+  /** What this device sends of `o`'s file, and to whom it sent all of it (FileEntry.serving, sentTo). */
+  private servingOf (o: OfferRecord, sealed: SealedState | undefined, served: ServedNow): Pick<FileEntry, 'serving' | 'sentTo'> {
+    const sha = o.offer.sha256
+    const relevant = (conv: string | null): boolean => conv == null || conv === o.conv
+    const serving: ServingState[] = served.moving.filter(m => relevant(m.serve.conv)).slice(0, MAX_SERVING_SHOWN)
+      .map(m => ({ to: m.serve.user, via: 'device', bytes: m.bytes, total: m.total, rate: m.rate }))
+    if (sealed?.state === 'uploading' && serving.length < MAX_SERVING_SHOWN) {
+      const meter = this.uploads.meterOf(sealed.to, sha)
+      serving.push({ to: sealed.to, via: 'node', bytes: sealed.bytes, total: o.offer.size, rate: meter == null ? 0 : Math.round(rateOf(meter)) })
+    }
+    const sentTo = [...new Set(served.sent.filter(s => relevant(s.conv)).map(s => s.user))]
+    return { ...(serving.length === 0 ? {} : { serving }), ...(sentTo.length === 0 ? {} : { sentTo }) }
   }
 
   private acquire (peer: string): () => void {

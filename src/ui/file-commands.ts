@@ -53,7 +53,7 @@ export function runFileCommand (c: FileCommand, ctx: CommandContext, home: strin
         act.dispatch({ type: 'send-progress', send: { key, target, name, size: 0, bytes: 0, startedAt } })
         port.sendFile(target, path, {
           onProgress: p => {
-            if (!ended) act.dispatch({ type: 'send-progress', send: { key, target, name, size: p.total, bytes: p.bytes, startedAt } })
+            if (!ended) act.dispatch({ type: 'send-progress', send: { key, target, name, size: p.total, bytes: p.bytes, startedAt, ...(p.phase === 'uploading' ? { phase: 'uploading' as const } : {}) } })
           }
         }).then(res => {
           ended = true

@@ -15,13 +15,19 @@ export interface PendingSend {
   name: string
   /** The file's size once the first progress told it; 0 before. */
   size: number
-  /** Bytes hashed so far. */
+  /** Bytes hashed so far (or, uploading, bytes the rendezvous node has). */
   bytes: number
   startedAt: number
+  /** uploading: the recipient is offline and the file goes up to the rendezvous node before the send returns. @default hashing */
+  phase?: 'hashing' | 'uploading'
 }
 
-/** Where a card's transfer stands: a client file state, or `preparing` (a `/send` hashing). */
-export type CardState = FileState | 'preparing'
+/**
+ * Where a card's transfer stands: a client file state, `preparing` (a `/send` hashing), or on the
+ * sender's side `sending` (a device fetches it from this one, or it goes up to the rendezvous
+ * node), `sent` (all of it went to someone) and `at-node` (it waits for them at the node).
+ */
+export type CardState = FileState | 'preparing' | 'sending' | 'sent' | 'at-node'
 
 /** What a file card shows. */
 export interface FileCard {
@@ -37,6 +43,13 @@ export interface FileCard {
   path?: string
   /** Why it is paused, waiting or failed. */
   error?: string
+  /**
+   * sending: who gets it and how (`bytes` and `rate` are that transfer's), and how many more
+   * transfers of it run; sent: who got all of it; at-node: for whom it waits there.
+   */
+  to?: string[]
+  via?: 'device' | 'node'
+  more?: number
 }
 
 /** Prefix of the ids of the messages that stand in for pending sends. */
@@ -47,6 +60,7 @@ export function cardOf (m: ChatMessage, me: string, files: Readonly<Record<strin
   if (m.file == null) return null
   if (m.id.startsWith(PENDING_PREFIX)) {
     const p = sends[m.id.slice(PENDING_PREFIX.length)]
+    if (p?.phase === 'uploading') return { name: m.file.name, size: p.size, direction: 'out', state: 'sending', bytes: p.bytes, to: [p.target], via: 'node' }
     return { name: m.file.name, size: p?.size ?? m.file.size, direction: 'out', state: 'preparing', bytes: p?.bytes ?? 0 }
   }
   const e = files[m.id]
@@ -56,6 +70,16 @@ export function cardOf (m: ChatMessage, me: string, files: Readonly<Record<strin
 
 /** The card of what the client said of an offer (also a row of `/files`). */
 export function cardOfEntry (e: FileEntry): FileCard {
+  // the sender's card: while this device sends it, after it sent all of it, or left it at the node
+  if (e.direction === 'out' && (e.state === 'shared' || e.state === 'offered')) {
+    const s = e.serving?.[0]
+    // this account's own other device is "you" (the entry's author is this account)
+    const who = (u: string): string => u === e.from ? 'your other device' : u
+    const base = { name: e.name, size: e.size, direction: e.direction, ...(e.path == null ? {} : { path: e.path }) }
+    if (s != null) return { ...base, state: 'sending', bytes: s.bytes, rate: s.rate, to: [who(s.to)], via: s.via, more: (e.serving?.length ?? 1) - 1 }
+    if (e.sentTo != null && e.sentTo.length > 0) return { ...base, state: 'sent', bytes: e.size, to: e.sentTo.map(who) }
+    if (e.sealed?.state === 'stored') return { ...base, state: 'at-node', bytes: e.size, to: [e.sealed.to] }
+  }
   return {
     name: e.name,
     size: e.size,
@@ -85,7 +109,7 @@ export function percent (bytes: number, total: number): number {
 
 /** Whether the card shows a progress bar: the transfer is under way, or was cut part-way. */
 export function movesOrWaits (state: CardState, bytes = 1): boolean {
-  return state === 'downloading' || state === 'preparing' || ((state === 'paused' || state === 'waiting-direct') && bytes > 0)
+  return state === 'downloading' || state === 'preparing' || state === 'sending' || ((state === 'paused' || state === 'waiting-direct') && bytes > 0)
 }
 
 /** One line saying where the transfer stands, without the bar: `48% · 600 KiB of 1.2 MiB · 2.0 MiB/s`. */
@@ -99,18 +123,37 @@ export function cardStatus (c: FileCard): string {
     case 'paused': return `paused at ${percent(c.bytes, c.size)}%${c.error == null ? '' : `: ${c.error}`} · /get resumes it`
     case 'waiting-direct': return `waiting for a direct connection${c.error == null ? '' : ` (${c.error})`} · /get --relay uses the relay`
     case 'done': return `✓ done${c.path == null ? '' : ` · saved to ${c.path}`}`
+    case 'sending': {
+      const to = c.to?.[0] ?? 'someone'
+      // short: the bar and the numbers must fit beside it in a chat pane
+      const more = c.more != null && c.more > 0 ? ` +${c.more}` : ''
+      const how = c.via === 'node' ? `to the node for ${to}` : `to ${to}`
+      return `${how}${more} · ${percent(c.bytes, c.size)}% · ${of}${c.rate == null || c.rate <= 0 ? '' : ` · ${formatBytes(c.rate)}/s`}`
+    }
+    case 'sent': return `✓ sent to ${names(c.to ?? [])}`
+    case 'at-node': return `waits for ${c.to?.[0] ?? 'them'} at the rendezvous node`
     case 'failed': return `✗ failed${c.error == null ? '' : `: ${c.error}`}`
   }
+}
+
+/** `bob`, `bob and carol`, `bob, carol, dave +2`: the latest three named. */
+function names (list: readonly string[]): string {
+  if (list.length === 0) return 'them'
+  if (list.length === 2) return `${list[0]!} and ${list[1]!}`
+  const shown = list.slice(-3)
+  return `${shown.join(', ')}${list.length > 3 ? ` +${list.length - 3}` : ''}`
 }
 
 /** The colour of a card's status line. */
 export function cardColor (state: CardState): string | undefined {
   switch (state) {
-    case 'done': return 'green'
+    case 'done':
+    case 'sent': return 'green'
     case 'failed': return 'red'
     case 'paused':
     case 'waiting-direct': return 'yellow'
     case 'downloading':
+    case 'sending':
     case 'preparing': return 'cyan'
     default: return undefined
   }

@@ -115,6 +115,12 @@ describe('files: to someone offline, auto-get, retries', function () {
     assert.deepEqual(entry?.sealed, { to: 'bob', state: 'stored', bytes: data.length })
     assert.equal(entry?.state, 'shared')
     await aliceLog.waitFor(e => e.type === 'file' && e.file.id === sent.id && e.file.sealed?.state === 'stored', 5_000, 'a file event with the stored copy')
+    // while it went up, the sender's card had it as a transfer to the node for bob; once stored, no more
+    const events = aliceLog.events.flatMap(e => e.type === 'file' && e.file.id === sent.id ? [e.file] : [])
+    const up = events.flatMap(f => f.serving ?? [])
+    assert.ok(up.length > 0 && up.every(s => s.to === 'bob' && s.via === 'node' && s.total === data.length && s.bytes <= data.length), JSON.stringify(up))
+    assert.equal(events.find(f => f.sealed?.state === 'stored')?.serving, undefined)
+    assert.equal(entry?.serving, undefined)
     assert.equal(alice.fileList.stats.uploaded.get(sent.offer.sha256), sent.offer.chunks, 'every chunk went once')
     // the node holds it sealed, within bob's quota, never in clear
     assert.ok((await h.rendezvous!.store.files.usage('bob')).inbound > data.length)

@@ -112,6 +112,45 @@ describe('files: device to device', function () {
     assert.equal(fileEvents.at(-1)?.bytes, 3 * MiB + 12345)
   })
 
+  it('the sender follows a file it serves: file events with growing sent bytes while bob fetches it, then "sent to bob"', async () => {
+    const alice = await h.client('alice', { init: { files: { chunkSize: MIN_CHUNK_SIZE } } })
+    const bob = await h.client('bob')
+    await h.connect(alice, bob)
+    const aliceLog = new EventLog(alice)
+    const bobLog = new EventLog(bob)
+    const path = join(dir, 'served.bin')
+    const size = 4 * MiB + 777
+    await makeFile(path, size)
+    const sent = await alice.sendFile('bob', path)
+    assert.ok(sent.offer.chunks > 60, `${sent.offer.chunks} chunks`)
+    const { id } = await offerAt(bobLog, 'served.bin')
+    const before = (await alice.files()).find(f => f.id === id)
+    assert.equal(before?.serving, undefined, 'nothing moves before bob asks')
+    assert.equal(before?.sentTo, undefined)
+    await bob.getFile(id)
+    const mine = (e: ClientEvent): boolean => e.type === 'file' && e.file.id === id
+    // the last event says it went to bob, and no transfer of it runs any more
+    await eventually(() => {
+      const last = aliceLog.events.filter(mine).at(-1)
+      return last?.type === 'file' && last.file.serving == null && last.file.sentTo?.[0] === 'bob'
+    }, 10_000, 'the final "sent to bob" event')
+    const entries = aliceLog.events.flatMap(e => e.type === 'file' && e.file.id === id ? [e.file] : [])
+    const moving = entries.flatMap(f => f.serving ?? [])
+    assert.ok(moving.length >= 2, `${moving.length} events while it moved`)
+    assert.ok(moving.every(s => s.to === 'bob' && s.via === 'device' && s.total === size))
+    for (let i = 1; i < moving.length; i++) assert.ok(moving[i]!.bytes >= moving[i - 1]!.bytes, 'sent bytes only grow')
+    assert.ok(moving[0]!.bytes < size, 'the first event is from before the end')
+    assert.equal(moving.at(-1)!.bytes, size, 'the last one while it moved counts every byte')
+    const final = entries.at(-1)!
+    assert.equal(final.direction, 'out')
+    assert.equal(final.state, 'shared')
+    assert.deepEqual(final.sentTo, ['bob'])
+    // the list says the same
+    const listed = (await alice.files()).find(f => f.id === id)
+    assert.equal(listed?.serving, undefined)
+    assert.deepEqual(listed?.sentTo, ['bob'])
+  })
+
   it('never overwrites a file in the download folder, and puts a file where it is told', async () => {
     const [alice, bob, bobLog] = await pair()
     const path = join(dir, 'notes.txt')

@@ -104,6 +104,26 @@ describe('ui files (issue 9)', function () {
       assert.deepEqual(cardOf(theirs, ME, { [id(1)]: failed }), { name: 'report.pdf', size: 4 * MiB, direction: 'in', state: 'failed', bytes: 5, error: 'x.txt does not match' })
     })
 
+    it('the sender’s card: sending with the bar’s numbers, then sent to whom, or waiting at the node', () => {
+      const out = (fields: Partial<FileEntry>): FileEntry => fileEntry(2, { from: ME, direction: 'out', state: 'shared', bytes: 4 * MiB, path: '/home/alice/report.pdf', ...fields })
+      const mine = offerMessage(2, ME, 'report.pdf', 4 * MiB)
+      const sending = cardOf(mine, ME, { [id(2)]: out({ serving: [{ to: 'bob', via: 'device', bytes: MiB, total: 4 * MiB, rate: MiB }] }) })
+      assert.equal(sending?.state, 'sending')
+      assert.equal(sending?.bytes, MiB)
+      assert.equal(cardStatus(sending!), 'to bob · 25% · 1.0 MiB of 4.0 MiB · 1.0 MiB/s')
+      const two = cardOf(mine, ME, { [id(2)]: out({ serving: [{ to: 'bob', via: 'device', bytes: 0, total: 4 * MiB, rate: 0 }, { to: 'carol', via: 'device', bytes: MiB, total: 4 * MiB, rate: 0 }] }) })
+      assert.equal(cardStatus(two!), 'to bob +1 · 0% · 0 B of 4.0 MiB')
+      const up = cardOf(mine, ME, { [id(2)]: out({ serving: [{ to: 'bob', via: 'node', bytes: 2 * MiB, total: 4 * MiB, rate: 0 }], sealed: { to: 'bob', state: 'uploading', bytes: 2 * MiB } }) })
+      assert.equal(cardStatus(up!), 'to the node for bob · 50% · 2.0 MiB of 4.0 MiB')
+      assert.equal(cardStatus(cardOf(mine, ME, { [id(2)]: out({ sentTo: ['bob'] }) })!), '✓ sent to bob')
+      assert.equal(cardStatus(cardOf(mine, ME, { [id(2)]: out({ sentTo: ['bob', ME] }) })!), '✓ sent to bob and your other device')
+      assert.equal(cardStatus(cardOf(mine, ME, { [id(2)]: out({ sentTo: ['a', 'b', 'c', 'd', 'e'] }) })!), '✓ sent to c, d, e +2')
+      assert.equal(cardStatus(cardOf(mine, ME, { [id(2)]: out({ sealed: { to: 'bob', state: 'stored', bytes: 4 * MiB } }) })!), 'waits for bob at the rendezvous node')
+      assert.equal(cardStatus(cardOf(mine, ME, { [id(2)]: out({}) })!), 'offered · sent from this device while meshchat runs')
+      // a card of a file offered to this account is never a sender's card
+      assert.equal(cardOf(offerMessage(1, 'bob', 'x', 10), ME, { [id(1)]: fileEntry(1, { state: 'done', sentTo: ['carol'] }) })?.state, 'done')
+    })
+
     it('a card takes a fixed number of lines, whatever its text', () => {
       assert.equal(messageHeight(offerMessage(1, 'bob', 'x'.repeat(300), 10), 20), 3)
     })
@@ -230,6 +250,37 @@ describe('ui files (issue 9)', function () {
       f = view({ [id(2)]: fileEntry(2, { state: 'done', bytes: 4 * MiB, path: `/home/alice/${'deep/'.repeat(30)}x.tar.gz` }) }, 40, long)
       assertFits(f, 40)
       assert.equal(lines(f).filter(l => l.includes('📎')).length, 1)
+    })
+  })
+
+  describe('the sender’s FileCardView in ChatView', function () {
+    const msgs = [textMessage(1, 'bob', 'send it please'), offerMessage(2, ME, 'report.pdf', 4 * MiB)]
+    const out = (fields: Partial<FileEntry>): FileEntry => fileEntry(2, { from: ME, direction: 'out', state: 'shared', bytes: 4 * MiB, path: '/home/alice/report.pdf', ...fields })
+    const moving = (bytes: number, via: 'device' | 'node' = 'device'): FileEntry => out({ serving: [{ to: 'bob', via, bytes, total: 4 * MiB, rate: MiB }] })
+    const bar = (frame: string): number => (/\[(█*)░*\]/.exec(frame)?.[1] ?? '').length
+
+    function view (files: Record<string, FileEntry>, width = 70): string {
+      return text(render(<ChatView target='bob' messages={msgs} me={ME} online scroll={0} hasMore={false} width={width} height={12} files={files} />).lastFrame())
+    }
+
+    it('while bob fetches it: a bar that advances, to whom, percent, bytes and rate; then ✓ sent to bob', () => {
+      const first = view({ [id(2)]: moving(MiB) })
+      assert.match(first, /\[█+░+\] to bob · 25% · 1\.0 MiB of 4\.0 MiB · 1\.0 MiB\/s/)
+      const later = view({ [id(2)]: moving(3 * MiB) })
+      assert.match(later, /to bob · 75% · 3\.0 MiB of 4\.0 MiB/)
+      assert.ok(bar(later) > bar(first), `the bar advanced: ${bar(first)} → ${bar(later)}`)
+      assertFits(later, 70)
+      const sent = view({ [id(2)]: out({ sentTo: ['bob'] }) })
+      assert.ok(sent.includes('✓ sent to bob'), sent)
+      assert.ok(!sent.includes('░') && !sent.includes('%'), sent)
+    })
+
+    it('while it goes up to the rendezvous node for bob, a bar too; then it waits for bob there', () => {
+      const up = view({ [id(2)]: moving(2 * MiB, 'node') })
+      assert.match(up, /\[█+░+\] to the node for bob · 50%/)
+      const stored = view({ [id(2)]: out({ sealed: { to: 'bob', state: 'stored', bytes: 4 * MiB } }) })
+      assert.ok(stored.includes('waits for bob at the rendezvous node'), stored)
+      assert.ok(!stored.includes('░'), stored)
     })
   })
 
@@ -412,6 +463,42 @@ describe('ui files (issue 9)', function () {
       await command(screen, `/get ${id(2)}`)
       await until(() => port.getFileCalls.length === 2, 'getFile')
       assert.deepEqual(port.getFileRelay, [true, false])
+    })
+
+    it('the sender’s card follows events: a bar while bob fetches it, advancing, then ✓ sent to bob', async () => {
+      port.pages.bob = [textMessage(1, 'bob', 'send it please'), offerMessage(2, ME, 'report.pdf', 4 * MiB)]
+      const out = (fields: Partial<FileEntry>): FileEntry => fileEntry(2, { from: ME, direction: 'out', state: 'shared', bytes: 4 * MiB, path: '/home/alice/report.pdf', ...fields })
+      const screen = start()
+      await frameWith(screen, '📎 report.pdf', 'offered · sent from this device while meshchat runs')
+      const bar = (frame: string): number => (/\[(█*)░*\]/.exec(frame)?.[1] ?? '').length
+      port.emit({ type: 'file', file: out({ serving: [{ to: 'bob', via: 'device', bytes: MiB, total: 4 * MiB, rate: MiB }] }) })
+      let f = await frameWith(screen, 'to bob · 25% · 1.0 MiB of 4.0 MiB · 1.0 MiB/s')
+      const first = bar(f)
+      port.emit({ type: 'file', file: out({ serving: [{ to: 'bob', via: 'device', bytes: 3 * MiB, total: 4 * MiB, rate: MiB }] }) })
+      f = await frameWith(screen, 'to bob · 75% · 3.0 MiB of 4.0 MiB')
+      assert.ok(bar(f) > first, `the bar advanced: ${first} → ${bar(f)}\n${f}`)
+      port.emit({ type: 'file', file: out({ sentTo: ['bob'] }) })
+      f = await frameWith(screen, '✓ sent to bob')
+      assert.ok(!f.includes('░'), f)
+    })
+
+    it('/send to someone offline: the pending card shows the upload to the node, then the offer waits for them there', async () => {
+      const screen = start()
+      await frameWith(screen, '📎 report.pdf')
+      await command(screen, '/send ~/big.bin')
+      await until(() => port.sendFileCalls.length === 1, 'sendFile')
+      port.sendFileDone[0]!.progress?.({ id: '', name: 'big.bin', phase: 'hashing', bytes: 4 * MiB, total: 8 * MiB, rate: 0 })
+      await frameWith(screen, 'hashing 50%')
+      port.sendFileDone[0]!.progress?.({ id: id(3), name: 'big.bin', phase: 'uploading', bytes: 2 * MiB, total: 8 * MiB, rate: 0 })
+      await frameWith(screen, 'to the node for bob · 25% · 2.0 MiB of 8.0 MiB')
+      const offer = offerMessage(3, ME, 'big.bin', 8 * MiB)
+      port.emit({ type: 'message', message: offer })
+      const stored = fileEntry(3, { name: 'big.bin', size: 8 * MiB, from: ME, direction: 'out', state: 'shared', bytes: 8 * MiB, sealed: { to: 'bob', state: 'stored', bytes: 8 * MiB } })
+      port.entries = [stored]
+      port.emit({ type: 'file', file: stored })
+      port.sendFileDone[0]!.resolve({ id: id(3), conv: 'dm:alice:bob', sentAt: T0, deliveredTo: [], status: 'sent', offer: offer.file!, path: '/home/alice/big.bin', servingNow: true, sealed: { to: 'bob', state: 'stored', bytes: 8 * MiB } })
+      const f = await frameWith(screen, 'waits for bob at the rendezvous node')
+      assert.ok(!f.includes('hashing'), f)
     })
 
     it('/send offers a file to the open chat in the background: a card while hashing, then the offer', async () => {
