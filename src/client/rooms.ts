@@ -56,6 +56,8 @@ export class Rooms {
   private readonly refreshing = new Map<string, Promise<void>>()
   /** Private rooms' keys this account could open, by list version. */
   private readonly keys = new Map<string, Map<number, Uint8Array>>()
+  /** Private rooms whose owner's device is signing a list without someone who left. */
+  private readonly rekeying = new Set<string>()
   /** The last description of each room announced to listeners. */
   private readonly announced = new Map<string, string>()
 
@@ -238,6 +240,7 @@ export class Rooms {
     if (!parsed.success) return undefined
     const info = parsed.data
     if (info.private) await this.takeList(info)
+    if (info.private && info.joined && info.owner === this.deps.me()) this.rekeyIfLeft(info)
     const was = this.joined.get(info.room)
     if (info.room === GLOBAL_ROOM) return info
     if (info.joined) {
@@ -256,6 +259,22 @@ export class Rooms {
       this.deps.emit({ type: 'room', room: info })
     }
     return info
+  }
+
+  /**
+   * On the owner's device: someone on the signed list has left the room (the node counts fewer
+   * members than the list names), so a new list and key without them go out, as a removal would.
+   * One at a time per room; a failure waits for the next change.
+   */
+  private rekeyIfLeft (info: RoomInfo): void {
+    const held = this.lists.get(info.room)
+    if (held == null || held.members.size <= info.members || this.rekeying.has(info.room)) return
+    this.rekeying.add(info.room)
+    void (async () => {
+      const kept = await this.stillIn(info.room, held, {})
+      const left = [...held.members].find(u => !kept.includes(u))
+      if (left != null) await this.remove(info.room, left)
+    })().catch(() => {}).finally(() => { this.rekeying.delete(info.room) })
   }
 
   /** Rooms (besides #global) this device follows. */

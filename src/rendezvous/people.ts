@@ -111,7 +111,8 @@ export class PeopleService {
         if (!await this.store.isMember(record.room, me)) throw new NotMemberError(`you are not in #${record.room}`)
         if (record.private && record.owner === me) throw new InvalidInputError(`you own the private room #${record.room}; its owner cannot leave it`)
         await this.store.removeMember(record.room, me)
-        await this.announce(record, [me])
+        // the owner of a private room hears of it too: its device signs a list (and a key) without them
+        await this.announce(record, record.private ? [me, record.owner] : [me])
         return { ok: true, room: await this.info(record, me) }
       }
       case 'invite': {

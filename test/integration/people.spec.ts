@@ -410,8 +410,13 @@ describe('rooms: named, public and private', function () {
     assert.ok((await h.rendezvous!.store.readRoom('secret', null, 100)).every(r => (r.envelope as { author: string }).author !== 'bob'))
     await assert.rejects(bob!.joinRoom('secret'), { name: 'NotMemberError' })
 
-    // carol leaves by herself: the owner's next list drops her, so she gets no later key either
+    // carol leaves by herself: the owner's device signs a list and a key without her at once
+    const before = ((await h.rendezvous!.store.getRoom('secret'))!.list as { body: { version: number } }).body.version
     await carol!.leaveRoom('secret')
+    await eventually(async () => {
+      const list = (await h.rendezvous!.store.getRoom('secret'))!.list as { body: { version: number, members: string[], keys: Record<string, string> } }
+      return list.body.version === before + 1 && !list.body.members.includes('carol') && !('carol' in list.body.keys)
+    }, 10_000, 'the owner\'s device to re-key without carol')
     await alice!.invite('secret', 'dave')
     const after = (await h.rendezvous!.store.getRoom('secret'))!.list as { body: { members: string[], keys: Record<string, string> } }
     assert.deepEqual([...after.body.members].sort(), ['alice', 'dave'])
