@@ -7,7 +7,7 @@ import { createServer, createConnection } from 'node:net'
 import { chmod, rm } from 'node:fs/promises'
 import { z } from 'zod'
 import { InvalidInputError, MAX_PROFILE_ABOUT, MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MeshchatError, fromWireError, toWireError } from '../protocol/index.js'
-import { lineReader } from '../protocol/lines.js'
+import { lineReader, socketAnswers } from '../protocol/lines.js'
 import type { MeshClient, PingResult, SendResult, ConversationEntry } from './client.js'
 import type { HistoryPage } from './history.js'
 import type { ChatRequest, ChatState, Contact, Profile, ProfileChange, RoomInfo, RoomMember } from './people-types.js'
@@ -226,7 +226,7 @@ export class ControlServer {
 
   async start (): Promise<void> {
     // a socket file left by a process that died is stale: nobody answers on it
-    if (await probe(this.path)) {
+    if (await socketAnswers(this.path)) {
       throw new MeshchatError(`another meshchat process is already running on this home (${this.path})`)
     }
     await rm(this.path, { force: true })
@@ -259,15 +259,6 @@ export class ControlServer {
       socket.end(`${JSON.stringify({ ok: false, error: { name: 'InvalidInputError', message: 'command too long' } })}\n`)
     }))
   }
-}
-
-/** True when a process answers on the socket at `path`. */
-async function probe (path: string): Promise<boolean> {
-  return await new Promise(resolve => {
-    const s = createConnection(path)
-    s.once('connect', () => { s.destroy(); resolve(true) })
-    s.once('error', () => { resolve(false) })
-  })
 }
 
 /**

@@ -2,6 +2,7 @@
  * Newline-delimited JSON over local sockets and stdin (the device's control socket, `listen
  * --json`, the rendezvous node's admin socket): splitting bytes into bounded lines.
  */
+import { createConnection } from 'node:net'
 import { StringDecoder } from 'node:string_decoder'
 
 /** Longest command line accepted on stdin or a local control socket. */
@@ -40,4 +41,16 @@ export function lineReader (onLine: (line: string) => void, onTooLong: () => voi
       onTooLong()
     }
   }
+}
+
+/**
+ * True when a process answers on the local socket at `path` (a socket file left by a process
+ * that died answers nothing): the device's control socket and the node's admin socket use it.
+ */
+export async function socketAnswers (path: string): Promise<boolean> {
+  return await new Promise(resolve => {
+    const s = createConnection(path)
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => { resolve(false) })
+  })
 }

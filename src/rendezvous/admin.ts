@@ -19,7 +19,7 @@ import {
   AccountDisabledError, InvalidInputError, MeshchatError, ServerBusyError, UnknownUserError, UsernameTakenError,
   checkPassword, checkUsername, fromWireError, printable, toWireError, MAX_PASSWORD_LENGTH
 } from '../protocol/index.js'
-import { lineReader } from '../protocol/lines.js'
+import { lineReader, socketAnswers } from '../protocol/lines.js'
 import { hashPassword, DEFAULT_SCRYPT } from '../crypto/password.js'
 import { LevelRendezvousState } from '../store/rendezvous-state.js'
 import { StoreLockedError } from '../store/db.js'
@@ -322,7 +322,7 @@ export class AdminServer {
 
   async start (): Promise<void> {
     // a socket file left by a node that died is stale: nobody answers on it
-    if (await answers(this.path)) {
+    if (await socketAnswers(this.path)) {
       throw new MeshchatError(`another rendezvous node already serves ${this.path}`)
     }
     await rm(this.path, { force: true })
@@ -365,15 +365,6 @@ export class AdminServer {
       socket.end(`${JSON.stringify({ ok: false, error: { name: 'InvalidInputError', message: 'admin command too long' } })}\n`)
     }))
   }
-}
-
-/** True when a process answers on the socket at `path`. */
-async function answers (path: string): Promise<boolean> {
-  return await new Promise(resolve => {
-    const s = createConnection(path)
-    s.once('connect', () => { s.destroy(); resolve(true) })
-    s.once('error', () => { resolve(false) })
-  })
 }
 
 /** The admin commands through the running node's socket; undefined when nobody answers there. */
