@@ -10,7 +10,7 @@ import {
 import { verifyEnvelope, seal, open as openSealed } from '../crypto/index.js'
 import { RequestChannels } from '../net/index.js'
 import { dialError } from './server-address.js'
-import type { Envelope, ArchiveResponse, FileEnvelope, RoomSealedEnvelope, TextEnvelope } from '../protocol/index.js'
+import type { Envelope, ArchiveResponse, ArchivedItem, FileEnvelope, RoomSealedEnvelope, TextEnvelope } from '../protocol/index.js'
 import type { ClientStore } from '../store/index.js'
 import type { MeshNode } from '../net/index.js'
 import type { AbortOptions, PeerId, PublicKey } from '@libp2p/interface'
@@ -18,7 +18,7 @@ import type { AccountKeyFile, SavedLogin } from './home.js'
 import type { History } from './history.js'
 
 /** Items asked for per archive fetch, and rounds at most per catch-up (bounded). */
-export const ARCHIVE_PAGE = 200
+export const ARCHIVE_PAGE = 500
 export const MAX_ARCHIVE_ROUNDS = 10_000
 export const ROOM_PAGE = 500
 export const MAX_ROOM_ROUNDS = 100
@@ -35,8 +35,8 @@ export interface ArchiveDeps {
   accountKeyOf: (user: string, options: AbortOptions) => Promise<string | null>
   /** Marks a message id as seen (room messages fetched here are not shown again live). */
   remember: (id: string) => void
-  /** Does this device have the envelope of this id already (seen lately, or stored)? */
-  has: (id: string) => Promise<boolean>
+  /** Which of these envelope ids does this device have already (seen lately, or stored)? */
+  known: (ids: string[]) => Promise<Set<string>>
   /** Opens a private room's sealed message with the room key (undefined: this account cannot). */
   openRoom: (room: string, env: RoomSealedEnvelope) => Promise<TextEnvelope | FileEnvelope | undefined>
   stopped: () => boolean
@@ -211,27 +211,43 @@ export class ArchiveSync {
     const store = this.deps.store()
     do {
       this.again = false
-      for (let round = 0; round < MAX_ARCHIVE_ROUNDS; round++) {
-        const after = await store.getCursor('archive')
-        const res = await this.request({ op: 'fetch', cert: this.deps.login().cert, after, limit: ARCHIVE_PAGE }, options)
+      let next: Promise<ArchiveResponse> | undefined = this.fetchPage(await store.getCursor('archive'), options)
+      for (let round = 0; round < MAX_ARCHIVE_ROUNDS && next != null; round++) {
+        const res = await next
+        next = undefined
         if (!('items' in res)) break
-        for (const item of res.items) {
-          // a copy of something this device has (it came straight from a peer, or it sent it) stays sealed
-          if (item.id != null && await this.deps.has(item.id)) continue
-          try {
-            const env = decodeFrame(openSealed(this.deps.accountKey(), item.sealed), envelopeSchema, MAX_ENVELOPE_BYTES)
-            // it was checked when sent: its certificate must have been valid then
-            await verifyEnvelope(this.deps.serverKey(), env, env.sentAt)
-            if (env.author !== item.from || !isForMe(env, this.deps.login().user)) throw new InvalidMessageError('archived item is not for this account')
-            await this.deps.history().receive(env, undefined, item.at)
-          } catch {
-            // an item this account cannot open or verify is skipped, never fatal
-          }
-        }
+        // the next page is on its way while this one is opened and stored: the node and this device work at once
+        if (res.more) next = this.fetchPage(res.last, options)
+        await this.receiveItems(res.items)
         await store.setCursor('archive', res.last)
-        if (!res.more) break
       }
     } while (this.again && !this.deps.stopped())
+  }
+
+  private fetchPage (after: number, options: AbortOptions): Promise<ArchiveResponse> {
+    const page = this.request({ op: 'fetch', cert: this.deps.login().cert, after, limit: ARCHIVE_PAGE }, options)
+    // awaited by the loop unless it stops first: then its failure is of no interest
+    page.catch(() => {})
+    return page
+  }
+
+  /** Opens and checks one page of archived items and hands them to history together. */
+  private async receiveItems (items: ArchivedItem[]): Promise<void> {
+    // a copy of something this device has (it came straight from a peer, or it sent it) stays sealed
+    const known = await this.deps.known(items.flatMap(item => item.id == null ? [] : [item.id]))
+    const me = this.deps.login().user
+    const checks = items.map(async item => {
+      if (item.id != null && known.has(item.id)) return undefined
+      const env = decodeFrame(openSealed(this.deps.accountKey(), item.sealed), envelopeSchema, MAX_ENVELOPE_BYTES)
+      if (env.author !== item.from || !isForMe(env, me)) throw new InvalidMessageError('archived item is not for this account')
+      // it was checked when sent: its certificate must have been valid then (the page's
+      // signatures are checked at once, on every core)
+      await verifyEnvelope(this.deps.serverKey(), env, env.sentAt)
+      return { env, arrivedAt: item.at }
+    })
+    // an item this account cannot open or verify is skipped, never fatal; the rest keep their order
+    const opened = (await Promise.allSettled(checks)).flatMap(r => r.status === 'fulfilled' && r.value != null ? [r.value] : [])
+    await this.deps.history().receiveMany(opened)
   }
 
   private async request (req: unknown, options: AbortOptions): Promise<ArchiveResponse> {

@@ -148,7 +148,11 @@ export class MeshClient {
     history: () => this.history,
     accountKeyOf: async (user, options) => (await this.userInfo(user, options)).accountKey,
     remember: id => { this.remember(id) },
-    has: async id => this.seen.has(id) || await this.store!.getMessage(id) != null,
+    known: async ids => {
+      const stored = await this.store!.knownIds(ids.filter(id => !this.seen.has(id)))
+      for (const id of ids) if (this.seen.has(id)) stored.add(id)
+      return stored
+    },
     openRoom: async (room, env) => await this.roomList.open(room, env),
     stopped: () => this.stopped
   })

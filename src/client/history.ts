@@ -78,12 +78,50 @@ export class History {
       await this.deps.other?.(env)
       return
     }
-    const mine = env.author === this.me
-    const dm = env.conv.startsWith('dm:')
-    if (dm && !mine && this.deps.admit != null && !await this.deps.admit(env, arrivedAt)) {
+    if (!await this.admits(env, arrivedAt)) {
       throw await this.deps.refusal?.(env) ?? new InvalidInputError('message refused')
     }
-    const stored: StoredMessage = {
+    await this.announce(await this.store.addMessages([this.toStored(env, status)]))
+  }
+
+  /**
+   * Many envelopes at once, in their order (a new device backfilling its archive): runs of
+   * messages are stored in one batch each; receipts, chat requests and contact changes are
+   * applied one by one between them, so a message lands after the acceptance that admits it. A
+   * message the chat does not admit is held back (as `receive` does) and one of those that cannot
+   * be applied is skipped, without an error; a failing store still fails the call.
+   */
+  async receiveMany (items: Array<{ env: Envelope, arrivedAt?: number }>): Promise<void> {
+    let run: StoredMessage[] = []
+    const flush = async (): Promise<void> => {
+      if (run.length === 0) return
+      const batch = run
+      run = []
+      await this.announce(await this.store.addMessages(batch))
+    }
+    for (const { env, arrivedAt } of items) {
+      if (env.kind !== 'text' && env.kind !== 'file') {
+        await flush()
+        // one receipt or control that cannot be applied does not stop the others
+        await this.receive(env, undefined, arrivedAt).catch(() => {})
+      } else if (await this.admits(env, arrivedAt)) {
+        run.push(this.toStored(env))
+      }
+    }
+    await flush()
+  }
+
+  /** A direct message of someone else must be admitted by the chat's state (the others always are). */
+  private async admits (env: TextEnvelope | FileEnvelope, arrivedAt?: number): Promise<boolean> {
+    const mine = env.author === this.me
+    if (mine || !env.conv.startsWith('dm:') || this.deps.admit == null) return true
+    return await this.deps.admit(env, arrivedAt)
+  }
+
+  private toStored (env: TextEnvelope | FileEnvelope, status?: MessageStatus): StoredMessage {
+    const mine = env.author === this.me
+    const dm = env.conv.startsWith('dm:')
+    return {
       id: env.id,
       conv: env.conv,
       author: env.author,
@@ -96,12 +134,21 @@ export class History {
       ...(env.n == null ? {} : { n: env.n }),
       ...(mine && dm ? { status: status ?? 'sent' } : {})
     }
-    const added = await this.store.addMessages([stored])
-    if (added.length === 0) return
-    this.deps.emit({ type: 'message', message: this.toChat(stored) })
-    const record = await this.store.conversation(env.conv)
-    if (!mine && record != null) this.deps.emit({ type: 'unread', conv: env.conv, target: targetOf(this.me, env.conv), unread: record.unread })
-    if (!mine && dm && Date.now() - env.sentAt < DELIVERED_RECEIPT_MAX_AGE_MS) this.queueDelivered(env.conv, env.author, env.id)
+  }
+
+  /** Tells listeners about newly stored messages: each message, then each conversation's unread count once. */
+  private async announce (added: StoredMessage[]): Promise<void> {
+    const convs = new Set<string>()
+    for (const m of added) {
+      this.deps.emit({ type: 'message', message: this.toChat(m) })
+      if (m.author === this.me) continue
+      convs.add(m.conv)
+      if (m.conv.startsWith('dm:') && Date.now() - m.sentAt < DELIVERED_RECEIPT_MAX_AGE_MS) this.queueDelivered(m.conv, m.author, m.id)
+    }
+    for (const conv of convs) {
+      const record = await this.store.conversation(conv)
+      if (record != null) this.deps.emit({ type: 'unread', conv, target: targetOf(this.me, conv), unread: record.unread })
+    }
   }
 
   /** Raises the status of outgoing messages and tells listeners. */

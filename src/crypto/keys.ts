@@ -98,5 +98,9 @@ export async function verifyBytes (key: PublicKey, data: Uint8Array, sig: Uint8A
   if (sig.byteLength !== 64) return false
   const x = Buffer.from(key.raw).toString('base64url')
   const obj = cachedKeyObject(`x:${x}`, () => createPublicKey({ format: 'jwk', key: { crv: 'Ed25519', kty: 'OKP', x } }))
-  return cryptoVerify(null, data, obj, sig)
+  // checked on libuv's thread pool: many checks at once (a page of backfill, a burst of room
+  // posts) use every core, and the event loop goes on meanwhile
+  return await new Promise((resolve, reject) => {
+    cryptoVerify(null, data, obj, sig, (err, ok) => { if (err != null) reject(err); else resolve(ok) })
+  })
 }

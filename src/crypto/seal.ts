@@ -35,12 +35,42 @@ const INFO = Buffer.from('meshchat-seal/1')
 /** Wrapping cost: deliberately slow, like the password hash. */
 export const DEFAULT_WRAP_SCRYPT = { N: 2 ** 15, r: 8, p: 1 }
 
+/**
+ * Sealing costs an X25519 key generation and agreement on each side; a device seals every message
+ * twice (for both accounts) and a new device opens thousands when it backfills. So a sealing
+ * device keeps one ephemeral key per recipient for a while (SEAL_KEY_USES seals or SEAL_KEY_TTL_MS,
+ * whichever comes first) and the opening side keeps the keys it derived, by ephemeral public key.
+ * The format is unchanged: every sealed item still carries its ephemeral public key and a random
+ * 96-bit IV (far below AES-GCM's 2^32 messages per key). What reuse gives away: items sealed with
+ * one ephemeral key are linkable to one sealing device — which the node already knows, since it
+ * stores who put each item.
+ */
+export const SEAL_KEY_USES = 10_000
+export const SEAL_KEY_TTL_MS = 10 * 60_000
+/** Entries in each cache (recipients sealed to; keys derived when opening). */
+const SEAL_CACHE_ENTRIES = 1024
+
+interface SealingKey { ephPub: Buffer, key: Buffer, uses: number, until: number }
+const sealingKeys = new Map<string, SealingKey>()
+const openingKeys = new Map<string, Buffer>()
+const privateKeys = new Map<string, KeyObject>()
+
+/** Sets a bounded map entry, dropping the oldest entry past the bound. */
+function remember<V> (map: Map<string, V>, key: string, value: V): V {
+  map.delete(key)
+  map.set(key, value)
+  if (map.size > SEAL_CACHE_ENTRIES) map.delete(map.keys().next().value!)
+  return value
+}
+
 function publicKeyObject (raw: string): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: raw }, format: 'jwk' })
 }
 
 function privateKeyObject (pair: AccountKeyPair): KeyObject {
-  return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', x: pair.publicKey, d: pair.privateKey }, format: 'jwk' })
+  const cached = privateKeys.get(pair.privateKey)
+  if (cached != null) return cached
+  return remember(privateKeys, pair.privateKey, createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', x: pair.publicKey, d: pair.privateKey }, format: 'jwk' }))
 }
 
 export function generateAccountKey (): AccountKeyPair {
@@ -54,13 +84,23 @@ function aeadKey (shared: Buffer, ephemeral: Buffer, recipient: Buffer): Buffer 
   return Buffer.from(hkdfSync('sha256', shared, Buffer.concat([ephemeral, recipient]), INFO, 32))
 }
 
-/** Seals `plaintext` to an account's public key: version ‖ ephemeral public ‖ iv ‖ ciphertext ‖ tag. */
-export function seal (recipientPublicKey: string, plaintext: Uint8Array): string {
-  const recipient = publicKeyObject(recipientPublicKey)
+/** The ephemeral key and derived AEAD key to seal to `recipientPublicKey` with now. */
+function sealingKey (recipientPublicKey: string, now = Date.now()): SealingKey {
+  const cached = sealingKeys.get(recipientPublicKey)
+  if (cached != null && cached.uses < SEAL_KEY_USES && now < cached.until) {
+    cached.uses++
+    return cached
+  }
   const eph = generateKeyPairSync('x25519')
   const ephPub = Buffer.from(fromBase64url(eph.publicKey.export({ format: 'jwk' }).x!))
-  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: recipient })
+  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyObject(recipientPublicKey) })
   const key = aeadKey(shared, ephPub, Buffer.from(fromBase64url(recipientPublicKey)))
+  return remember(sealingKeys, recipientPublicKey, { ephPub, key, uses: 1, until: now + SEAL_KEY_TTL_MS })
+}
+
+/** Seals `plaintext` to an account's public key: version ‖ ephemeral public ‖ iv ‖ ciphertext ‖ tag. */
+export function seal (recipientPublicKey: string, plaintext: Uint8Array): string {
+  const { ephPub, key } = sealingKey(recipientPublicKey)
   const iv = randomBytes(12)
   const cipher = createCipheriv('aes-256-gcm', key, iv)
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()])
@@ -76,11 +116,18 @@ export function open (pair: AccountKeyPair, sealed: string): Uint8Array {
     const iv = buf.subarray(33, 45)
     const tag = buf.subarray(buf.length - 16)
     const ct = buf.subarray(45, buf.length - 16)
-    const shared = diffieHellman({ privateKey: privateKeyObject(pair), publicKey: publicKeyObject(toBase64url(ephPub)) })
-    const key = aeadKey(shared, ephPub, Buffer.from(fromBase64url(pair.publicKey)))
+    const id = `${pair.publicKey}.${toBase64url(ephPub)}`
+    let key = openingKeys.get(id)
+    if (key == null) {
+      const shared = diffieHellman({ privateKey: privateKeyObject(pair), publicKey: publicKeyObject(toBase64url(ephPub)) })
+      key = aeadKey(shared, ephPub, Buffer.from(fromBase64url(pair.publicKey)))
+    }
     const decipher = createDecipheriv('aes-256-gcm', key, iv)
     decipher.setAuthTag(tag)
-    return new Uint8Array(Buffer.concat([decipher.update(ct), decipher.final()]))
+    const plain = new Uint8Array(Buffer.concat([decipher.update(ct), decipher.final()]))
+    // only a key that opened something is kept (junk ephemeral keys do not fill the cache)
+    if (!openingKeys.has(id)) remember(openingKeys, id, key)
+    return plain
   } catch {
     throw new InvalidMessageError('cannot open a sealed item: not sealed to this account or damaged')
   }

@@ -252,6 +252,17 @@ export class ClientStore {
     })
   }
 
+  /** Which of these message ids are stored here (one read per CHUNK ids). */
+  async knownIds (ids: string[]): Promise<Set<string>> {
+    const known = new Set<string>()
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const slice = ids.slice(i, i + CHUNK)
+      const found = await this.ids.getMany(slice)
+      slice.forEach((id, j) => { if (found[j] != null) known.add(id) })
+    }
+    return known
+  }
+
   async getMessage (id: string): Promise<StoredMessage | undefined> {
     const key = await this.ids.get(id)
     return key == null ? undefined : await this.messages.get(key)

@@ -3,9 +3,9 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Harness, EventLog, eventually, TEST_PASSWORD, TEST_SCRYPT } from '../../src/testing/index.js'
 import { login } from '../../src/client/index.js'
-import { signEnvelope } from '../../src/crypto/index.js'
+import { seal, signEnvelope } from '../../src/crypto/index.js'
 import { request } from '../../src/net/index.js'
-import { DM_PROTOCOL, dmAck, dmConversation } from '../../src/protocol/index.js'
+import { DM_PROTOCOL, MAX_ENVELOPE_BYTES, dmAck, dmConversation, encodeFrame } from '../../src/protocol/index.js'
 import type { ClientEvent, MeshClient } from '../../src/client/index.js'
 
 const isText = (text: string) => (e: ClientEvent): boolean => e.type === 'message' && e.message.text === text
@@ -94,6 +94,49 @@ describe('history', function () {
     assert.deepEqual((await fresh.history.page('bob')).messages.map(m => [m.from, m.text]), [['alice', 'a to b'], ['bob', 'b to a']])
     assert.deepEqual((await fresh.history.page('carol')).messages.map(m => [m.from, m.text]), [['carol', 'c to a'], ['alice', 'a to c']])
     assert.deepEqual((await fresh.history.page('#global')).messages.map(m => m.text), ['hello room'])
+  })
+
+  it('backfills a long archive to a new device page by page, in order, once each, skipping what it cannot trust', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    const aliceKey = await alice!.home.deviceKey()
+    const aliceCert = (await alice!.home.requireLogin()).cert
+    const bobKey = (await bob!.home.readAccountKey())!.publicKey
+    const conv = dmConversation('alice', 'bob')
+    const base = Date.now() - 60_000
+    const sealFor = async (env: unknown): Promise<string> => seal(bobKey, encodeFrame(env, MAX_ENVELOPE_BYTES))
+    // the chat's request and acceptance come first, as they would have; then more than two pages of messages
+    const asked = await signEnvelope(aliceKey, aliceCert, { conv, kind: 'request', body: {}, sentAt: base - 2 })
+    const accepted = await signEnvelope(await bob!.home.deviceKey(), (await bob!.home.requireLogin()).cert, { conv, kind: 'accept', body: {}, sentAt: base - 1 })
+    const items = [
+      { to: 'bob', from: 'alice', sealed: await sealFor(asked), at: Date.now() },
+      { to: 'bob', from: 'bob', sealed: await sealFor(accepted), at: Date.now() }
+    ]
+    const COUNT = 1_100
+    for (let i = 0; i < COUNT; i++) {
+      const env = await signEnvelope(aliceKey, aliceCert, { conv, kind: 'text', body: { text: `m${i}` }, n: i + 1, sentAt: base + i })
+      items.push({ to: 'bob', from: 'alice', sealed: await sealFor(env), at: Date.now() })
+      if (i === 10) items.push({ to: 'bob', from: 'alice', sealed: await sealFor(env), at: Date.now() }) // a second copy
+      // alice's message put into bob's archive by someone else
+      if (i === 20) items.push({ to: 'bob', from: 'carol', sealed: await sealFor(await signEnvelope(aliceKey, aliceCert, { conv, kind: 'text', body: { text: 'via carol' }, sentAt: base + i })), at: Date.now() })
+      if (i === 30) items.push({ to: 'bob', from: 'alice', sealed: await sealFor({ ...env, id: 'f'.repeat(32), body: { text: 'changed' } }), at: Date.now() }) // signature broken
+      if (i === 40) items.push({ to: 'bob', from: 'alice', sealed: 'AAAA' + await sealFor(env), at: Date.now() }) // damaged
+    }
+    await h.rendezvous!.store.appendArchive(items)
+    await alice!.stop()
+    await bob!.stop()
+
+    const fresh = await secondDevice('bob', false)
+    const log = new EventLog(fresh)
+    await fresh.start()
+    await fresh.catchUp()
+    // pages hold at most 1,000: the newest, then the one before it
+    const page = await fresh.history.page('alice', { limit: 1_000 })
+    const older = await fresh.history.page('alice', { limit: 1_000, before: page.messages[0]!.id })
+    assert.deepEqual([...older.messages, ...page.messages].map(m => m.text), Array.from({ length: COUNT }, (_, i) => `m${i}`))
+    assert.deepEqual(page.gaps, [])
+    assert.deepEqual(await fresh.history.unread(), [{ target: 'alice', conv, unread: COUNT }])
+    assert.equal(log.events.filter(e => e.type === 'message').length, COUNT)
+    assert.equal((await fresh.chatState('alice')).state, 'accepted')
   })
 
   it('pages a conversation with --before, newest last', async () => {

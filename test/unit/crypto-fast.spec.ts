@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { signBytes, verifyBytes, issueCertificate, verifyCertificate } from '../../src/crypto/index.js'
+import { signBytes, verifyBytes, issueCertificate, verifyCertificate, generateAccountKey, seal, open } from '../../src/crypto/index.js'
+import { fromBase64url, toBase64url } from '../../src/protocol/index.js'
 
 describe('crypto: cached Ed25519 key objects', () => {
   it('signs what libp2p verifies and verifies what libp2p signs; a changed byte or another key fails', async () => {
@@ -31,5 +32,42 @@ describe('crypto: cached Ed25519 key objects', () => {
     await assert.rejects(verifyCertificate(server.publicKey, { ...cert, expires: cert.expires + 1 }), { name: 'InvalidCertificateError' })
     await assert.rejects(verifyCertificate((await generateKeyPair('Ed25519')).publicKey, cert), { name: 'InvalidCertificateError' })
     await assert.rejects(verifyCertificate(server.publicKey, cert, { now: cert.expires + 1 }), { name: 'InvalidCertificateError' })
+  })
+})
+
+describe('crypto: sealing with a kept ephemeral key', () => {
+  const text = (s: string): Uint8Array => new TextEncoder().encode(s)
+  const ephemeralOf = (sealed: string): string => toBase64url(Buffer.from(fromBase64url(sealed)).subarray(1, 33))
+
+  it('seals many items to one account with one ephemeral key and a fresh IV each; only that account opens them', () => {
+    const bob = generateAccountKey()
+    const carol = generateAccountKey()
+    const a = seal(bob.publicKey, text('first'))
+    const b = seal(bob.publicKey, text('first'))
+    assert.equal(ephemeralOf(a), ephemeralOf(b))
+    assert.notEqual(a, b)
+    assert.notEqual(ephemeralOf(seal(carol.publicKey, text('first'))), ephemeralOf(a))
+    assert.equal(new TextDecoder().decode(open(bob, a)), 'first')
+    assert.equal(new TextDecoder().decode(open(bob, b)), 'first')
+    // with the derived key kept after the first open, others still cannot open it and damage is still found
+    assert.throws(() => open(carol, a), { name: 'InvalidMessageError' })
+    const damaged = Buffer.from(fromBase64url(b))
+    damaged[damaged.length - 20] = damaged[damaged.length - 20]! ^ 1
+    assert.throws(() => open(bob, toBase64url(damaged)), { name: 'InvalidMessageError' })
+    const otherTag = Buffer.from(fromBase64url(a))
+    otherTag[otherTag.length - 1] = otherTag[otherTag.length - 1]! ^ 1
+    assert.throws(() => open(bob, toBase64url(otherTag)), { name: 'InvalidMessageError' })
+  })
+
+  it('opens what a fresh process sealed (one ephemeral key per item, as before) and refuses junk', () => {
+    const bob = generateAccountKey()
+    for (let i = 0; i < 3; i++) {
+      // sealed to a fresh account key each time: a new ephemeral key, nothing kept applies
+      const other = generateAccountKey()
+      const sealed = seal(other.publicKey, text(`n${i}`))
+      assert.equal(new TextDecoder().decode(open(other, sealed)), `n${i}`)
+      assert.throws(() => open(bob, sealed), { name: 'InvalidMessageError' })
+    }
+    assert.throws(() => open(bob, 'AAAA'), { name: 'InvalidMessageError' })
   })
 })
