@@ -3,11 +3,11 @@
  * stdin, and the owner-only Unix socket in the home through which one-shot commands reach a
  * running device (so they do not fight over its key or store).
  */
-import { createServer, createConnection } from 'node:net'
+import { createServer } from 'node:net'
 import { chmod, rm } from 'node:fs/promises'
 import { z } from 'zod'
-import { InvalidInputError, MAX_PROFILE_ABOUT, MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MeshchatError, fromWireError, toWireError } from '../protocol/index.js'
-import { lineReader, socketAnswers } from '../protocol/lines.js'
+import { InvalidInputError, MAX_PROFILE_ABOUT, MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MeshchatError, toWireError } from '../protocol/index.js'
+import { connectLines, lineReader, socketAnswers } from '../protocol/lines.js'
 import type { MeshClient, PingResult, SendResult, ConversationEntry } from './client.js'
 import type { HistoryPage } from './history.js'
 import type { ChatRequest, ChatState, Contact, Profile, ProfileChange, RoomInfo, RoomMember } from './people-types.js'
@@ -266,47 +266,15 @@ export class ControlServer {
  * through it run in that process, as if typed there.
  */
 export async function connectControl (path: string, timeoutMs = 30_000): Promise<DeviceApi | undefined> {
-  const socket = await new Promise<Socket | undefined>(resolve => {
-    const s = createConnection(path)
-    s.once('connect', () => { resolve(s) })
-    s.once('error', () => { resolve(undefined) })
+  const lines = await connectLines<FileProgress>(path, timeoutMs, {
+    tooLong: () => new MeshchatError('answer from the running device too long'),
+    closed: () => new MeshchatError('the running device closed the control connection'),
+    timeout: () => new MeshchatError('the running device did not answer in time')
   })
-  if (socket == null) return undefined
-  let next = 0
-  const pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, progress?: (p: FileProgress) => void }>()
-  const failAll = (err: Error): void => {
-    for (const p of pending.values()) p.reject(err)
-    pending.clear()
-  }
-  socket.on('data', lineReader(line => {
-    let res: CommandResult | { id?: unknown, progress: FileProgress }
-    try { res = JSON.parse(line) as typeof res } catch { return }
-    const p = pending.get(res.id as number)
-    if (p == null) return
-    if ('progress' in res) {
-      p.progress?.(res.progress)
-      return
-    }
-    pending.delete(res.id as number)
-    if (res.ok) p.resolve(res.result)
-    else p.reject(fromWireError(res.error))
-  }, () => { failAll(new MeshchatError('answer from the running device too long')) }))
-  socket.on('close', () => { failAll(new MeshchatError('the running device closed the control connection')) })
-  socket.on('error', () => {})
-  const call = async (cmd: Record<string, unknown>, onProgress?: (p: FileProgress) => void): Promise<unknown> => await new Promise((resolve, reject) => {
-    const id = next++
-    const expire = (): void => { pending.delete(id); reject(new MeshchatError('the running device did not answer in time')) }
+  if (lines == null) return undefined
+  const call = async (cmd: Record<string, unknown>, onProgress?: (p: FileProgress) => void): Promise<unknown> =>
     // a file transfer may stall a while before it gives up (and says why): wait longer for it
-    const deadline = onProgress == null ? timeoutMs : Math.max(timeoutMs, FILE_COMMAND_TIMEOUT_MS)
-    let timer = setTimeout(expire, deadline)
-    pending.set(id, {
-      resolve: v => { clearTimeout(timer); resolve(v) },
-      reject: e => { clearTimeout(timer); reject(e) },
-      // a long command that reports progress is alive: the deadline restarts with each report
-      progress: p => { clearTimeout(timer); timer = setTimeout(expire, deadline); onProgress?.(p) }
-    })
-    socket.write(`${JSON.stringify({ ...cmd, id })}\n`)
-  })
+    await lines.call(cmd, onProgress == null ? {} : { timeoutMs: Math.max(timeoutMs, FILE_COMMAND_TIMEOUT_MS), onProgress })
   return {
     send: async (to, text) => await call({ cmd: 'send', to, text }) as SendResult,
     users: async () => await call({ cmd: 'users' }) as UserInfo[],
@@ -335,6 +303,6 @@ export async function connectControl (path: string, timeoutMs = 30_000): Promise
     sendFile: async (to, path, options = {}) => await call({ cmd: 'send-file', to, path }, options.onProgress) as SendFileResult,
     files: async () => await call({ cmd: 'files' }) as FileEntry[],
     getFile: async (file, options = {}) => await call({ cmd: 'get-file', file, ...(options.to == null ? {} : { to: options.to }), ...(options.allowRelay == null ? {} : { allowRelay: options.allowRelay }) }, options.onProgress) as GetFileResult,
-    close: async () => { socket.destroy() }
+    close: async () => { lines.close() }
   }
 }

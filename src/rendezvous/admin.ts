@@ -10,16 +10,16 @@
  *
  * This module stays light (no libp2p, no Ink): the `meshchat admin` command imports it directly.
  */
-import { createServer, createConnection } from 'node:net'
+import { createServer } from 'node:net'
 import { existsSync } from 'node:fs'
 import { chmod, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import {
   AccountDisabledError, InvalidInputError, MeshchatError, ServerBusyError, UnknownUserError, UsernameTakenError,
-  checkPassword, checkUsername, fromWireError, printable, toWireError, MAX_PASSWORD_LENGTH
+  checkPassword, checkUsername, printable, toWireError, MAX_PASSWORD_LENGTH
 } from '../protocol/index.js'
-import { lineReader, socketAnswers } from '../protocol/lines.js'
+import { connectLines, lineReader, socketAnswers } from '../protocol/lines.js'
 import { hashPassword, DEFAULT_SCRYPT } from '../crypto/password.js'
 import { LevelRendezvousState } from '../store/rendezvous-state.js'
 import { StoreLockedError } from '../store/db.js'
@@ -369,46 +369,21 @@ export class AdminServer {
 
 /** The admin commands through the running node's socket; undefined when nobody answers there. */
 export async function connectAdmin (path: string, timeoutMs = ADMIN_CALL_TIMEOUT_MS): Promise<AdminApi | undefined> {
-  const socket = await new Promise<Socket | undefined>(resolve => {
-    const s = createConnection(path)
-    s.once('connect', () => { resolve(s) })
-    s.once('error', () => { resolve(undefined) })
+  const lines = await connectLines(path, timeoutMs, {
+    tooLong: () => new MeshchatError('answer from the rendezvous node too long'),
+    closed: () => new MeshchatError('the rendezvous node closed the admin connection (is it stopping?)'),
+    timeout: () => new MeshchatError('the rendezvous node did not answer in time'),
+    notOpen: () => new MeshchatError('the admin connection is closed')
   })
-  if (socket == null) return undefined
-  let next = 0
-  const pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
-  const failAll = (err: Error): void => {
-    for (const p of pending.values()) p.reject(err)
-    pending.clear()
-  }
-  socket.on('data', lineReader(line => {
-    let res: AdminAnswer
-    try { res = JSON.parse(line) as AdminAnswer } catch { return }
-    const p = pending.get(res.id as number)
-    if (p == null) return
-    pending.delete(res.id as number)
-    if (res.ok) p.resolve(res.result)
-    else p.reject(fromWireError(res.error))
-  }, () => { failAll(new MeshchatError('answer from the rendezvous node too long')) }))
-  socket.on('close', () => { failAll(new MeshchatError('the rendezvous node closed the admin connection (is it stopping?)')) })
-  socket.on('error', () => {})
-  const call = async (cmd: Record<string, unknown>): Promise<unknown> => await new Promise((resolve, reject) => {
-    if (socket.destroyed) { reject(new MeshchatError('the admin connection is closed')); return }
-    const n = next++
-    const timer = setTimeout(() => { pending.delete(n); reject(new MeshchatError('the rendezvous node did not answer in time')) }, timeoutMs)
-    pending.set(n, {
-      resolve: v => { clearTimeout(timer); resolve(v) },
-      reject: e => { clearTimeout(timer); reject(e) }
-    })
-    socket.write(`${JSON.stringify({ ...cmd, id: n })}\n`)
-  })
+  if (lines == null) return undefined
+  const call = lines.call
   return {
     live: true,
     users: async () => await call({ cmd: 'users' }) as AdminUser[],
     addUser: async (user, password) => await call({ cmd: 'add-user', user, password }) as AdminUser,
     setDisabled: async (user, disabled) => await call({ cmd: 'disable-user', user, disabled }) as DisableResult,
     resetPassword: async (user, password) => await call({ cmd: 'reset-password', user, password }) as ResetResult,
-    close: async () => { socket.destroy() }
+    close: async () => { lines.close() }
   }
 }
 

@@ -5,7 +5,12 @@
  * signals, the control socket, restarts).
  *
  * The binary runs the compiled code in dist/: build first (`npx tsc -p .`).
+ *
+ * At the end, helpers for tests of the binary: `commandsIn(group, { env })` gives `run`, `json`,
+ * `register`, `person` and `chatting` over one group, and `assertOk` / `assertFailure` check a
+ * command's exit the way a person sees it.
  */
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -461,4 +466,104 @@ export async function startListen (home: string, options: ListenOptions = {}): P
 /** Stops every process the functions above started and removes their temp folders. */
 export async function stopAll (): Promise<void> {
   await processes.stopAll()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for tests that drive the binary with one-shot commands (test/e2e/*.spec.ts)
+
+/** Fails unless the command exited 0; the message carries its stderr. */
+export function assertOk (res: RunResult): void {
+  assert.equal(res.code, 0, `exit ${String(res.code)}, stderr: ${res.stderr}`)
+}
+
+/**
+ * Fails unless the command failed the way a person-caused error should: exit code `code` (any
+ * non-zero one when undefined), nothing on stdout, exactly one stderr line `meshchat: …` that is
+ * not an "unexpected error" (and mentions `mentions` when given), no stack trace.
+ */
+export function assertFailure (res: RunResult, code?: number, mentions?: string): void {
+  const lines = res.stderr.split('\n').filter(l => l !== '')
+  assert.equal(lines.length, 1, `expected one stderr line, got:\n${res.stderr}`)
+  const line = lines[0]!
+  assert.match(line, /^meshchat: /)
+  assert.doesNotMatch(line, /unexpected error/, 'a person-caused error is named, not unexpected')
+  assert.doesNotMatch(res.stderr, /^\s+at /m, 'no stack trace')
+  if (mentions != null) assert.ok(line.includes(mentions), `"${line}" should mention ${mentions}`)
+  if (code == null) assert.ok(res.code != null && res.code !== 0, `non-zero exit code of: ${line}`)
+  else assert.equal(res.code, code, `exit code of: ${line}`)
+  assert.equal(res.stdout, '')
+}
+
+let uniqueCounter = 0
+/** `base` with a number no other call of this run got: tests that share one node need distinct usernames. */
+export function uniqueName (base: string): string {
+  return `${base}${++uniqueCounter}`
+}
+
+/** A `listen --json` line telling that a message with this text arrived. */
+export const isText = (text: string) => (l: ListenLine): boolean => l.type === 'message' && l.text === text
+
+/** A `listen --json` line telling that the chat with `user` is now in `state` (pending, accepted, …). */
+export const isChat = (user: string, state: string) => (l: ListenLine): boolean => {
+  const chat = l.chat as { user?: string, state?: string } | undefined
+  return l.type === 'chat' && chat?.user === user && chat.state === state
+}
+
+/** A person of a test: a username and the home of its device. */
+export interface TestPerson {
+  user: string
+  home: string
+}
+
+/** One side of `chatting`: its running `listen`, if any, is waited on to see the other's step. */
+export interface ChatSide extends TestPerson {
+  listen?: ListenProcess
+}
+
+/** The one-shot commands of a test, bound to a ProcessGroup and to defaults (see `commandsIn`). */
+export interface Commands {
+  /** `group.run` with the defaults: their `env` under the call's own, their timeout unless the call gives one. */
+  run: (args: string[], options?: RunOptions) => Promise<RunResult>
+  /** Runs `args` on `p`'s home with `--json`, expects exit 0, and parses stdout. */
+  json: <T>(p: { home: string }, ...args: string[]) => Promise<T>
+  /** Registers `user` on the node at `address` in a fresh temp home of the group; resolves with the home. */
+  register: (address: string, user: string) => Promise<string>
+  /** Registers a person named `uniqueName(base)` on the node at `address`. */
+  person: (address: string, base: string) => Promise<TestPerson>
+  /**
+   * Direct messages need an accepted chat (issue 8): `a` requests, `b` accepts, each a process.
+   * A running listen of either side serves its command, and must have seen the other's step
+   * first (waited for up to `waitMs`).
+   */
+  chatting: (a: ChatSide, b: ChatSide, waitMs?: number) => Promise<void>
+}
+
+/** The one-shot commands of a test run in `group`, with `defaults` (e.g. `{ env, timeoutMs }`) on every call. */
+export function commandsIn (group: ProcessGroup, defaults: RunOptions = {}): Commands {
+  const run = async (args: string[], options: RunOptions = {}): Promise<RunResult> =>
+    await group.run(args, { ...defaults, ...options, env: { ...defaults.env, ...options.env } })
+  const register = async (address: string, user: string): Promise<string> => {
+    const home = await group.tempDir(`home-${user}`)
+    assertOk(await run(['register', '--home', home, '--server', address, '--user', user]))
+    return home
+  }
+  return {
+    run,
+    json: async <T>(p: { home: string }, ...args: string[]): Promise<T> => {
+      const res = await run([...args, '--home', p.home, '--json'])
+      assertOk(res)
+      return JSON.parse(res.stdout) as T
+    },
+    register,
+    person: async (address, base) => {
+      const user = uniqueName(base)
+      return { user, home: await register(address, user) }
+    },
+    chatting: async (a, b, waitMs = 5_000) => {
+      assertOk(await run(['request', '--home', a.home, b.user]))
+      await b.listen?.waitFor(isChat(a.user, 'pending'), waitMs, `${a.user}'s request at ${b.user}`)
+      assertOk(await run(['accept', '--home', b.home, a.user]))
+      await a.listen?.waitFor(isChat(b.user, 'accepted'), waitMs, `${b.user}'s acceptance at ${a.user}`)
+    }
+  }
 }

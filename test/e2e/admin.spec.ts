@@ -4,27 +4,13 @@
  * compiled code in dist/ (build first: `npx tsc -p .`).
  */
 import assert from 'node:assert/strict'
-import { ProcessGroup } from '../../src/testing/index.js'
+import { ProcessGroup, assertFailure, assertOk, commandsIn } from '../../src/testing/index.js'
 import type { RunOptions, RunResult, ServeProcess } from '../../src/testing/index.js'
 
 const PASSWORD = 'correct horse battery'
 const NEW_PASSWORD = 'a brand new password'
 const ENV = { MESHCHAT_PASSWORD: PASSWORD, MESHCHAT_IP_COLOCATION_WHITELIST: '127.0.0.1' }
 const SERVE_ARGS = ['--heartbeat-ms', '500', '--registrations-per-second', '100', '--address-free-failures', '100', '--account-free-failures', '100']
-
-/** Exit code `code`, nothing on stdout, exactly one stderr line `meshchat: …`, no stack trace. */
-function assertFailure (res: RunResult, code: number): void {
-  const lines = res.stderr.split('\n').filter(l => l !== '')
-  assert.equal(lines.length, 1, `expected one stderr line, got:\n${res.stderr}`)
-  assert.match(lines[0]!, /^meshchat: /)
-  assert.doesNotMatch(lines[0]!, /unexpected error/)
-  assert.equal(res.code, code, `exit code of: ${lines[0]!}`)
-  assert.equal(res.stdout, '')
-}
-
-function assertOk (res: RunResult): void {
-  assert.equal(res.code, 0, `exit ${String(res.code)}, stderr: ${res.stderr}`)
-}
 
 interface UserRow { user: string, online: boolean | null, disabled: boolean, lastSeen: number | null, lastAddr: string | null, createdAt: number, accountKey: string | null, devices: Array<{ peer: string, loggedIn: boolean, online: boolean | null }> }
 
@@ -33,8 +19,7 @@ describe('meshchat admin (separate processes)', function () {
   let dataDir: string
   let server: ServeProcess
 
-  const run = async (args: string[], options: RunOptions = {}): Promise<RunResult> =>
-    await group.run(args, { ...options, env: { ...ENV, ...options.env } })
+  const { run, register } = commandsIn(group, { env: ENV })
   const adminRun = async (args: string[], options: RunOptions = {}): Promise<RunResult> =>
     await run(['admin', ...args, '--data', dataDir], options)
   const usersJson = async (): Promise<UserRow[]> => {
@@ -52,10 +37,8 @@ describe('meshchat admin (separate processes)', function () {
 
   it('lists, adds, disables and enables accounts of a running node', async function () {
     assert.deepEqual(await usersJson(), [])
-    const aliceHome = await group.tempDir('alice')
-    assertOk(await run(['register', '--home', aliceHome, '--server', server.address, '--user', 'alice']))
-    const bobHome = await group.tempDir('bob')
-    assertOk(await run(['register', '--home', bobHome, '--server', server.address, '--user', 'bob']))
+    const aliceHome = await register(server.address, 'alice')
+    const bobHome = await register(server.address, 'bob')
     const alice = await group.startListen(aliceHome, { env: ENV })
     const bob = await group.startListen(bobHome, { env: ENV })
 
@@ -96,8 +79,7 @@ describe('meshchat admin (separate processes)', function () {
   })
 
   it('resets a password: the old one is refused, the new one works, the device keeps its key', async function () {
-    const home = await group.tempDir('dave')
-    assertOk(await run(['register', '--home', home, '--server', server.address, '--user', 'dave']))
+    const home = await register(server.address, 'dave')
     const reset = await adminRun(['reset-password', 'dave'], { env: { MESHCHAT_PASSWORD: NEW_PASSWORD } })
     assertOk(reset)
     assert.match(reset.stdout, /1 device logged out/)
@@ -114,8 +96,7 @@ describe('meshchat admin (separate processes)', function () {
   })
 
   it('works on the data folder of a stopped node, which then starts with the changes', async function () {
-    const home = await group.tempDir('erin')
-    assertOk(await run(['register', '--home', home, '--server', server.address, '--user', 'erin']))
+    const home = await register(server.address, 'erin')
     const port = server.port
     await server.kill()
 

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
-import { ProcessGroup } from '../../src/testing/index.js'
-import type { ListenLine, ListenProcess, RunOptions, RunResult, ServeProcess } from '../../src/testing/index.js'
+import { ProcessGroup, assertFailure, assertOk, commandsIn, isText, uniqueName as unique } from '../../src/testing/index.js'
+import type { ListenLine, ListenProcess, ServeProcess } from '../../src/testing/index.js'
 
 const PASSWORD = 'correct horse battery'
 /** Every process gets the password, and loopback peers are not penalised for sharing 127.0.0.1. */
@@ -14,12 +14,6 @@ const ENV = { MESHCHAT_PASSWORD: PASSWORD, MESHCHAT_IP_COLOCATION_WHITELIST: '12
 const SERVE_ARGS = ['--heartbeat-ms', '500', '--registrations-per-second', '100', '--address-free-failures', '100', '--log-level', 'debug']
 const COMMANDS = ['serve', 'register', 'login', 'logout', 'whoami', 'users', 'send', 'listen', 'ping', 'conversations', 'history', 'unread', 'read',
   'request', 'requests', 'accept', 'decline', 'close', 'contacts', 'profile', 'rooms', 'room', 'send-file', 'files', 'get']
-
-let counter = 0
-/** A username no other test of this run uses (they share one rendezvous node). */
-function unique (base: string): string {
-  return `${base}${++counter}`
-}
 
 /** A port nothing listens on: bound, then released. */
 async function closedPort (): Promise<number> {
@@ -31,33 +25,7 @@ async function closedPort (): Promise<number> {
   return address.port
 }
 
-/**
- * Exit code `code` (any non-zero one when undefined), nothing on stdout, exactly one stderr line
- * `meshchat: …` that is not an "unexpected error", no stack trace.
- */
-function assertFailure (res: RunResult, code: number | undefined, mentions?: string): void {
-  const lines = res.stderr.split('\n').filter(l => l !== '')
-  assert.equal(lines.length, 1, `expected one stderr line, got:\n${res.stderr}`)
-  const line = lines[0]!
-  assert.match(line, /^meshchat: /)
-  assert.doesNotMatch(line, /unexpected error/, 'a person-caused error is named, not unexpected')
-  assert.doesNotMatch(res.stderr, /^\s+at /m, 'no stack trace')
-  if (mentions != null) assert.ok(line.includes(mentions), `"${line}" should mention ${mentions}`)
-  if (code == null) assert.ok(res.code != null && res.code !== 0, `non-zero exit code of: ${line}`)
-  else assert.equal(res.code, code, `exit code of: ${line}`)
-  assert.equal(res.stdout, '')
-}
-
-function assertOk (res: RunResult): void {
-  assert.equal(res.code, 0, `exit ${String(res.code)}, stderr: ${res.stderr}`)
-}
-
-const isText = (text: string) => (l: ListenLine): boolean => l.type === 'message' && l.text === text
 const isPresence = (user: string, online: boolean) => (l: ListenLine): boolean => l.type === 'presence' && l.user === user && l.online === online
-const isChat = (user: string, state: string) => (l: ListenLine): boolean => {
-  const chat = l.chat as { user?: string, state?: string } | undefined
-  return l.type === 'chat' && chat?.user === user && chat.state === state
-}
 const connectionStates = (listen: ListenProcess): unknown[] => listen.lines.filter(l => l.type === 'connection').map(l => l.state)
 
 describe('meshchat cli (separate processes)', function () {
@@ -67,29 +35,13 @@ describe('meshchat cli (separate processes)', function () {
   const each = new ProcessGroup()
   let server: ServeProcess
 
-  const run = async (args: string[], options: RunOptions = {}): Promise<RunResult> =>
-    await each.run(args, { ...options, env: { ...ENV, ...options.env } })
+  const { run, register, chatting } = commandsIn(each, { env: ENV })
 
   /** Registers `user` in a fresh home on `address` and returns the home. */
-  async function registered (user: string, address = server.address): Promise<string> {
-    const home = await each.tempDir(`home-${user}`)
-    assertOk(await run(['register', '--home', home, '--server', address, '--user', user]))
-    return home
-  }
+  const registered = async (user: string, address = server.address): Promise<string> => await register(address, user)
 
   async function listening (home: string): Promise<ListenProcess> {
     return await each.startListen(home, { env: ENV })
-  }
-
-  /**
-   * Direct messages need an accepted chat (issue 8): `a` requests, `b` accepts, each a process.
-   * A running listen of either side serves its command, and must have seen the other's step first.
-   */
-  async function chatting (a: { user: string, home: string, listen?: ListenProcess }, b: { user: string, home: string, listen?: ListenProcess }): Promise<void> {
-    assertOk(await run(['request', '--home', a.home, b.user]))
-    await b.listen?.waitFor(isChat(a.user, 'pending'), 5_000, `${a.user}'s request at ${b.user}`)
-    assertOk(await run(['accept', '--home', b.home, a.user]))
-    await a.listen?.waitFor(isChat(b.user, 'accepted'), 5_000, `${b.user}'s acceptance at ${a.user}`)
   }
 
   before(async function () {

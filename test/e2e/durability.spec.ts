@@ -4,45 +4,26 @@
  * every device that should have it.
  */
 import assert from 'node:assert/strict'
-import { ProcessGroup } from '../../src/testing/index.js'
-import type { ListenProcess, RunResult, ServeProcess } from '../../src/testing/index.js'
+import { ProcessGroup, assertOk, commandsIn } from '../../src/testing/index.js'
+import type { ChatSide, ListenProcess, ServeProcess } from '../../src/testing/index.js'
 
 const PASSWORD = 'correct horse battery'
 const ENV = { MESHCHAT_PASSWORD: PASSWORD, MESHCHAT_IP_COLOCATION_WHITELIST: '127.0.0.1' }
 const SERVE_ARGS = ['--heartbeat-ms', '500', '--registrations-per-second', '100']
-
-function assertOk (res: RunResult): void {
-  assert.equal(res.code, 0, `exit ${String(res.code)}, stderr: ${res.stderr}`)
-}
 
 describe('durability under SIGKILL', function () {
   this.timeout(120_000)
   const group = new ProcessGroup()
   afterEach(async () => { await group.stopAll() })
 
-  async function registered (server: ServeProcess, user: string): Promise<string> {
-    const home = await group.tempDir(`dur-${user}`)
-    assertOk(await group.run(['register', '--home', home, '--server', server.address, '--user', user], { env: ENV }))
-    return home
-  }
-
-  /**
-   * Direct messages need an accepted chat (issue 8): `a` requests and `b` accepts, each a process
-   * (served by a running listen of that home, which must have seen the other's step first).
-   */
-  async function chatting (a: { user: string, home: string, listen?: ListenProcess }, b: { user: string, home: string, listen?: ListenProcess }): Promise<void> {
-    const isChat = (user: string, state: string) => (l: Record<string, unknown>): boolean =>
-      l.type === 'chat' && (l.chat as { user?: string } | undefined)?.user === user && (l.chat as { state?: string }).state === state
-    assertOk(await group.run(['request', '--home', a.home, b.user], { env: ENV, timeoutMs: 30_000 }))
-    await b.listen?.waitFor(isChat(a.user, 'pending'), 10_000, `${a.user}'s request at ${b.user}`)
-    assertOk(await group.run(['accept', '--home', b.home, a.user], { env: ENV, timeoutMs: 30_000 }))
-    await a.listen?.waitFor(isChat(b.user, 'accepted'), 10_000, `${b.user}'s acceptance at ${a.user}`)
-  }
+  const commands = commandsIn(group, { env: ENV, timeoutMs: 30_000 })
+  const registered = async (server: ServeProcess, user: string): Promise<string> => await commands.register(server.address, user)
+  /** An accepted chat; a running listen of either side must see the other's step within 10 s. */
+  const chatting = async (a: ChatSide, b: ChatSide): Promise<void> => { await commands.chatting(a, b, 10_000) }
 
   async function historyTexts (home: string, peer: string): Promise<string[]> {
-    const res = await group.run(['history', peer, '--home', home, '--limit', '1000', '--json'], { env: ENV, timeoutMs: 30_000 })
-    assertOk(res)
-    return (JSON.parse(res.stdout) as { messages: Array<{ text: string }> }).messages.map(m => m.text)
+    const page = await commands.json<{ messages: Array<{ text: string }> }>({ home }, 'history', peer, '--limit', '1000')
+    return page.messages.map(m => m.text)
   }
 
   it('keeps every acknowledged message once when the rendezvous node is killed mid-traffic', async () => {

@@ -8,22 +8,13 @@ import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ProcessGroup, waitForExit } from '../../src/testing/index.js'
-import type { RunOptions, RunResult, ServeProcess } from '../../src/testing/index.js'
+import { ProcessGroup, assertOk, commandsIn, waitForExit } from '../../src/testing/index.js'
+import type { ServeProcess, TestPerson as Person } from '../../src/testing/index.js'
 
 const PASSWORD = 'correct horse battery'
 const ENV = { MESHCHAT_PASSWORD: PASSWORD, MESHCHAT_IP_COLOCATION_WHITELIST: '127.0.0.1' }
 const SERVE_ARGS = ['--heartbeat-ms', '500', '--registrations-per-second', '100', '--address-free-failures', '100']
 const MiB = 1024 * 1024
-
-let counter = 0
-function unique (base: string): string {
-  return `${base}${++counter}`
-}
-
-function assertOk (res: RunResult): void {
-  assert.equal(res.code, 0, `exit ${String(res.code)}, stderr: ${res.stderr}`)
-}
 
 async function makeFile (path: string, size: number): Promise<void> {
   const fd = await open(path, 'w')
@@ -40,7 +31,6 @@ async function sha256Of (path: string): Promise<string> {
   return h.digest('hex')
 }
 
-interface Person { user: string, home: string }
 interface FileEntry { id: string, state: string, bytes: number, size: number, name: string, direction: string, path?: string }
 interface Got { path: string, size: number, sha256: string, resumedFrom: number, already: boolean }
 
@@ -50,26 +40,9 @@ describe('meshchat send-file, files, get (separate processes)', function () {
   const each = new ProcessGroup()
   let server: ServeProcess
 
-  const run = async (args: string[], options: RunOptions = {}): Promise<RunResult> =>
-    await each.run(args, { timeoutMs: 60_000, ...options, env: { ...ENV, ...options.env } })
-
-  async function json<T> (p: Person, ...args: string[]): Promise<T> {
-    const res = await run([...args, '--home', p.home, '--json'])
-    assertOk(res)
-    return JSON.parse(res.stdout) as T
-  }
-
-  async function person (base: string): Promise<Person> {
-    const user = unique(base)
-    const home = await each.tempDir(`home-${user}`)
-    assertOk(await run(['register', '--home', home, '--server', server.address, '--user', user]))
-    return { user, home }
-  }
-
-  async function chatting (a: Person, b: Person): Promise<void> {
-    assertOk(await run(['request', '--home', a.home, b.user]))
-    assertOk(await run(['accept', '--home', b.home, a.user]))
-  }
+  const commands = commandsIn(each, { env: ENV, timeoutMs: 60_000 })
+  const { run, json, chatting } = commands
+  const person = async (base: string): Promise<Person> => await commands.person(server.address, base)
 
   before(async function () {
     server = await suite.startServe({ args: SERVE_ARGS, env: ENV })
@@ -255,13 +228,7 @@ describe('meshchat send-file, files, get (separate processes)', function () {
 
   it('send-file to someone offline over their quota: one clear line, exit code 14, and the offer stands', async function () {
     const small = await each.startServe({ args: [...SERVE_ARGS, '--file-quota', '64KiB'], env: ENV })
-    const people = await Promise.all(['alice', 'bob'].map(async base => {
-      const user = unique(base)
-      const home = await each.tempDir(`home-${user}`)
-      assertOk(await run(['register', '--home', home, '--server', small.address, '--user', user]))
-      return { user, home }
-    }))
-    const [alice, bob] = people as [Person, Person]
+    const [alice, bob] = await Promise.all([commands.person(small.address, 'alice'), commands.person(small.address, 'bob')])
     await chatting(alice, bob)
     const dir = await each.tempDir('files')
     const path = join(dir, 'large.bin')

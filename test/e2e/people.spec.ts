@@ -3,38 +3,12 @@
  * `meshchat` process against a real `serve`. Runs the compiled code in dist/ (`npx tsc -p .`).
  */
 import assert from 'node:assert/strict'
-import { ProcessGroup } from '../../src/testing/index.js'
-import type { ListenLine, ListenProcess, RunOptions, RunResult, ServeProcess } from '../../src/testing/index.js'
+import { ProcessGroup, assertFailure, assertOk, commandsIn, isText, uniqueName as unique } from '../../src/testing/index.js'
+import type { ServeProcess, TestPerson as Person } from '../../src/testing/index.js'
 
 const PASSWORD = 'correct horse battery'
 const ENV = { MESHCHAT_PASSWORD: PASSWORD, MESHCHAT_IP_COLOCATION_WHITELIST: '127.0.0.1' }
 const SERVE_ARGS = ['--heartbeat-ms', '500', '--registrations-per-second', '100', '--address-free-failures', '100']
-
-let counter = 0
-/** A name no other test of this run uses (they share one rendezvous node). */
-function unique (base: string): string {
-  return `${base}${++counter}`
-}
-
-/** Exit code `code` (any non-zero one when undefined), nothing on stdout, one `meshchat: …` line on stderr. */
-function assertFailure (res: RunResult, code: number | undefined, mentions?: string): void {
-  const lines = res.stderr.split('\n').filter(l => l !== '')
-  assert.equal(lines.length, 1, `expected one stderr line, got:\n${res.stderr}`)
-  const line = lines[0]!
-  assert.match(line, /^meshchat: /)
-  assert.doesNotMatch(line, /unexpected error/, 'a person-caused error is named, not unexpected')
-  assert.doesNotMatch(res.stderr, /^\s+at /m, 'no stack trace')
-  if (mentions != null) assert.ok(line.includes(mentions), `"${line}" should mention ${mentions}`)
-  if (code == null) assert.ok(res.code != null && res.code !== 0, `non-zero exit code of: ${line}`)
-  else assert.equal(res.code, code, `exit code of: ${line}`)
-  assert.equal(res.stdout, '')
-}
-
-function assertOk (res: RunResult): void {
-  assert.equal(res.code, 0, `exit ${String(res.code)}, stderr: ${res.stderr}`)
-}
-
-interface Person { user: string, home: string }
 
 interface Request { user: string, direction: string, text?: string, at: number }
 interface Chat { user: string, state: string, by: string | null }
@@ -43,35 +17,15 @@ interface Profile { user: string, name: string, status: string, about: string, u
 interface Room { room: string, private: boolean, owner: string | null, members: number, joined: boolean }
 interface Member { user: string, online: boolean, owner: boolean }
 
-const isText = (text: string) => (l: ListenLine): boolean => l.type === 'message' && l.text === text
-
 describe('meshchat people and rooms (separate processes)', function () {
   this.timeout(90_000)
   const suite = new ProcessGroup()
   const each = new ProcessGroup()
   let server: ServeProcess
 
-  const run = async (args: string[], options: RunOptions = {}): Promise<RunResult> =>
-    await each.run(args, { timeoutMs: 30_000, ...options, env: { ...ENV, ...options.env } })
-
-  /** Runs `args` on `p`'s home, expects exit 0, and parses the `--json` output. */
-  async function json<T> (p: Person, ...args: string[]): Promise<T> {
-    const res = await run([...args, '--home', p.home, '--json'])
-    assertOk(res)
-    return JSON.parse(res.stdout) as T
-  }
-
-  async function person (base: string): Promise<Person> {
-    const user = unique(base)
-    const home = await each.tempDir(`home-${user}`)
-    assertOk(await run(['register', '--home', home, '--server', server.address, '--user', user]))
-    return { user, home }
-  }
-
-  async function chatting (a: Person, b: Person): Promise<void> {
-    assertOk(await run(['request', '--home', a.home, b.user]))
-    assertOk(await run(['accept', '--home', b.home, a.user]))
-  }
+  const commands = commandsIn(each, { env: ENV, timeoutMs: 30_000 })
+  const { run, json, chatting } = commands
+  const person = async (base: string): Promise<Person> => await commands.person(server.address, base)
 
   async function historyTexts (p: Person, target: string): Promise<string[]> {
     const page = await json<{ messages: Array<{ text: string }> }>(p, 'history', target, '--limit', '100')

@@ -6,15 +6,11 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ProcessGroup, TerminalPane, tmuxAvailable } from '../../src/testing/index.js'
-import type { RunResult, ServeProcess } from '../../src/testing/index.js'
+import { ProcessGroup, TerminalPane, assertOk, tmuxAvailable } from '../../src/testing/index.js'
+import type { ServeProcess } from '../../src/testing/index.js'
 
 const PASSWORD = 'correct horse battery'
 const ENV = { MESHCHAT_IP_COLOCATION_WHITELIST: '127.0.0.1' }
-
-function assertOk (res: RunResult): void {
-  assert.equal(res.code, 0, `exit ${String(res.code)}, stderr: ${res.stderr}`)
-}
 
 describe('chat screen in a terminal', function () {
   // each test starts a node and runs several real processes one after another

@@ -1,7 +1,6 @@
 /**
  * Rendering Ink components for tests on a terminal of a given size, with a fake keyboard, and
- * waiting (bounded, never a fixed sleep) for what the screen shows. The same helpers as in
- * components.spec.tsx, shared with the newer specs.
+ * waiting (bounded, never a fixed sleep) for what the screen shows; shared by the UI specs.
  */
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
@@ -15,7 +14,13 @@ export const KEY = {
   esc: '\u001B',
   tab: '\t',
   up: '\u001B[A',
-  down: '\u001B[B'
+  down: '\u001B[B',
+  pageUp: '\u001B[5~',
+  pageDown: '\u001B[6~',
+  ctrlN: '\u000E',
+  ctrlP: '\u0010',
+  ctrlR: '\u0012',
+  ctrlC: '\u0003'
 }
 
 export interface Screen {
@@ -25,7 +30,7 @@ export interface Screen {
   unmount: () => void
 }
 
-/** The frame as text, without colour codes. */
+/** The frame as text: no colour codes (there are none without a TTY, but be sure). */
 export function text (frame: string | undefined): string {
   return stripVTControlCharacters(frame ?? '')
 }
@@ -34,7 +39,7 @@ export function lines (frame: string | undefined): string[] {
   return text(frame).split('\n')
 }
 
-/** Polls until `cond` holds, every 10 ms for up to 2 s. */
+/** Polls until `cond` holds, every 10 ms for up to 2 s; never a fixed sleep. */
 export async function until (cond: () => boolean, what: string, describeLast: () => string = () => ''): Promise<void> {
   const deadline = Date.now() + 2_000
   while (!cond()) {
@@ -43,6 +48,7 @@ export async function until (cond: () => boolean, what: string, describeLast: ()
   }
 }
 
+/** Waits until the latest frame satisfies `pred`, and returns it. */
 export async function frameWhere (screen: Screen, pred: (frame: string) => boolean, what: string): Promise<string> {
   await until(() => pred(text(screen.lastFrame())), what, () => text(screen.lastFrame()))
   return text(screen.lastFrame())
@@ -62,6 +68,7 @@ export function assertFits (frame: string, columns: number, rows?: number): void
   if (rows != null) assert.ok(all.length <= rows, `${all.length} lines, more than ${rows}:\n${frame}`)
 }
 
+/** A terminal of a given size for Ink (ink-testing-library's is always 100 columns, no rows). */
 class SizedStdout extends EventEmitter {
   readonly isTTY = false
   readonly frames: string[] = []
@@ -70,6 +77,7 @@ class SizedStdout extends EventEmitter {
   lastFrame = (): string | undefined => this.frames.at(-1)
 }
 
+/** The same fake keyboard as ink-testing-library's. */
 class FakeStdin extends EventEmitter {
   readonly isTTY = true
   private data: string | null = null
@@ -83,7 +91,12 @@ class FakeStdin extends EventEmitter {
   unref (): void {}
 }
 
-export function renderSized (tree: ReactElement, columns: number, rows: number): Screen {
+export interface SizedScreen extends Screen {
+  /** Settles when the app exits (asked for at once: Ink only reports exits it was asked about). */
+  exited: Promise<unknown>
+}
+
+export function renderSized (tree: ReactElement, columns: number, rows: number): SizedScreen {
   const stdout = new SizedStdout(columns, rows)
   const stderr = new SizedStdout(columns, rows)
   const stdin = new FakeStdin()
@@ -95,14 +108,21 @@ export function renderSized (tree: ReactElement, columns: number, rows: number):
     exitOnCtrlC: false,
     patchConsole: false
   })
-  return { lastFrame: stdout.lastFrame, frames: stdout.frames, stdin, unmount: instance.unmount }
+  const exited = instance.waitUntilExit()
+  return { lastFrame: stdout.lastFrame, frames: stdout.frames, stdin, unmount: instance.unmount, exited }
 }
 
-/** Lets Ink and React take in a key (see components.spec.tsx `settle`). */
+/**
+ * Lets the event loop turn a few times. Ink holds a lone Esc for one `setImmediate` (to tell it
+ * from the start of an escape sequence), and React re-subscribes `useInput` handlers in passive
+ * effects, which run a `setImmediate` after the frame is drawn. A person never types faster than
+ * that; a test writing keys back to back does, so each key waits for these turns first.
+ */
 export async function settle (): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve))
 }
 
+/** Writes a key and lets Ink and React take it in (see `settle`). */
 export async function press (screen: Screen, data: string): Promise<void> {
   screen.stdin.write(data)
   await settle()
