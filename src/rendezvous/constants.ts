@@ -31,3 +31,19 @@ export const DEFAULT_MAX_CONNECTIONS_PER_HOST = 512
 /** Room messages per second one device may publish, in bursts of ROOM_BURST. */
 export const DEFAULT_ROOM_RATE = 20
 export const DEFAULT_ROOM_BURST = 40
+/**
+ * How long a presence event may wait to go out with others to the same session (outbox.ts): in a
+ * reconnect storm one write per session per flush instead of one per event, and a user's newer
+ * presence replaces the one still waiting. Answers (pong) and mail notices do not wait.
+ */
+export const PRESENCE_FLUSH_MS = 25
+/**
+ * A session's welcome hands back the device's own certificate while this node signed it less than
+ * this long ago, instead of signing a new one on every reconnect (it still has ≥ 29 of its 30 days).
+ */
+export const CERT_REUSE_MS = 24 * 60 * 60 * 1000
+/**
+ * Address characters kept per device (presence.ts lists every device of a user in one event, in
+ * one frame): 16 devices × 2,048 characters stay under half of the 64 KiB frame.
+ */
+export const MAX_DEVICE_ADDR_CHARS = 2_048

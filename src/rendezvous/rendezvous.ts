@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import {
   AUTH_PROTOCOL, DIRECTORY_PROTOCOL, SESSION_PROTOCOL, ARCHIVE_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authRequest, directoryRequest, sessionClientFrame, archiveRequest, peopleRequest, encodeFrame, MAX_ROOMS_TOTAL, MAX_PEOPLE_FRAME_BYTES, NotMemberError,
-  MAX_ARCHIVE_FRAME_BYTES, ROOM_HISTORY_LIMIT, InvalidInputError,
+  authRequest, directoryRequest, sessionClientFrame, archiveRequest, peopleRequest, MAX_ROOMS_TOTAL, MAX_PEOPLE_FRAME_BYTES, NotMemberError,
+  MAX_ARCHIVE_FRAME_BYTES, ROOM_HISTORY_LIMIT, InvalidInputError, MAX_FRAME_BYTES, CERT_LIFETIME_MS,
   checkUsername, checkPassword, printable, isRoomName, FailureThrottle, RateLimiter,
   AccountDisabledError, InvalidCertificateError, InvalidMessageError, RateLimitedError, UnknownUserError,
   UsernameTakenError, WrongPasswordError, TimeoutError
@@ -16,6 +16,8 @@ import { issueCertificate, verifyCertificate, hashPassword, verifyPassword, load
 import { LevelRendezvousState } from '../store/index.js'
 import { createMeshNode, frameStream, handleRequests, readFrame, writeFrame } from '../net/index.js'
 import { Presence } from './presence.js'
+import { Outboxes } from './outbox.js'
+import { DirectoryCache } from './directory.js'
 import { AdminOps, AdminServer, ADMIN_SOCKET, NODE_LOCK_WAIT_MS } from './admin.js'
 import { PeopleService } from './people.js'
 import { FileStore } from './files.js'
@@ -26,10 +28,12 @@ import {
   DEFAULT_HEARTBEAT_MS, MAX_CONCURRENT_HASHES, MAX_AUTH_QUEUE, ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES,
   FAILURE_BASE_DELAY_MS, FAILURE_MAX_DELAY_MS, FAILURE_FORGET_MS, MAX_SESSION_BACKLOG, MAX_DEVICES_PER_ACCOUNT, DEFAULT_PORT,
   DEFAULT_RELAY_RESERVATIONS, DEFAULT_RELAY_RESERVATION_TTL_MS, DEFAULT_RELAY_DATA_LIMIT_BYTES, DEFAULT_RELAY_DURATION_LIMIT_MS,
-  DEFAULT_REQUESTS_PER_SECOND, DEFAULT_MAX_STREAMS, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_ROOM_RATE, DEFAULT_ROOM_BURST
+  DEFAULT_REQUESTS_PER_SECOND, DEFAULT_MAX_STREAMS, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_ROOM_RATE, DEFAULT_ROOM_BURST,
+  PRESENCE_FLUSH_MS, CERT_REUSE_MS, MAX_DEVICE_ADDR_CHARS
 } from './constants.js'
 import type { Logger } from './log.js'
 import type { SessionSink } from './presence.js'
+import type { Outbox } from './outbox.js'
 import type { AccountRecord, RendezvousState } from '../store/index.js'
 import type { Certificate, UserInfo, AuthRequest, DirectoryRequest, ArchiveRequest } from '../protocol/index.js'
 import type { GossipInit, MeshNode, RelayServerInit } from '../net/index.js'
@@ -92,9 +96,33 @@ function hostOf (addr: string): string {
   return parts[2] ?? addr
 }
 
+/**
+ * The addresses of one device the node passes on, at most MAX_DEVICE_ADDR_CHARS in all (in the
+ * device's order): a user's presence event lists every device's, and it must stay well inside one
+ * frame however many devices are online.
+ */
+export function boundAddrs (addrs: string[]): string[] {
+  const kept: string[] = []
+  let chars = 0
+  for (const a of addrs) {
+    chars += a.length
+    if (chars > MAX_DEVICE_ADDR_CHARS) break
+    kept.push(a)
+  }
+  return kept
+}
+
 export class RendezvousNode {
   readonly presence = new Presence()
   readonly metrics = new Metrics()
+  /** What goes down sessions, batched per session and tick (outbox.ts). */
+  private readonly outboxes = new Outboxes(PRESENCE_FLUSH_MS)
+  /** The directory snapshot of every welcome, kept between changes (directory.ts). */
+  private readonly directory = new DirectoryCache({
+    listAccounts: async () => await this.store.listAccounts(),
+    userInfo: a => this.userInfo(a),
+    presence: this.presence
+  })
   private readonly count = {
     logins: this.metrics.counter('meshchat_logins_total', 'Login attempts by result'),
     registrations: this.metrics.counter('meshchat_registrations_total', 'Registration attempts by result'),
@@ -269,6 +297,8 @@ export class RendezvousNode {
     this.metricsServer = undefined
     this.files?.stop()
     this.presence.closeAll('rendezvous node stopping')
+    this.outboxes.stop()
+    this.directory.accountsChanged()
     await this.node?.stop()
     await this.state?.close()
     this.node = undefined
@@ -397,8 +427,18 @@ export class RendezvousNode {
   }
 
   private async userList (): Promise<UserInfo[]> {
-    const accounts = await this.store.listAccounts()
-    return accounts.map(a => this.userInfo(a))
+    return await this.directory.users()
+  }
+
+  /**
+   * The welcome frame, encoded: the users list comes from the directory cache already encoded,
+   * so a hello does not read and encode every account again.
+   */
+  private async welcomeFrame (cert: Certificate): Promise<Uint8Array> {
+    const json = `{"t":"welcome","cert":${JSON.stringify(cert)},"heartbeatMs":${JSON.stringify(this.heartbeatMs)},"users":${await this.directory.usersJson()}}`
+    const bytes = new TextEncoder().encode(json)
+    if (bytes.length > MAX_FRAME_BYTES) throw new InvalidMessageError(`frame of ${bytes.length} bytes is over the ${MAX_FRAME_BYTES} byte limit`)
+    return bytes
   }
 
   private userInfo (a: AccountRecord): UserInfo {
@@ -473,6 +513,7 @@ export class RendezvousNode {
     const peer = connection.remotePeer.toString()
     const remoteAddr = connection.remoteAddr.toString()
     let session: SessionSink | undefined
+    let outbox: Outbox | undefined
     let reason = 'ended'
     try {
       const hello = await readFrame(lp, sessionClientFrame, { signal: AbortSignal.timeout(5_000) })
@@ -481,47 +522,41 @@ export class RendezvousNode {
       if (this.presence.deviceCount(account.user) >= MAX_DEVICES_PER_ACCOUNT && this.presence.sessionOf(account.user, peer) == null) {
         throw new RateLimitedError(`at most ${MAX_DEVICES_PER_ACCOUNT} devices of one account can be online at once`)
       }
-      const cert = await issueCertificate(this.privateKey, account.user, peer)
+      const now = Date.now()
+      // The certificate the device showed, when this node signed it less than CERT_REUSE_MS ago
+      // (authenticate checked it: this node's signature, this device, logged in, account enabled),
+      // is as good as a new one: it expires at most CERT_REUSE_MS sooner, never later.
+      const fresh = hello.cert.issued <= now && hello.cert.expires - now > CERT_LIFETIME_MS - CERT_REUSE_MS
+      const cert = fresh ? hello.cert : await issueCertificate(this.privateKey, account.user, peer, now)
 
       // Join presence before taking the snapshot, holding back events until the welcome is out:
       // nothing that happens between the snapshot and the first event can be missed.
-      let backlog = 0
       let closed = false
-      let held: unknown[] | undefined = []
-      const send = (frame: unknown): boolean => {
-        if (closed) return true
-        if (backlog >= MAX_SESSION_BACKLOG) return false
-        backlog++
-        if (held != null) {
-          held.push(frame)
-          return true
-        }
-        lp.write(encodeFrame(frame)).then(() => { backlog-- }, () => { backlog-- })
-        return true
-      }
+      const box = outbox = this.outboxes.open({
+        write: async frames => { await lp.writeV(frames) },
+        writable: () => stream.writeStatus === 'writable'
+      }, MAX_SESSION_BACKLOG)
       session = {
         user: account.user,
         peer,
-        addrs: hello.addrs,
-        push: ev => send({ t: 'event', ev }),
-        mail: seq => { if (!send({ t: 'mail', seq })) session?.close('too far behind') },
+        addrs: boundAddrs(hello.addrs),
+        push: ev => box.pushEvent(ev),
+        mail: seq => { if (!box.pushFrame({ t: 'mail', seq })) session?.close('too far behind') },
         close: why => {
           if (closed) return
           closed = true
           reason = why
+          box.close()
           stream.abort(new Error(why))
         }
       }
-      const now = Date.now()
       this.count.sessions()
       const wasOnline = this.presence.isOnline(account.user)
       this.presence.add(session, now)
       if (!wasOnline) this.log.info('online', { user: account.user, device: peer, addr: remoteAddr })
-      await writeFrame(lp, { t: 'welcome', cert, heartbeatMs: this.heartbeatMs, users: await this.userList() }, { signal: AbortSignal.timeout(10_000) })
-      const queued = held
-      held = undefined
-      backlog -= queued.length
-      for (const frame of queued) send(frame)
+      await this.outboxes.flushed()
+      await lp.write(await this.welcomeFrame(cert), { signal: AbortSignal.timeout(10_000) })
+      box.release()
       await this.store.updateDevice(peer, { lastSeen: now, lastAddr: remoteAddr })
       await this.store.updateAccount(account.user, { lastAddr: remoteAddr })
       // the operator may have disabled the account or logged the device out since the hello was
@@ -532,9 +567,9 @@ export class RendezvousNode {
       for (;;) {
         const frame = await readFrame(lp, sessionClientFrame, { signal: AbortSignal.timeout(this.heartbeatMs * 3) })
         if (frame.t === 'ping') {
-          if (!send({ t: 'pong', n: frame.n })) throw new TimeoutError('session too far behind')
+          if (!box.pushFrame({ t: 'pong', n: frame.n })) throw new TimeoutError('session too far behind')
         } else if (frame.t === 'addrs') {
-          this.presence.updateAddrs(session, frame.addrs)
+          this.presence.updateAddrs(session, boundAddrs(frame.addrs))
         } else {
           throw new InvalidMessageError('hello sent twice')
         }
@@ -548,12 +583,16 @@ export class RendezvousNode {
       }
       stream.abort(err as Error)
     } finally {
+      outbox?.close()
       if (session != null) {
         const now = Date.now()
         const wentOffline = this.presence.remove(session, now, now)
         if (this.state != null) {
           await this.store.updateDevice(peer, { lastSeen: now }).catch(() => {})
-          if (wentOffline) await this.store.updateAccount(session.user, { lastSeen: now }).catch(() => {})
+          if (wentOffline) {
+            await this.store.updateAccount(session.user, { lastSeen: now }).catch(() => {})
+            this.directory.accountsChanged()
+          }
         }
         if (wentOffline) this.log.info('offline', { user: session.user, device: peer, reason })
       }

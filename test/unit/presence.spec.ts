@@ -196,3 +196,21 @@ describe('Presence', function () {
     assert.equal(presence.isOnline('alice'), false)
   })
 })
+
+describe('boundAddrs', () => {
+  it('keeps a device\'s addresses in order up to MAX_DEVICE_ADDR_CHARS in all, so a user\'s presence fits one frame', async () => {
+    const { boundAddrs } = await import('../../src/rendezvous/rendezvous.js')
+    const { MAX_DEVICE_ADDR_CHARS } = await import('../../src/rendezvous/constants.js')
+    const { MAX_FRAME_BYTES, encodeFrame } = await import('../../src/protocol/index.js')
+    const { MAX_DEVICES_PER_ACCOUNT } = await import('../../src/rendezvous/constants.js')
+    const few = ['/ip4/127.0.0.1/tcp/1', '/ip4/10.0.0.1/tcp/2']
+    assert.deepEqual(boundAddrs(few), few)
+    const long = Array.from({ length: 16 }, (_, i) => `/dns4/${'a'.repeat(240)}${i}.example/tcp/1`)
+    const kept = boundAddrs(long)
+    assert.deepEqual(kept, long.slice(0, kept.length))
+    assert.ok(kept.join('').length <= MAX_DEVICE_ADDR_CHARS)
+    // the worst case: every device of one account online with as many addresses as it may keep
+    const devices = Array.from({ length: MAX_DEVICES_PER_ACCOUNT }, (_, i) => ({ peer: `12D3KooW${'x'.repeat(44)}${i}`, addrs: kept }))
+    encodeFrame({ t: 'event', ev: { type: 'presence', user: 'alice', online: true, lastSeen: null, devices, at: 1 } }, MAX_FRAME_BYTES)
+  })
+})

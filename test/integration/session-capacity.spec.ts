@@ -1,0 +1,108 @@
+/**
+ * What the rendezvous node does to make a reconnect cheaper (issue 10) keeps what a session
+ * promises: a certificate handed back again is refused once its account is disabled or its device
+ * logged out, an old one is replaced, and the directory in a welcome is never an old snapshot.
+ */
+import assert from 'node:assert/strict'
+import { cp } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Harness, eventually } from '../../src/testing/index.js'
+import { Home, logout } from '../../src/client/index.js'
+import { issueCertificate, loadOrCreateKey } from '../../src/crypto/index.js'
+import { openAdmin } from '../../src/rendezvous/admin.js'
+import { CERT_REUSE_MS } from '../../src/rendezvous/constants.js'
+import { TEST_SCRYPT } from '../../src/testing/index.js'
+import type { MeshClient } from '../../src/client/index.js'
+
+async function rejectsNamed (p: Promise<unknown>, name: string): Promise<void> {
+  await assert.rejects(p, (err: Error) => { assert.equal(err.name, name, `${err.name}: ${err.message}`); return true })
+}
+
+describe('session capacity', function () {
+  let h: Harness
+  beforeEach(async () => { h = new Harness(); await h.startRendezvous() })
+  afterEach(async () => { await h.stop() })
+
+  const certOf = async (c: MeshClient): Promise<{ issued: number, sig: string }> => (await new Home(c.home.dir).requireLogin()).cert
+
+  it('hands a fresh certificate back on reconnect, and signs a new one for one older than a day', async () => {
+    const alice = await h.client('alice')
+    const first = await certOf(alice)
+    await alice.stop()
+    const again = await h.startClient(alice.home.dir)
+    assert.deepEqual(await certOf(again), first, 'the same certificate')
+    await again.stop()
+
+    // a certificate this node signed two days ago (still valid for 28) is replaced
+    const key = await loadOrCreateKey(join(h.rendezvousDataDir, 'node.key'))
+    const home = new Home(alice.home.dir)
+    const login = await home.requireLogin()
+    const old = await issueCertificate(key, 'alice', login.cert.device, Date.now() - 2 * CERT_REUSE_MS)
+    await home.saveCertificate(old)
+    const before = Date.now()
+    const third = await h.startClient(alice.home.dir)
+    const renewed = await certOf(third)
+    assert.notEqual(renewed.sig, old.sig)
+    assert.ok(renewed.issued >= before, 'a new certificate')
+  })
+
+  it('refuses a certificate it would hand back once the account is disabled or the device logged out', async () => {
+    const alice = await h.client('alice')
+    await alice.stop()
+    const admin = await openAdmin(h.rendezvousDataDir, { scrypt: TEST_SCRYPT })
+    try {
+      await admin.setDisabled('alice', true)
+      await rejectsNamed(h.startClient(alice.home.dir), 'AccountDisabledError')
+      await admin.setDisabled('alice', false)
+    } finally {
+      await admin.close()
+    }
+    const back = await h.startClient(alice.home.dir)
+    assert.equal(back.connectionState, 'connected')
+    await back.stop()
+
+    // keep the home (its login and fresh certificate) past the logout, and show it again
+    const saved = join(await h.tempDir('saved'), 'home')
+    await cp(alice.home.dir, saved, { recursive: true })
+    await logout(alice.home.dir)
+    await cp(saved, alice.home.dir, { recursive: true, force: true })
+    await rejectsNamed(h.startClient(alice.home.dir), 'InvalidCertificateError')
+  })
+
+  it('welcomes each device with the directory as it is now', async () => {
+    const bob = await h.client('bob')
+    const carol = await h.client('carol')
+    const seen = async (c: MeshClient, user: string): Promise<{ online: boolean, devices: number, lastSeen: number | null, disabled?: boolean } | undefined> => {
+      const u = (await c.users()).find(x => x.user === user)
+      return u == null ? undefined : { online: u.online, devices: u.devices.length, lastSeen: u.lastSeen, ...(u.disabled === true ? { disabled: true } : {}) }
+    }
+    // what carol's welcome said about bob (read before any later event could change it)
+    assert.deepEqual(await seen(carol, 'bob'), { online: true, devices: 1, lastSeen: null })
+
+    await bob.stop()
+    await eventually(async () => (await seen(carol, 'bob'))?.online === false, 5_000, 'carol to see bob leave')
+    await eventually(async () => (await h.rendezvous!.store.getAccount('bob'))?.lastSeen != null, 5_000, 'bob\'s lastSeen written')
+    const dave = await h.client('dave')
+    const offline = await seen(dave, 'bob')
+    assert.equal(offline?.online, false)
+    assert.equal(offline?.devices, 0)
+    assert.notEqual(offline?.lastSeen, null, 'the lastSeen written when bob left')
+    assert.ok((await dave.users()).some(u => u.user === 'dave' && u.online), 'dave sees himself online')
+
+    const bob2 = await h.startClient(bob.home.dir)
+    const erin = await h.client('erin')
+    assert.deepEqual((await seen(erin, 'bob'))?.online, true)
+    assert.equal((await seen(erin, 'dave'))?.online, true)
+
+    const admin = await openAdmin(h.rendezvousDataDir, { scrypt: TEST_SCRYPT })
+    try {
+      await admin.setDisabled('carol', true)
+    } finally {
+      await admin.close()
+    }
+    const frank = await h.client('frank')
+    assert.equal((await seen(frank, 'carol'))?.disabled, true)
+    assert.equal((await seen(frank, 'carol'))?.online, false)
+    await bob2.stop()
+  })
+})
