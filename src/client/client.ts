@@ -432,6 +432,7 @@ export class MeshClient {
     // the send resolves only once this device has stored it too.
     const queued = { id: env.id, queuedAt: Date.now(), to, envelope: env }
     const local = (async () => {
+      // in this order: the outbox is sent again only for what history has (flushOutbox raises it)
       await this.history.receive(env, 'sending')
       await this.store!.putOutbox(queued)
     })()

@@ -3,7 +3,7 @@
  * sealed archive), is stored once by id, and turns into events. Unread counts, read marks and
  * message status live in the store, so every consumer (TUI, CLI, bots) sees the same.
  */
-import { dmConversation, roomConversation, parseTarget, offerText, InvalidInputError } from '../protocol/index.js'
+import { dmConversation, roomConversation, parseTarget, offerText, InvalidInputError, MeshchatError } from '../protocol/index.js'
 import type { ClientStore, ConversationRecord, Gap, MessageCursor, MessageStatus, StoredMessage } from '../store/index.js'
 import type { Envelope, FileEnvelope, ReceiptBody, TextEnvelope } from '../protocol/index.js'
 import type { ChatMessage, ClientEvent } from './events.js'
@@ -88,8 +88,8 @@ export class History {
    * Many envelopes at once, in their order (a new device backfilling its archive): runs of
    * messages are stored in one batch each; receipts, chat requests and contact changes are
    * applied one by one between them, so a message lands after the acceptance that admits it. A
-   * message the chat does not admit is held back (as `receive` does) and one of those that cannot
-   * be applied is skipped, without an error; a failing store still fails the call.
+   * message the chat does not admit is held back (as `receive` does) and a receipt or control
+   * refused with a named error is skipped; anything else (a failing store) fails the call.
    */
   async receiveMany (items: Array<{ env: Envelope, arrivedAt?: number }>): Promise<void> {
     let run: StoredMessage[] = []
@@ -102,8 +102,8 @@ export class History {
     for (const { env, arrivedAt } of items) {
       if (env.kind !== 'text' && env.kind !== 'file') {
         await flush()
-        // one receipt or control that cannot be applied does not stop the others
-        await this.receive(env, undefined, arrivedAt).catch(() => {})
+        // a receipt or control refused as invalid does not stop the others; a failing store does
+        await this.receive(env, undefined, arrivedAt).catch((err: unknown) => { if (!(err instanceof MeshchatError)) throw err })
       } else if (await this.admits(env, arrivedAt)) {
         run.push(this.toStored(env))
       }

@@ -99,8 +99,23 @@ export async function verifyBytes (key: PublicKey, data: Uint8Array, sig: Uint8A
   const x = Buffer.from(key.raw).toString('base64url')
   const obj = cachedKeyObject(`x:${x}`, () => createPublicKey({ format: 'jwk', key: { crv: 'Ed25519', kty: 'OKP', x } }))
   // checked on libuv's thread pool: many checks at once (a page of backfill, a burst of room
-  // posts) use every core, and the event loop goes on meanwhile
-  return await new Promise((resolve, reject) => {
-    cryptoVerify(null, data, obj, sig, (err, ok) => { if (err != null) reject(err); else resolve(ok) })
-  })
+  // posts) use every core, and the event loop goes on meanwhile. A few at a time: the pool's
+  // threads also do the database's reads and writes, which must not wait behind a thousand checks.
+  // (a slot is handed straight to the next in line when a check ends)
+  if (verifying >= VERIFY_IN_FLIGHT) await new Promise<void>(resolve => { verifyQueue.push(resolve) })
+  else verifying++
+  try {
+    return await new Promise((resolve, reject) => {
+      cryptoVerify(null, data, obj, sig, (err, ok) => { if (err != null) reject(err); else resolve(ok) })
+    })
+  } finally {
+    const next = verifyQueue.shift()
+    if (next != null) next()
+    else verifying--
+  }
 }
+
+/** Signature checks on the thread pool at once (it has 4 threads unless UV_THREADPOOL_SIZE says otherwise). */
+const VERIFY_IN_FLIGHT = 4
+let verifying = 0
+const verifyQueue: Array<() => void> = []

@@ -7,6 +7,7 @@ import { InvalidInputError, messageId, printable, timestamp, fileOffer } from '.
 import { openDb } from './db.js'
 import { PeopleStore } from './people-store.js'
 import { FileStore } from './file-store.js'
+import { RecordCache } from './record-cache.js'
 import type { FileOffer } from '../protocol/index.js'
 import type { Db } from './db.js'
 import type { BatchOperation } from 'level'
@@ -95,6 +96,10 @@ interface SeqMaxRecord {
 
 type Op = BatchOperation<Db, string, unknown>
 
+/** This device's own direct messages kept for status changes (the receipts that come back). */
+const OWN_MESSAGE_CACHE_ENTRIES = 2_000
+
+
 /**
  * LevelDB layout (every key part is free of `!`, so `<prefix>!` … `<prefix>"` bounds a prefix):
  * - `msg!<conv>!<sentAt 15>!<id>` → StoredMessage (pages are key ranges)
@@ -123,6 +128,18 @@ export class ClientStore {
   readonly files: FileStore
   /** Serialises writes that read first inside this process. */
   private chain: Promise<unknown> = Promise.resolve()
+  /** Small records read on every message, kept in memory (RecordCache): by sublevel. */
+  private readonly convCache
+  private readonly seqMaxCache
+  private readonly markCache
+  private readonly outSeqCache
+  private readonly caches
+  /** addMessages calls waiting to be written together, and the serial() ticket of their transaction. */
+  private pendingAdds?: { calls: Array<{ msgs: StoredMessage[], resolve: (added: StoredMessage[]) => void, reject: (err: unknown) => void }>, ticket: number }
+  /** Transactions queued so far (serial). */
+  private tickets = 0
+  /** This device's newest direct messages (the ones receipts come back for), by id. */
+  private readonly ownMessages = new Map<string, StoredMessage>()
 
   private constructor (private readonly db: Db, private readonly me: string) {
     this.messages = db.sublevel<string, StoredMessage>('msg', { valueEncoding: 'json' })
@@ -134,6 +151,13 @@ export class ClientStore {
     this.statusMarks = db.sublevel<string, MessageCursor>('statusmark', { valueEncoding: 'json' })
     this.cursors = db.sublevel<string, number>('cursor', { valueEncoding: 'json' })
     this.outbox = db.sublevel<string, OutboxItem>('outbox', { valueEncoding: 'json' })
+    this.convCache = new RecordCache<ConversationRecord>(this.convs)
+    this.seqMaxCache = new RecordCache<SeqMaxRecord>(this.seqMax)
+    this.markCache = new RecordCache<MessageCursor>(this.statusMarks)
+    this.outSeqCache = new RecordCache<number>(this.outSeq)
+    this.caches = new Map<unknown, RecordCache<unknown>>([
+      [this.convs, this.convCache], [this.seqMax, this.seqMaxCache], [this.statusMarks, this.markCache], [this.outSeq, this.outSeqCache]
+    ] as Array<[unknown, RecordCache<unknown>]>)
     this.people = new PeopleStore(db, async fn => await this.serial(fn))
     this.files = new FileStore(db)
   }
@@ -143,7 +167,28 @@ export class ClientStore {
     return new ClientStore(await openDb(dir, 'client', CLIENT_SCHEMA_VERSION, { lockWaitMs: 10_000 }), me)
   }
 
+  /** Writes a batch, then brings the in-memory records in step with it. */
+  private async commit (ops: Op[]): Promise<void> {
+    await this.db.batch(ops)
+    for (const op of ops) {
+      const sublevel = (op as { sublevel?: unknown }).sublevel
+      const value = op.type === 'put' ? op.value : undefined
+      this.caches.get(sublevel)?.written(op.key, value)
+      if (sublevel === this.messages) {
+        const m = value as StoredMessage | undefined
+        if (m != null && this.hasStatus(m)) this.keepOwn(m)
+      }
+    }
+  }
+
+  private keepOwn (m: StoredMessage): void {
+    this.ownMessages.delete(m.id)
+    this.ownMessages.set(m.id, m)
+    if (this.ownMessages.size > OWN_MESSAGE_CACHE_ENTRIES) this.ownMessages.delete(this.ownMessages.keys().next().value!)
+  }
+
   private serial<T> (fn: () => Promise<T>): Promise<T> {
+    this.tickets++
     const next = this.chain.then(fn, fn)
     this.chain = next.catch(() => {})
     return next
@@ -155,101 +200,132 @@ export class ClientStore {
    */
   async addMessages (msgs: StoredMessage[]): Promise<StoredMessage[]> {
     const clean = msgs.map(m => this.normalise(m))
-    return await this.serial(async () => {
-      const known = new Set<string>()
-      for (let i = 0; i < clean.length; i += CHUNK) {
-        const slice = clean.slice(i, i + CHUNK)
-        const found = await this.ids.getMany(slice.map(m => m.id))
-        slice.forEach((m, j) => { if (found[j] != null) known.add(m.id) })
+    // Group commit: calls that come while a write is queued join it (many messages arriving at
+    // once cost one transaction, not one each); each caller still gets only its own new ones.
+    // A call joins only a group that nothing else was queued behind (a markRead after it, say
+    // must still see it written first).
+    return await new Promise((resolve, reject) => {
+      const open = this.pendingAdds
+      if (open != null && open.ticket === this.tickets) {
+        open.calls.push({ msgs: clean, resolve, reject })
+        return
       }
-      const added: StoredMessage[] = []
-      for (const m of clean) {
-        if (known.has(m.id)) continue
-        known.add(m.id)
-        added.push(m)
-      }
-      if (added.length === 0) return []
-
-      const ops: Op[] = []
-      const records = new Map<string, ConversationRecord | undefined>()
-      const seqMaxes = new Map<string, SeqMaxRecord | undefined>()
-      const seenSeqs = new Set<string>()
-      const marks = new Map<string, MessageCursor | undefined>()
-      const changedMarks = new Set<string>()
-
-      // what the batch builds on: conversation records, sequence records and status marks
-      await this.loadInto(this.convs, records, [...new Set(added.map(m => m.conv))])
-      const tracked = added.filter(m => m.n != null)
-      await this.loadInto(this.seqMax, seqMaxes, [...new Set(tracked.map(m => `${m.conv}!${m.device}`))])
-      const seqKeys = [...new Set(tracked.map(m => `${m.conv}!${m.device}!${pad(m.n ?? 0)}`))]
-      for (let i = 0; i < seqKeys.length; i += CHUNK) {
-        const slice = seqKeys.slice(i, i + CHUNK)
-        const found = await this.seqs.getMany(slice)
-        slice.forEach((k, j) => { if (found[j] != null) seenSeqs.add(k) })
-      }
-      const mine = added.filter(m => this.hasStatus(m))
-      await this.loadInto(this.statusMarks, marks, [...new Set(mine.flatMap(m => STATUSES.map(s => `${m.conv}!${s}`)))])
-
-      for (const m of added) {
-        const key = msgKey(m.conv, m.sentAt, m.id)
-        ops.push({ type: 'put', sublevel: this.messages, key, value: m })
-        ops.push({ type: 'put', sublevel: this.ids, key: m.id, value: key })
-        if (m.file != null) ops.push(...this.files.indexOps({ id: m.id, conv: m.conv, author: m.author, device: m.device, sentAt: m.sentAt, offer: m.file }))
-
-        const record = records.get(m.conv) ?? {
-          conv: m.conv, lastActivity: m.sentAt, lastId: m.id, lastAuthor: m.author, lastText: '', unread: 0, readUpTo: null, count: 0
+      const group = { calls: [{ msgs: clean, resolve, reject }], ticket: 0 }
+      this.pendingAdds = group
+      void this.serial(async () => {
+        if (this.pendingAdds === group) this.pendingAdds = undefined
+        const calls = group.calls
+        try {
+          const added = new Set(await this.addAll(calls.flatMap(g => g.msgs)))
+          for (const g of calls) g.resolve(g.msgs.filter(m => added.delete(m)))
+        } catch (err) {
+          for (const g of calls) g.reject(err)
         }
-        const at = { sentAt: m.sentAt, id: m.id }
-        if (record.count === 0 || compareCursors(at, { sentAt: record.lastActivity, id: record.lastId }) >= 0) {
-          record.lastActivity = m.sentAt
-          record.lastId = m.id
-          record.lastAuthor = m.author
-          record.lastText = firstChars(m.text, LAST_TEXT_CHARS)
-        }
-        record.count += 1
-        if (m.author !== this.me && (record.readUpTo == null || compareCursors(at, record.readUpTo) > 0)) {
-          record.unread += 1
-        }
-        records.set(m.conv, record)
-
-        if (m.n != null) {
-          const seqKey = `${m.conv}!${m.device}!${pad(m.n)}`
-          if (!seenSeqs.has(seqKey)) {
-            seenSeqs.add(seqKey)
-            ops.push({ type: 'put', sublevel: this.seqs, key: seqKey, value: '' })
-            const maxKey = `${m.conv}!${m.device}`
-            const old = seqMaxes.get(maxKey)
-            seqMaxes.set(maxKey, { max: Math.max(old?.max ?? 0, m.n), author: m.author, count: (old?.count ?? 0) + 1 })
-          }
-        }
-
-        // an own message that arrives behind a status mark (from another device of ours, say) and
-        // has not reached that status pulls the mark back, so the next raiseStatusUpTo covers it
-        if (this.hasStatus(m)) {
-          for (const s of STATUSES) {
-            if (rank(m.status) >= rank(s)) continue
-            const markKey = `${m.conv}!${s}`
-            const mark = marks.get(markKey)
-            if (mark != null && compareCursors(at, mark) <= 0) {
-              marks.set(markKey, { sentAt: m.sentAt, id: '' })
-              changedMarks.add(markKey)
-            }
-          }
-        }
-      }
-
-      for (const [conv, record] of records) {
-        if (record != null) ops.push({ type: 'put', sublevel: this.convs, key: conv, value: record })
-      }
-      for (const [key, value] of seqMaxes) {
-        if (value != null) ops.push({ type: 'put', sublevel: this.seqMax, key, value })
-      }
-      for (const key of changedMarks) {
-        ops.push({ type: 'put', sublevel: this.statusMarks, key, value: marks.get(key) })
-      }
-      await this.db.batch(ops)
-      return added
+      })
+      group.ticket = this.tickets
     })
+  }
+
+  /** The transaction of addMessages: idempotent by id, one batch, the new ones in the order given. */
+  private async addAll (clean: StoredMessage[]): Promise<StoredMessage[]> {
+    const known = new Set<string>()
+    for (let i = 0; i < clean.length; i += CHUNK) {
+      const slice = clean.slice(i, i + CHUNK)
+      const found = await this.ids.getMany(slice.map(m => m.id))
+      slice.forEach((m, j) => { if (found[j] != null) known.add(m.id) })
+    }
+    const added: StoredMessage[] = []
+    for (const m of clean) {
+      if (known.has(m.id)) continue
+      known.add(m.id)
+      added.push(m)
+    }
+    if (added.length === 0) return []
+
+    const ops: Op[] = []
+    const records = new Map<string, ConversationRecord | undefined>()
+    const seqMaxes = new Map<string, SeqMaxRecord | undefined>()
+    const seenSeqs = new Set<string>()
+    const marks = new Map<string, MessageCursor | undefined>()
+    const changedMarks = new Set<string>()
+
+    // what the batch builds on: conversation records, sequence records and status marks
+    // (the small records usually come from memory; the reads that go to disk go at once)
+    const tracked = added.filter(m => m.n != null)
+    const seqKeys = [...new Set(tracked.map(m => `${m.conv}!${m.device}!${pad(m.n ?? 0)}`))]
+    const mine = added.filter(m => this.hasStatus(m))
+    await Promise.all([
+      this.loadInto(this.convCache, records, [...new Set(added.map(m => m.conv))]),
+      this.loadInto(this.seqMaxCache, seqMaxes, [...new Set(tracked.map(m => `${m.conv}!${m.device}`))]),
+      this.loadInto(this.markCache, marks, [...new Set(mine.flatMap(m => STATUSES.map(s => `${m.conv}!${s}`)))]),
+      (async () => {
+        for (let i = 0; i < seqKeys.length; i += CHUNK) {
+          const slice = seqKeys.slice(i, i + CHUNK)
+          const found = await this.seqs.getMany(slice)
+          slice.forEach((k, j) => { if (found[j] != null) seenSeqs.add(k) })
+        }
+      })()
+    ])
+
+    for (const m of added) {
+      const key = msgKey(m.conv, m.sentAt, m.id)
+      ops.push({ type: 'put', sublevel: this.messages, key, value: m })
+      ops.push({ type: 'put', sublevel: this.ids, key: m.id, value: key })
+      if (m.file != null) ops.push(...this.files.indexOps({ id: m.id, conv: m.conv, author: m.author, device: m.device, sentAt: m.sentAt, offer: m.file }))
+
+      const record = records.get(m.conv) ?? {
+        conv: m.conv, lastActivity: m.sentAt, lastId: m.id, lastAuthor: m.author, lastText: '', unread: 0, readUpTo: null, count: 0
+      }
+      const at = { sentAt: m.sentAt, id: m.id }
+      if (record.count === 0 || compareCursors(at, { sentAt: record.lastActivity, id: record.lastId }) >= 0) {
+        record.lastActivity = m.sentAt
+        record.lastId = m.id
+        record.lastAuthor = m.author
+        record.lastText = firstChars(m.text, LAST_TEXT_CHARS)
+      }
+      record.count += 1
+      if (m.author !== this.me && (record.readUpTo == null || compareCursors(at, record.readUpTo) > 0)) {
+        record.unread += 1
+      }
+      records.set(m.conv, record)
+
+      if (m.n != null) {
+        const seqKey = `${m.conv}!${m.device}!${pad(m.n)}`
+        if (!seenSeqs.has(seqKey)) {
+          seenSeqs.add(seqKey)
+          ops.push({ type: 'put', sublevel: this.seqs, key: seqKey, value: '' })
+          const maxKey = `${m.conv}!${m.device}`
+          const old = seqMaxes.get(maxKey)
+          seqMaxes.set(maxKey, { max: Math.max(old?.max ?? 0, m.n), author: m.author, count: (old?.count ?? 0) + 1 })
+        }
+      }
+
+      // an own message that arrives behind a status mark (from another device of ours, say) and
+      // has not reached that status pulls the mark back, so the next raiseStatusUpTo covers it
+      if (this.hasStatus(m)) {
+        for (const s of STATUSES) {
+          if (rank(m.status) >= rank(s)) continue
+          const markKey = `${m.conv}!${s}`
+          const mark = marks.get(markKey)
+          if (mark != null && compareCursors(at, mark) <= 0) {
+            marks.set(markKey, { sentAt: m.sentAt, id: '' })
+            changedMarks.add(markKey)
+          }
+        }
+      }
+    }
+
+    for (const [conv, record] of records) {
+      if (record != null) ops.push({ type: 'put', sublevel: this.convs, key: conv, value: record })
+    }
+    for (const [key, value] of seqMaxes) {
+      if (value != null) ops.push({ type: 'put', sublevel: this.seqMax, key, value })
+    }
+    for (const key of changedMarks) {
+      ops.push({ type: 'put', sublevel: this.statusMarks, key, value: marks.get(key) })
+    }
+    await this.commit(ops)
+    return added
   }
 
   /** Which of these message ids are stored here (one read per CHUNK ids). */
@@ -278,17 +354,20 @@ export class ClientStore {
     const unique = [...new Set(ids)]
     return await this.serial(async () => {
       const changed: StoredMessage[] = []
-      for (let i = 0; i < unique.length; i += CHUNK) {
-        const keys = (await this.ids.getMany(unique.slice(i, i + CHUNK))).filter((k): k is string => k != null)
-        const found = await this.messages.getMany(keys)
+      // this device's recent messages are in memory; others are read
+      const cached = unique.flatMap(id => { const m = this.ownMessages.get(id); return m == null ? [] : [m] })
+      const rest = unique.filter(id => !this.ownMessages.has(id))
+      for (let i = 0; i < Math.max(cached.length, rest.length); i += CHUNK) {
+        const keys = (await this.ids.getMany(rest.slice(i, i + CHUNK))).filter((k): k is string => k != null)
+        const found = [...cached.slice(i, i + CHUNK), ...await this.messages.getMany(keys)]
         const ops: Op[] = []
-        found.forEach((m, j) => {
-          if (m == null || !this.hasStatus(m) || rank(m.status) >= rank(status)) return
+        for (const m of found) {
+          if (m == null || !this.hasStatus(m) || rank(m.status) >= rank(status)) continue
           const raised = { ...m, status }
-          ops.push({ type: 'put', sublevel: this.messages, key: keys[j] as string, value: raised })
+          ops.push({ type: 'put', sublevel: this.messages, key: msgKey(m.conv, m.sentAt, m.id), value: raised })
           changed.push(raised)
-        })
-        if (ops.length > 0) await this.db.batch(ops)
+        }
+        if (ops.length > 0) await this.commit(ops)
       }
       return changed
     })
@@ -306,7 +385,7 @@ export class ClientStore {
     return await this.serial(async () => {
       if (!conv.startsWith('dm:')) return []
       const higher = STATUSES.slice(rank(status))
-      const marks = await this.statusMarks.getMany(higher.map(s => `${conv}!${s}`))
+      const marks = await this.markCache.getMany(higher.map(s => `${conv}!${s}`))
       let from: MessageCursor | undefined
       for (const mark of marks) {
         if (mark != null && (from == null || compareCursors(mark, from) > 0)) from = mark
@@ -325,13 +404,13 @@ export class ClientStore {
         ops.push({ type: 'put', sublevel: this.messages, key: msgKey(m.conv, m.sentAt, m.id), value: raised })
         changed.push(raised)
         if (ops.length >= CHUNK) {
-          await this.db.batch(ops)
+          await this.commit(ops)
           ops = []
         }
       }
       // the mark moves with the last writes: after a crash the scan is simply done again
       ops.push({ type: 'put', sublevel: this.statusMarks, key: `${conv}!${status}`, value: { sentAt: upTo.sentAt, id: upTo.id } })
-      await this.db.batch(ops)
+      await this.commit(ops)
       return changed
     })
   }
@@ -365,7 +444,7 @@ export class ClientStore {
   }
 
   async conversation (conv: string): Promise<ConversationRecord | undefined> {
-    return await this.convs.get(conv)
+    return await this.convCache.get(conv)
   }
 
   /**
@@ -377,7 +456,7 @@ export class ClientStore {
     checkConv(conv)
     if (upTo != null) checkCursor(upTo, 'upTo')
     return await this.serial(async () => {
-      const record = await this.convs.get(conv)
+      const record = await this.convCache.get(conv)
       if (record == null) throw new InvalidInputError(`no conversation ${conv}`)
       const newest = { sentAt: record.lastActivity, id: record.lastId }
       let target = upTo == null ? newest : { sentAt: upTo.sentAt, id: upTo.id }
@@ -390,7 +469,7 @@ export class ClientStore {
         if (m.author !== this.me) unread += 1
       }
       const updated: ConversationRecord = { ...record, readUpTo: target, unread }
-      await this.convs.put(conv, updated)
+      await this.commit([{ type: 'put', sublevel: this.convs, key: conv, value: updated }])
       return { changed: true, record: updated }
     })
   }
@@ -399,8 +478,8 @@ export class ClientStore {
   async nextSeq (conv: string): Promise<number> {
     checkConv(conv)
     return await this.serial(async () => {
-      const n = (await this.outSeq.get(conv) ?? 0) + 1
-      await this.outSeq.put(conv, n)
+      const n = (await this.outSeqCache.get(conv) ?? 0) + 1
+      await this.commit([{ type: 'put', sublevel: this.outSeq, key: conv, value: n }])
       return n
     })
   }
@@ -484,16 +563,9 @@ export class ClientStore {
   }
 
   /** Reads `keys` of `sublevel` into `into` (undefined for the missing ones), in slices. */
-  private async loadInto<V> (
-    sublevel: { getMany: (keys: string[]) => Promise<Array<V | undefined>> },
-    into: Map<string, V | undefined>,
-    keys: string[]
-  ): Promise<void> {
-    for (let i = 0; i < keys.length; i += CHUNK) {
-      const slice = keys.slice(i, i + CHUNK)
-      const found = await sublevel.getMany(slice)
-      slice.forEach((k, j) => into.set(k, found[j]))
-    }
+  private async loadInto<V> (cache: RecordCache<V>, into: Map<string, V | undefined>, keys: string[]): Promise<void> {
+    const found = await cache.getMany(keys)
+    keys.forEach((k, j) => into.set(k, found[j]))
   }
 }
 

@@ -5,6 +5,7 @@
 import { openDb } from './db.js'
 import type { Db } from './db.js'
 import { LevelFileRecords } from './file-records.js'
+import { RecordCache } from './record-cache.js'
 import type { FileRecordStore } from './file-records.js'
 
 export const RENDEZVOUS_SCHEMA_VERSION = 1
@@ -119,6 +120,9 @@ const pad = (n: number): string => n.toString().padStart(15, '0')
 /** Batches mixing sublevels of different value types; each op names its own sublevel. */
 type BatchOps = Array<{ type: 'put', key: string, value: unknown } | { type: 'del', key: string }>
 
+/** Accounts, devices and archive heads kept in memory (each), the most recently used. */
+const STATE_CACHE_ENTRIES = 20_000
+
 /** LevelDB layout: `accounts!<user>`, `devices!<peer>`, `userdev!<user>!<peer>` (index). */
 export class LevelRendezvousState implements RendezvousState {
   private readonly accounts
@@ -135,6 +139,10 @@ export class LevelRendezvousState implements RendezvousState {
   readonly files: LevelFileRecords
   /** Serialises writes that read first (create, update) inside this process. */
   private chain: Promise<unknown> = Promise.resolve()
+  /** Read on every request a device makes (record-cache.ts): kept in memory, written through. */
+  private readonly accountCache
+  private readonly deviceCache
+  private readonly headCache
 
   private constructor (private readonly db: Db) {
     this.accounts = db.sublevel<string, AccountRecord>('accounts', { valueEncoding: 'json' })
@@ -149,6 +157,9 @@ export class LevelRendezvousState implements RendezvousState {
     this.roomMembers = db.sublevel<string, number>('rmember', { valueEncoding: 'json' })
     this.userRooms = db.sublevel<string, number>('uroom', { valueEncoding: 'json' })
     this.files = new LevelFileRecords(db)
+    this.accountCache = new RecordCache<AccountRecord>(this.accounts, STATE_CACHE_ENTRIES)
+    this.deviceCache = new RecordCache<DeviceRecord>(this.devices, STATE_CACHE_ENTRIES)
+    this.headCache = new RecordCache<number>(this.archiveHeads, STATE_CACHE_ENTRIES)
   }
 
   /** `lockWaitMs`: how long to wait for another process (an admin command) to let go of the folder. */
@@ -163,24 +174,27 @@ export class LevelRendezvousState implements RendezvousState {
   }
 
   async getAccount (user: string): Promise<AccountRecord | undefined> {
-    return await this.accounts.get(user)
+    return await this.accountCache.get(user)
   }
 
   async createAccount (record: AccountRecord): Promise<boolean> {
     return await this.serial(async () => {
-      if (await this.accounts.get(record.user) != null) {
+      if (await this.accountCache.get(record.user) != null) {
         return false
       }
       await this.accounts.put(record.user, record)
+      this.accountCache.written(record.user, record)
       return true
     })
   }
 
   async updateAccount (user: string, change: Partial<Omit<AccountRecord, 'user'>>): Promise<void> {
     await this.serial(async () => {
-      const found = await this.accounts.get(user)
+      const found = await this.accountCache.get(user)
       if (found == null) return
-      await this.accounts.put(user, { ...found, ...change })
+      const updated = { ...found, ...change }
+      await this.accounts.put(user, updated)
+      this.accountCache.written(user, updated)
     })
   }
 
@@ -189,12 +203,12 @@ export class LevelRendezvousState implements RendezvousState {
   }
 
   async getDevice (peer: string): Promise<DeviceRecord | undefined> {
-    return await this.devices.get(peer)
+    return await this.deviceCache.get(peer)
   }
 
   async putDevice (record: DeviceRecord): Promise<void> {
     await this.serial(async () => {
-      const old = await this.devices.get(record.peer)
+      const old = await this.deviceCache.get(record.peer)
       await this.db.batch([
         // a device that now belongs to another user leaves the old user's index
         ...(old != null && old.user !== record.user
@@ -203,20 +217,23 @@ export class LevelRendezvousState implements RendezvousState {
         { type: 'put', sublevel: this.devices, key: record.peer, value: record },
         { type: 'put', sublevel: this.userDevices, key: `${record.user}!${record.peer}`, value: '' }
       ])
+      this.deviceCache.written(record.peer, record)
     })
   }
 
   async updateDevice (peer: string, change: Partial<Omit<DeviceRecord, 'peer' | 'user'>>): Promise<void> {
     await this.serial(async () => {
-      const found = await this.devices.get(peer)
+      const found = await this.deviceCache.get(peer)
       if (found == null) return
-      await this.devices.put(peer, { ...found, ...change })
+      const updated = { ...found, ...change }
+      await this.devices.put(peer, updated)
+      this.deviceCache.written(peer, updated)
     })
   }
 
   async listDevices (user: string): Promise<DeviceRecord[]> {
     const peers = await this.userDevices.keys({ gt: `${user}!`, lt: `${user}!\xff` }).all()
-    const found = await this.devices.getMany(peers.map(k => k.slice(user.length + 1)))
+    const found = await this.deviceCache.getMany(peers.map(k => k.slice(user.length + 1)))
     return found.filter((d): d is DeviceRecord => d != null && d.user === user)
   }
 
@@ -226,7 +243,7 @@ export class LevelRendezvousState implements RendezvousState {
       const ops = []
       const seqs: number[] = []
       for (const item of items) {
-        const head = (heads.get(item.to) ?? await this.archiveHeads.get(item.to) ?? 0) + 1
+        const head = (heads.get(item.to) ?? await this.headCache.get(item.to) ?? 0) + 1
         heads.set(item.to, head)
         seqs.push(head)
         ops.push({ type: 'put' as const, sublevel: this.archive, key: `${item.to}!${pad(head)}`, value: { seq: head, at: item.at, from: item.from, sealed: item.sealed, ...(item.id == null ? {} : { id: item.id }) } })
@@ -235,6 +252,7 @@ export class LevelRendezvousState implements RendezvousState {
         ops.push({ type: 'put' as const, sublevel: this.archiveHeads, key: user, value: head })
       }
       await this.db.batch(ops as BatchOps)
+      for (const [user, head] of heads) this.headCache.written(user, head)
       return seqs
     })
   }
@@ -244,7 +262,7 @@ export class LevelRendezvousState implements RendezvousState {
   }
 
   async archiveHead (user: string): Promise<number> {
-    return await this.archiveHeads.get(user) ?? 0
+    return await this.headCache.get(user) ?? 0
   }
 
   async addRoomMessage (room: string, record: RoomRecord, keep: number): Promise<void> {

@@ -159,6 +159,60 @@ describe('ClientStore', function () {
       assert.equal(batches, 1)
     })
 
+    it('writes calls that come at once together, and gives each caller only its own new messages', async () => {
+      const store = await open()
+      const db = (store as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db
+      const original = db.batch.bind(db)
+      let batches = 0
+      db.batch = async (...args: unknown[]) => {
+        batches += 1
+        await original(...args)
+      }
+      const results = await Promise.all(range(1, 30).map(async i => await store.addMessages([message(i, { n: i }), message(1, { n: 1 })])))
+      // the first call has 1 and 1 again; every other call has its own and a copy of 1 (already there)
+      assert.deepEqual(results[0]!.map(m => m.id), [id(1)])
+      for (let i = 2; i <= 30; i++) assert.deepEqual(results[i - 1]!.map(m => m.id), [id(i)])
+      assert.ok(batches < 30, `${batches} batches for 30 calls`)
+      const record = await store.conversation(DM)
+      assert.equal(record?.count, 30)
+      assert.equal(record?.unread, 30)
+      assert.deepEqual(await store.gaps(DM), [])
+    })
+
+    it('writes together only what nothing else was queued between: a read mark in between stays between', async () => {
+      const store = await open()
+      const first = store.addMessages([message(1)])
+      const read = store.markRead(DM)
+      const second = store.addMessages([message(2)])
+      await Promise.all([first, read, second])
+      assert.equal((await store.conversation(DM))?.unread, 1)
+      assert.deepEqual((await store.conversation(DM))?.readUpTo, cursor(message(1)))
+    })
+
+    it('keeps what it remembers in step with the disk: after a failed write, and after reopening', async () => {
+      let store = await open()
+      await store.addMessages([message(1, { n: 1 }), mine(2, { status: 'sending' })])
+      const db = (store as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db
+      const original = db.batch.bind(db)
+      db.batch = async () => { throw new Error('disk full') }
+      await assert.rejects(store.addMessages([message(3, { n: 3 })]), /disk full/)
+      await assert.rejects(store.raiseStatus([id(2)], 'delivered'), /disk full/)
+      db.batch = original
+      // nothing of the failed writes shows: not in the records, not in the statuses
+      assert.equal((await store.conversation(DM))?.count, 2)
+      assert.equal((await store.getMessage(id(2)))?.status, 'sending')
+      assert.deepEqual((await store.raiseStatus([id(2)], 'delivered')).map(m => m.id), [id(2)])
+      assert.deepEqual(await store.addMessages([message(3, { n: 3 })]), [message(3, { n: 3 })])
+      assert.equal(await store.nextSeq(DM), 1)
+      const before = await store.conversation(DM)
+      await close(store)
+      store = await open()
+      assert.deepEqual(await store.conversation(DM), before)
+      assert.equal((await store.getMessage(id(2)))?.status, 'delivered')
+      assert.equal(await store.nextSeq(DM), 2)
+      assert.deepEqual(await store.gaps(DM), [{ device: BOB_DEVICE, author: 'bob', missing: [2] }])
+    })
+
     it('keeps the conversation record on the newest message, whatever the arrival order', async () => {
       const store = await open()
       await store.addMessages([message(5, { text: 'x'.repeat(300) })])
