@@ -242,7 +242,7 @@ export class ArchiveSync {
       if (env.author !== item.from || !isForMe(env, me)) throw new InvalidMessageError('archived item is not for this account')
       // it was checked when sent: its certificate must have been valid then (the page's
       // signatures are checked at once, on every core)
-      await verifyEnvelope(this.deps.serverKey(), env, env.sentAt)
+      await verifyEnvelope(this.deps.serverKey(), env, env.sentAt, { offload: true })
       return { env, arrivedAt: item.at }
     })
     // an item this account cannot open or verify is skipped, never fatal; the rest keep their order

@@ -93,14 +93,19 @@ export async function signBytes (key: PrivateKey, data: Uint8Array): Promise<Uin
   return new Uint8Array(cryptoSign(null, data, obj))
 }
 
-export async function verifyBytes (key: PublicKey, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
+/**
+ * `offload`: check on libuv's thread pool, for callers with many checks at once (a page of
+ * backfill) so they use every core. A lone check (a direct message, a room post) runs inline: a
+ * hop to a pool thread costs more than the check itself on an idle machine.
+ */
+export async function verifyBytes (key: PublicKey, data: Uint8Array, sig: Uint8Array, options: { offload?: boolean } = {}): Promise<boolean> {
   if (key.type !== 'Ed25519' || key.raw.byteLength !== 32) return await key.verify(data, sig)
   if (sig.byteLength !== 64) return false
   const x = Buffer.from(key.raw).toString('base64url')
   const obj = cachedKeyObject(`x:${x}`, () => createPublicKey({ format: 'jwk', key: { crv: 'Ed25519', kty: 'OKP', x } }))
-  // checked on libuv's thread pool: many checks at once (a page of backfill, a burst of room
-  // posts) use every core, and the event loop goes on meanwhile. A few at a time: the pool's
-  // threads also do the database's reads and writes, which must not wait behind a thousand checks.
+  if (options.offload !== true) return cryptoVerify(null, data, obj, sig)
+  // A few at a time on the pool: its threads also do the database's reads and writes, which
+  // must not wait behind a thousand checks.
   // (a slot is handed straight to the next in line when a check ends)
   if (verifying >= VERIFY_IN_FLIGHT) await new Promise<void>(resolve => { verifyQueue.push(resolve) })
   else verifying++

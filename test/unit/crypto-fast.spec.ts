@@ -21,6 +21,15 @@ describe('crypto: cached Ed25519 key objects', () => {
     assert.equal(await verifyBytes(other.publicKey, data, await signBytes(other, data)), true)
   })
 
+  it('checks on the thread pool, many at once, with the same answers as inline', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const data = Array.from({ length: 40 }, (_, i) => new TextEncoder().encode(`message ${i}`))
+    const sigs = await Promise.all(data.map(async d => await signBytes(key, d)))
+    // every other signature belongs to the next message: those must fail
+    const answers = await Promise.all(data.map(async (d, i) => await verifyBytes(key.publicKey, d, sigs[i % 2 === 0 ? i : (i + 1) % data.length]!, { offload: true })))
+    assert.deepEqual(answers, data.map((_, i) => i % 2 === 0))
+  })
+
   it('a certificate checked once is still checked field by field: a changed one fails', async () => {
     const server = await generateKeyPair('Ed25519')
     const device = await generateKeyPair('Ed25519')
