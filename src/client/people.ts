@@ -158,11 +158,18 @@ export class People {
       if ((held.kind === 'text' || held.kind === 'file') && admits(env.conv, me, peer, controls, held.sentAt)) released.push(held.id)
     }
     if (released.length === 0) return
-    const all = await this.store.heldOf(env.conv)
-    await this.store.release(env.conv, released)
-    for (const held of all) {
-      if (released.includes(held.id)) await this.deps.receive(held).catch(() => {})
+    // stored first, then let go of: a crash in between leaves a copy held, never none
+    const stored: string[] = []
+    for (const held of await this.store.heldOf(env.conv)) {
+      if (!released.includes(held.id)) continue
+      try {
+        await this.deps.receive(held)
+        stored.push(held.id)
+      } catch {
+        // not stored (a failing store, or refused again): it stays held
+      }
     }
+    await this.store.release(env.conv, stored)
   }
 
   private async control<K extends ChatControlEnvelope['kind']> (user: string, kind: K, body: Body<K>, options: AbortOptions): Promise<ChatState> {

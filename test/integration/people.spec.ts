@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { Harness, EventLog, eventually, TEST_PASSWORD, TEST_SCRYPT } from '../../src/testing/index.js'
 import { login } from '../../src/client/index.js'
 import { signEnvelope, newRoomKey, sealRoomContent } from '../../src/crypto/index.js'
-import { encodeFrame, roomTopic, roomConversation } from '../../src/protocol/index.js'
+import { dmConversation, encodeFrame, roomTopic, roomConversation } from '../../src/protocol/index.js'
 import type { ClientEvent, MeshClient } from '../../src/client/index.js'
 
 const isText = (text: string) => (e: ClientEvent): boolean => e.type === 'message' && e.message.text === text
@@ -125,6 +125,26 @@ describe('people: chat requests, contacts, profiles', function () {
     const [carol, dave] = await h.clientsFor(['carol', 'dave'])
     await Promise.all([carol!.request('dave'), dave!.request('carol')])
     await eventually(async () => (await carol!.chatState('dave')).state === 'accepted' && (await dave!.chatState('carol')).state === 'accepted', 5_000, 'both requests to meet')
+  })
+
+  it('holds a message that came before the acceptance it was sent after, and stores it once the acceptance arrives', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    const conv = dmConversation('alice', 'bob')
+    const now = Date.now()
+    const sign = async (c: MeshClient, fields: Record<string, unknown>): Promise<never> =>
+      await signEnvelope(await c.home.deviceKey(), (await c.home.requireLogin()).cert, { conv, ...fields } as never) as never
+    const asked = await sign(alice!, { kind: 'request', body: {}, sentAt: now - 20 })
+    const accepted = await sign(bob!, { kind: 'accept', body: {}, sentAt: now - 10 })
+    const text = await sign(alice!, { kind: 'text', body: { text: 'sent after the acceptance' }, sentAt: now })
+    // this device of bob's learns of the request, then alice's message, and only then of the acceptance
+    await bob!.history.receive(asked)
+    await assert.rejects(bob!.history.receive(text), { name: 'ChatNotAcceptedError' })
+    const store = (bob as unknown as { store: { people: { heldOf: (conv: string) => Promise<unknown[]> } } }).store
+    assert.equal((await store.people.heldOf(conv)).length, 1)
+    assert.deepEqual((await bob!.history.page('alice')).messages, [])
+    await bob!.history.receive(accepted)
+    assert.deepEqual((await bob!.history.page('alice')).messages.map(m => m.text), ['sent after the acceptance'])
+    assert.equal((await store.people.heldOf(conv)).length, 0)
   })
 
   it('refuses bad requests with one line and changes nothing', async () => {
