@@ -43,6 +43,19 @@ function range (from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, k) => from + k)
 }
 
+/** Counts the LevelDB batches the store writes from now on; while `failing`, each fails as a full disk would. */
+function countBatches (store: ClientStore): { batches: number, failing: boolean } {
+  const counter = { batches: 0, failing: false }
+  const db = (store as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db
+  const original = db.batch.bind(db)
+  db.batch = async (...args: unknown[]) => {
+    if (counter.failing) throw new Error('disk full')
+    counter.batches += 1
+    await original(...args)
+  }
+  return counter
+}
+
 interface Countable {
   next: () => Promise<unknown>
   nextv: (size: number, options?: unknown) => Promise<unknown[]>
@@ -143,36 +156,24 @@ describe('ClientStore', function () {
 
     it('writes one batch per call', async () => {
       const store = await open()
-      const db = (store as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db
-      const original = db.batch.bind(db)
-      let batches = 0
-      db.batch = async (...args: unknown[]) => {
-        batches += 1
-        await original(...args)
-      }
+      const written = countBatches(store)
       const msgs = [
         ...range(1, 20).map(i => message(i, { n: i })),
         ...range(21, 30).map(i => mine(i, { status: 'sending', n: i })),
         ...range(31, 40).map(i => message(i, { conv: ROOM }))
       ]
       assert.equal((await store.addMessages(msgs)).length, 40)
-      assert.equal(batches, 1)
+      assert.equal(written.batches, 1)
     })
 
     it('writes calls that come at once together, and gives each caller only its own new messages', async () => {
       const store = await open()
-      const db = (store as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db
-      const original = db.batch.bind(db)
-      let batches = 0
-      db.batch = async (...args: unknown[]) => {
-        batches += 1
-        await original(...args)
-      }
+      const written = countBatches(store)
       const results = await Promise.all(range(1, 30).map(async i => await store.addMessages([message(i, { n: i }), message(1, { n: 1 })])))
       // the first call has 1 and 1 again; every other call has its own and a copy of 1 (already there)
       assert.deepEqual(results[0]!.map(m => m.id), [id(1)])
       for (let i = 2; i <= 30; i++) assert.deepEqual(results[i - 1]!.map(m => m.id), [id(i)])
-      assert.ok(batches < 30, `${batches} batches for 30 calls`)
+      assert.ok(written.batches < 30, `${written.batches} batches for 30 calls`)
       const record = await store.conversation(DM)
       assert.equal(record?.count, 30)
       assert.equal(record?.unread, 30)
@@ -192,12 +193,11 @@ describe('ClientStore', function () {
     it('keeps what it remembers in step with the disk: after a failed write, and after reopening', async () => {
       let store = await open()
       await store.addMessages([message(1, { n: 1 }), mine(2, { status: 'sending' })])
-      const db = (store as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db
-      const original = db.batch.bind(db)
-      db.batch = async () => { throw new Error('disk full') }
+      const written = countBatches(store)
+      written.failing = true
       await assert.rejects(store.addMessages([message(3, { n: 3 })]), /disk full/)
       await assert.rejects(store.raiseStatus([id(2)], 'delivered'), /disk full/)
-      db.batch = original
+      written.failing = false
       // nothing of the failed writes shows: not in the records, not in the statuses
       assert.equal((await store.conversation(DM))?.count, 2)
       assert.equal((await store.getMessage(id(2)))?.status, 'sending')
