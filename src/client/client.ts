@@ -7,7 +7,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, peopleResponse, checkRoomName, MAX_PEOPLE_FRAME_BYTES,
+  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, peopleResponse, checkRoomName, MAX_PEOPLE_FRAME_BYTES, MAX_DIRECTORY_USERS,
   checkUsername, dmConversation, roomConversation, encodeFrame, decodeFrame, fromWireError, parseTarget,
   InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
   InvalidCertificateError, AccountDisabledError, NotMemberError, MAX_ROOM_ENVELOPE_BYTES, text as textSchema
@@ -33,7 +33,7 @@ import {
 } from './constants.js'
 import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
-import type { FileOffer, Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, RoomInfo, RoomMember } from '../protocol/index.js'
+import type { FileOffer, Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, DirectoryRequest, SessionServerFrame, RoomInfo, RoomMember } from '../protocol/index.js'
 import type { ChatRequest, ChatState, Contact, Profile, ProfileChange } from './people-types.js'
 import type { AccountKeyFile } from './home.js'
 import type { MessageStatus } from '../store/index.js'
@@ -391,8 +391,19 @@ export class MeshClient {
     if (this.directoryLive) {
       return [...this.directory.values()].sort((a, b) => a.user.localeCompare(b.user))
     }
-    const res = await this.askDirectory({ op: 'users', cert: this.requireLogin().cert }, options)
-    return res.sort((a, b) => a.user.localeCompare(b.user))
+    // page by page, each after the last name of the one before
+    const all: UserInfo[] = []
+    let after: string | undefined
+    for (;;) {
+      const page = await this.askDirectory({ op: 'users', cert: this.requireLogin().cert, ...(after == null ? {} : { after }) }, options)
+      const last = page.users.at(-1)?.user
+      all.push(...page.users)
+      if (!page.more) break
+      if (last == null || (after != null && last <= after)) throw new InvalidMessageError('the rendezvous node sent a directory page that does not move on')
+      if (all.length > MAX_DIRECTORY_USERS) throw new InvalidMessageError(`the rendezvous node sent a directory of over ${MAX_DIRECTORY_USERS} users`)
+      after = last
+    }
+    return all.sort((a, b) => a.user.localeCompare(b.user))
   }
 
   /** Sends to `bob` (direct) or `#global` (room). */
@@ -790,7 +801,7 @@ export class MeshClient {
       return info
     }
     try {
-      const [info] = await this.askDirectory({ op: 'user', cert: this.requireLogin().cert, user }, options)
+      const [info] = (await this.askDirectory({ op: 'user', cert: this.requireLogin().cert, user }, options)).users
       if (info == null) throw new UnknownUserError(`no user named "${user}"`)
       this.directory.set(user, info)
       return info
@@ -859,10 +870,10 @@ export class MeshClient {
     return res
   }
 
-  private async askDirectory (req: unknown, options: AbortOptions): Promise<UserInfo[]> {
+  private async askDirectory (req: DirectoryRequest, options: AbortOptions): Promise<{ users: UserInfo[], more: boolean }> {
     try {
       const res = await request(this.libp2p, this.serverPeer!, DIRECTORY_PROTOCOL, req, directoryResponse, options)
-      return res.ok ? res.users : []
+      return res.ok ? { users: res.users, more: res.more === true } : { users: [], more: false }
     } catch (err) {
       throw dialError(err, this.requireLogin().server)
     }
@@ -1020,8 +1031,9 @@ export class MeshClient {
       if (welcome.t === 'error') throw fromWireError(welcome.error)
       if (welcome.t !== 'welcome') throw new InvalidMessageError('session did not start with welcome')
       await this.renewCertificate(welcome.cert)
+      const users = await this.readDirectory(lp, welcome, signal)
       this.directory.clear()
-      for (const u of welcome.users) this.directory.set(u.user, u)
+      for (const u of users) this.directory.set(u.user, u)
       this.directoryLive = true
       this.setState('connected')
       this.watchRelaySlot()
@@ -1045,6 +1057,21 @@ export class MeshClient {
       stream.abort(new Error('session ended'))
       this.live = undefined
     }
+  }
+
+  /** The directory a session starts with: the welcome's page and the `users` pages after it. */
+  private async readDirectory (lp: FrameStream, welcome: Extract<SessionServerFrame, { t: 'welcome' }>, signal: AbortSignal): Promise<UserInfo[]> {
+    const users = [...welcome.users]
+    let more = welcome.more === true
+    while (more) {
+      const page = await readFrame(lp, sessionServerFrame, { signal })
+      if (page.t === 'error') throw fromWireError(page.error)
+      if (page.t !== 'users') throw new InvalidMessageError('the rendezvous node cut the directory short')
+      if (users.length + page.users.length > MAX_DIRECTORY_USERS) throw new InvalidMessageError(`the rendezvous node sent a directory of over ${MAX_DIRECTORY_USERS} users`)
+      users.push(...page.users)
+      more = page.more
+    }
+    return users
   }
 
   private async renewCertificate (cert: Certificate): Promise<void> {

@@ -20,6 +20,14 @@ export const GLOBAL_ROOM = 'global'
 
 /** Largest frame any meshchat protocol accepts (JSON, UTF-8). */
 export const MAX_FRAME_BYTES = 64 * 1024
+/**
+ * The directory (every account with its presence) reaches a device in pages: the welcome carries
+ * the first, `users` frames the rest, each at most this many bytes of entries, so a directory of
+ * any size fits in frames (one entry is at most ~34 KiB: 16 devices of 2,048 address characters).
+ */
+export const MAX_DIRECTORY_PAGE_BYTES = MAX_FRAME_BYTES - 4096
+/** Most accounts one directory lists; a device refuses a longer one. */
+export const MAX_DIRECTORY_USERS = 100_000
 /** Largest text of one message, in UTF-8 bytes. */
 export const MAX_TEXT_BYTES = 16 * 1024
 /** Largest envelope on the wire: text plus certificate, signature and fields. */

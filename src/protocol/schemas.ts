@@ -4,7 +4,7 @@
  */
 import { z } from 'zod'
 import {
-  MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MAX_PROFILE_ABOUT, MAX_ROOM_MEMBERS, MAX_ROOMS_LISTED,
+  MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MAX_PROFILE_ABOUT, MAX_ROOM_MEMBERS, MAX_ROOMS_LISTED, MAX_DIRECTORY_USERS,
   MAX_ADDR_LENGTH, MAX_ADDRS, MAX_PASSWORD_LENGTH, MAX_TEXT_BYTES, MAX_SEALED_CHARS, MAX_ARCHIVE_PUT_ITEMS, MAX_ROOM_SEALED_CHARS
 } from './constants.js'
 import { fileOffer } from './files.js'
@@ -225,7 +225,10 @@ export const presenceEvent = z.discriminatedUnion('type', [
 export type PresenceEvent = z.infer<typeof presenceEvent>
 
 export const sessionServerFrame = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('welcome'), cert: certificate, heartbeatMs: z.number().int().positive(), users: z.array(userInfo).max(100_000) }),
+  /** The first page of the directory; `more`: `users` frames with the rest follow before anything else. */
+  z.object({ t: z.literal('welcome'), cert: certificate, heartbeatMs: z.number().int().positive(), users: z.array(userInfo).max(MAX_DIRECTORY_USERS), more: z.boolean().optional() }),
+  /** The next page of the directory, after the welcome. */
+  z.object({ t: z.literal('users'), users: z.array(userInfo).max(MAX_DIRECTORY_USERS), more: z.boolean() }),
   z.object({ t: z.literal('event'), ev: presenceEvent }),
   z.object({ t: z.literal('pong'), n: z.number().int().nonnegative() }),
   /** New items wait in this account's archive, up to `seq`. */
@@ -235,13 +238,14 @@ export const sessionServerFrame = z.discriminatedUnion('t', [
 export type SessionServerFrame = z.infer<typeof sessionServerFrame>
 
 export const directoryRequest = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('users'), cert: certificate }),
+  /** One page of the directory: the accounts after `after` (by name), as many as fit a frame. */
+  z.object({ op: z.literal('users'), cert: certificate, after: username.optional() }),
   z.object({ op: z.literal('user'), cert: certificate, user: z.string().max(64) })
 ])
 export type DirectoryRequest = z.infer<typeof directoryRequest>
 
 export const directoryResponse = z.union([
-  z.object({ ok: z.literal(true), users: z.array(userInfo).max(100_000) }),
+  z.object({ ok: z.literal(true), users: z.array(userInfo).max(MAX_DIRECTORY_USERS), more: z.boolean().optional() }),
   z.object({ ok: z.literal(false), error: wireError })
 ])
 export type DirectoryResponse = z.infer<typeof directoryResponse>

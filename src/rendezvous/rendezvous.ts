@@ -7,7 +7,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import {
   AUTH_PROTOCOL, DIRECTORY_PROTOCOL, SESSION_PROTOCOL, ARCHIVE_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
   authRequest, directoryRequest, sessionClientFrame, archiveRequest, peopleRequest, MAX_ROOMS_TOTAL, MAX_PEOPLE_FRAME_BYTES, NotMemberError,
-  MAX_ARCHIVE_FRAME_BYTES, ROOM_HISTORY_LIMIT, InvalidInputError, MAX_FRAME_BYTES, CERT_LIFETIME_MS,
+  MAX_ARCHIVE_FRAME_BYTES, ROOM_HISTORY_LIMIT, InvalidInputError, MAX_FRAME_BYTES, MAX_DIRECTORY_PAGE_BYTES, CERT_LIFETIME_MS,
   checkUsername, checkPassword, printable, isRoomName, FailureThrottle, RateLimiter,
   AccountDisabledError, InvalidCertificateError, InvalidMessageError, RateLimitedError, UnknownUserError,
   UsernameTakenError, WrongPasswordError, TimeoutError
@@ -17,7 +17,7 @@ import { LevelRendezvousState } from '../store/index.js'
 import { createMeshNode, frameStream, handleRequests, readFrame, writeFrame } from '../net/index.js'
 import { Presence } from './presence.js'
 import { Outboxes } from './outbox.js'
-import { DirectoryCache } from './directory.js'
+import { DirectoryCache, pages } from './directory.js'
 import { AdminOps, AdminServer, ADMIN_SOCKET, NODE_LOCK_WAIT_MS } from './admin.js'
 import { PeopleService } from './people.js'
 import { FileStore } from './files.js'
@@ -426,19 +426,35 @@ export class RendezvousNode {
     return await issueCertificate(this.privateKey, user, device, now)
   }
 
-  private async userList (): Promise<UserInfo[]> {
-    return await this.directory.users()
+  /**
+   * The welcome and the directory pages after it, encoded: the entries come from the directory
+   * cache already encoded, so a hello does not read and encode every account again.
+   */
+  private async welcomeFrames (cert: Certificate): Promise<Uint8Array[]> {
+    const head = (more: boolean): string => `{"t":"welcome","cert":${JSON.stringify(cert)},"heartbeatMs":${JSON.stringify(this.heartbeatMs)},"more":${more},"users":[`
+    const { pages: split, skipped } = pages(await this.directory.encoded(), MAX_DIRECTORY_PAGE_BYTES, MAX_FRAME_BYTES - Buffer.byteLength(head(false)) - 64)
+    if (skipped.length > 0) this.log.warn('directory entries too large to send', { users: skipped.slice(0, 10), count: skipped.length })
+    const encoder = new TextEncoder()
+    return split.map((page, i) => {
+      const more = i < split.length - 1
+      const users = page.map(e => e.json).join(',')
+      const json = i === 0
+        ? `${head(more)}${users}]}`
+        : `{"t":"users","more":${more},"users":[${users}]}`
+      const bytes = encoder.encode(json)
+      if (bytes.length > MAX_FRAME_BYTES) throw new InvalidMessageError(`frame of ${bytes.length} bytes is over the ${MAX_FRAME_BYTES} byte limit`)
+      return bytes
+    })
   }
 
-  /**
-   * The welcome frame, encoded: the users list comes from the directory cache already encoded,
-   * so a hello does not read and encode every account again.
-   */
-  private async welcomeFrame (cert: Certificate): Promise<Uint8Array> {
-    const json = `{"t":"welcome","cert":${JSON.stringify(cert)},"heartbeatMs":${JSON.stringify(this.heartbeatMs)},"users":${await this.directory.usersJson()}}`
-    const bytes = new TextEncoder().encode(json)
-    if (bytes.length > MAX_FRAME_BYTES) throw new InvalidMessageError(`frame of ${bytes.length} bytes is over the ${MAX_FRAME_BYTES} byte limit`)
-    return bytes
+  /** One page of the directory's `users` answer: the accounts after `after`, as many as fit a frame. */
+  private async usersPage (after: string | undefined): Promise<{ users: UserInfo[], more: boolean }> {
+    const entries = await this.directory.encoded()
+    const from = after == null ? 0 : entries.findIndex(e => e.user > after)
+    const rest = from < 0 ? [] : entries.slice(from)
+    const { pages: split } = pages(rest, MAX_DIRECTORY_PAGE_BYTES)
+    const users = split[0]!.map(e => JSON.parse(e.json) as UserInfo)
+    return { users, more: split.length > 1 }
   }
 
   private userInfo (a: AccountRecord): UserInfo {
@@ -448,7 +464,7 @@ export class RendezvousNode {
   private async handleDirectory (req: DirectoryRequest, connection: Connection): Promise<unknown> {
     await this.authenticate(req.cert, connection)
     if (req.op === 'users') {
-      return { ok: true, users: await this.userList() }
+      return { ok: true, ...await this.usersPage(req.after) }
     }
     const account = await this.store.getAccount(checkUsername(req.user))
     if (account == null) throw new UnknownUserError(`no user named "${printable(req.user)}"`)
@@ -555,7 +571,8 @@ export class RendezvousNode {
       this.presence.add(session, now)
       if (!wasOnline) this.log.info('online', { user: account.user, device: peer, addr: remoteAddr })
       await this.outboxes.flushed()
-      await lp.write(await this.welcomeFrame(cert), { signal: AbortSignal.timeout(10_000) })
+      // the whole directory goes out before any event held back since the snapshot
+      for (const frame of await this.welcomeFrames(cert)) await lp.write(frame, { signal: AbortSignal.timeout(10_000) })
       box.release()
       await this.store.updateDevice(peer, { lastSeen: now, lastAddr: remoteAddr })
       await this.store.updateAccount(account.user, { lastAddr: remoteAddr })
@@ -591,7 +608,7 @@ export class RendezvousNode {
           await this.store.updateDevice(peer, { lastSeen: now }).catch(() => {})
           if (wentOffline) {
             await this.store.updateAccount(session.user, { lastSeen: now }).catch(() => {})
-            this.directory.accountsChanged()
+            this.directory.accountUpdated(session.user, { lastSeen: now })
           }
         }
         if (wentOffline) this.log.info('offline', { user: session.user, device: peer, reason })

@@ -9,9 +9,10 @@ import { join } from 'node:path'
 import { Harness, eventually } from '../../src/testing/index.js'
 import { Home, logout } from '../../src/client/index.js'
 import { issueCertificate, loadOrCreateKey } from '../../src/crypto/index.js'
-import { openAdmin } from '../../src/rendezvous/admin.js'
+import { openAdmin, withAdmin } from '../../src/rendezvous/admin.js'
 import { CERT_REUSE_MS } from '../../src/rendezvous/constants.js'
-import { TEST_SCRYPT } from '../../src/testing/index.js'
+import { TEST_SCRYPT, TEST_PASSWORD } from '../../src/testing/index.js'
+import { MAX_FRAME_BYTES } from '../../src/protocol/index.js'
 import type { MeshClient } from '../../src/client/index.js'
 
 async function rejectsNamed (p: Promise<unknown>, name: string): Promise<void> {
@@ -104,5 +105,40 @@ describe('session capacity', function () {
     assert.equal((await seen(frank, 'carol'))?.disabled, true)
     assert.equal((await seen(frank, 'carol'))?.online, false)
     await bob2.stop()
+  })
+})
+
+describe('a directory larger than one frame', function () {
+  let h: Harness
+  before(async () => {
+    h = new Harness()
+    await h.startRendezvous()
+    // about 100 bytes an offline account without a key: 1,000 of them are past one 64 KiB frame
+    await withAdmin(h.rendezvousDataDir, async admin => {
+      for (let i = 0; i < 1000; i++) await admin.addUser(`user${String(i).padStart(3, '0')}`, TEST_PASSWORD)
+    }, { scrypt: TEST_SCRYPT })
+  })
+  after(async () => { await h.stop() })
+
+  const expected = (): string[] => ['alice', 'bob', ...Array.from({ length: 1000 }, (_, i) => `user${String(i).padStart(3, '0')}`)]
+
+  it('reaches a device whole in its welcome pages, and in the users answer page by page', async () => {
+    const alice = await h.client('alice')
+    const users = await alice.users()
+    assert.ok(JSON.stringify(users).length > MAX_FRAME_BYTES, 'the directory is larger than one frame')
+    assert.deepEqual(users.map(u => u.user), ['alice', ...expected().slice(2)])
+    assert.equal(users.find(u => u.user === 'alice')?.online, true)
+
+    // without a session the directory is asked for, page after page
+    const bob = await h.client('bob', { init: { session: false } })
+    const asked = await bob.users()
+    assert.deepEqual(asked.map(u => u.user), expected())
+    assert.equal(asked.find(u => u.user === 'alice')?.online, true)
+    assert.equal(new Set(asked.map(u => u.user)).size, asked.length, 'no one twice')
+
+    // and presence after the pages still arrives
+    const carol = await h.client('carol')
+    await eventually(async () => (await alice.users()).find(u => u.user === 'carol')?.online === true, 5_000, 'alice to see carol come online')
+    await carol.stop()
   })
 })

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { DirectoryCache } from '../../src/rendezvous/directory.js'
+import { DirectoryCache, pages } from '../../src/rendezvous/directory.js'
 import { Presence } from '../../src/rendezvous/presence.js'
 import type { SessionSink } from '../../src/rendezvous/presence.js'
 import type { AccountRecord } from '../../src/store/index.js'
+import type { DirectoryEntry } from '../../src/rendezvous/directory.js'
 import type { UserInfo } from '../../src/protocol/index.js'
 
 function account (user: string, lastSeen: number | null = null): AccountRecord {
@@ -31,7 +32,7 @@ describe('directory cache', function () {
   })
   afterEach(() => { cache.stop() })
 
-  const parsed = async (): Promise<UserInfo[]> => JSON.parse(await cache.usersJson()) as UserInfo[]
+  const parsed = async (): Promise<UserInfo[]> => (await cache.encoded()).map(e => JSON.parse(e.json) as UserInfo)
 
   it('reads the accounts once while nothing changes, and answers the same list both ways', async () => {
     const first = await parsed()
@@ -56,6 +57,22 @@ describe('directory cache', function () {
     assert.equal(alice.online, false)
     assert.deepEqual(alice.devices, [])
     assert.equal(reads, 1, 'presence alone does not re-read the accounts')
+  })
+
+  it('patches one account after its lastSeen write, without reading the others again', async () => {
+    await parsed()
+    accounts.set('alice', account('alice', 99))
+    cache.accountUpdated('alice', { lastSeen: 99 })
+    const users = await parsed()
+    assert.equal(users.find(u => u.user === 'alice')?.lastSeen, 99)
+    assert.equal(users.find(u => u.user === 'bob')?.lastSeen, 5)
+    assert.equal(reads, 1)
+    // before anything was read, an update changes nothing kept: the first read has it
+    cache.accountsChanged()
+    accounts.set('bob', account('bob', 7))
+    cache.accountUpdated('bob', { lastSeen: 7 })
+    assert.equal((await parsed()).find(u => u.user === 'bob')?.lastSeen, 7)
+    assert.equal(reads, 2)
   })
 
   it('re-reads the accounts after a registration, a disable and a lastSeen write', async () => {
@@ -83,11 +100,34 @@ describe('directory cache', function () {
       if (slow) { slow = false; await gate }
       return rows
     }
-    const stale = cache.usersJson()
+    const stale = cache.encoded()
     accounts.set('dave', account('dave'))
     cache.accountsChanged()
     release()
-    assert.deepEqual((JSON.parse(await stale) as UserInfo[]).map(u => u.user), ['alice', 'bob'], 'the answer as read')
+    assert.deepEqual((await stale).map(e => e.user), ['alice', 'bob'], 'the answer as read')
     assert.deepEqual((await parsed()).map(u => u.user), ['alice', 'bob', 'dave'], 'not kept: the next one reads again')
+  })
+})
+
+describe('directory pages', function () {
+  const entry = (user: string, bytes: number): DirectoryEntry => ({ user, json: 'x'.repeat(bytes), bytes })
+  const names = (split: DirectoryEntry[][]): string[][] => split.map(p => p.map(e => e.user))
+
+  it('fills each page up to its budget (entries and the commas between them), in order', function () {
+    const entries = ['a', 'b', 'c', 'd', 'e'].map(u => entry(u, 9))
+    assert.deepEqual(names(pages(entries, 20).pages), [['a', 'b'], ['c', 'd'], ['e']])
+    assert.deepEqual(names(pages(entries, 30, 10).pages), [['a'], ['b', 'c', 'd'], ['e']], 'the first page has its own budget')
+    assert.deepEqual(names(pages(entries, 50).pages), [['a', 'b', 'c', 'd', 'e']])
+  })
+
+  it('always gives one page, and leaves the first empty when its budget is smaller than an entry', function () {
+    assert.deepEqual(names(pages([], 20).pages), [[]])
+    assert.deepEqual(names(pages([entry('a', 15)], 20, 5).pages), [[], ['a']])
+  })
+
+  it('leaves out an entry larger than a page, and says which', function () {
+    const split = pages([entry('a', 5), entry('huge', 100), entry('b', 5)], 20)
+    assert.deepEqual(names(split.pages), [['a', 'b']])
+    assert.deepEqual(split.skipped, ['huge'])
   })
 })
