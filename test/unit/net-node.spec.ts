@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createMeshNode, flattenGetConnections } from '../../src/net/index.js'
+import { createMeshNode, fastMessageId, flattenGetConnections } from '../../src/net/index.js'
 import { eventually } from '../../src/testing/index.js'
 
 describe('mesh node: connection manager fix', function () {
@@ -26,5 +26,22 @@ describe('mesh node: connection manager fix', function () {
     } finally {
       await Promise.all(nodes.map(async n => { await n.stop() }))
     }
+  })
+})
+
+describe('mesh node: gossipsub fast message id', function () {
+  const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b)
+
+  it('is the same for copies of one message, and differs with its author, sequence number or data', function () {
+    const msg = { from: bytes(1, 2, 3), seqno: bytes(0, 0, 7), data: bytes(9, 9), topic: 't' }
+    const id = fastMessageId(msg)
+    assert.equal(fastMessageId({ ...msg, from: bytes(1, 2, 3) }), id, 'a copy')
+    assert.notEqual(fastMessageId({ ...msg, from: bytes(1, 2, 4) }), id, 'another author')
+    assert.notEqual(fastMessageId({ ...msg, seqno: bytes(0, 0, 8) }), id, 'another sequence number')
+    assert.notEqual(fastMessageId({ ...msg, data: bytes(9, 8) }), id, 'a tampered copy is checked on its own')
+    // a view into a larger buffer reads only its own bytes
+    const big = bytes(5, 1, 2, 3, 5)
+    assert.equal(fastMessageId({ ...msg, from: big.subarray(1, 4) }), id)
+    assert.equal(typeof fastMessageId({ topic: 't' }), 'string', 'an unsigned message still gets a key (it fails validation later)')
   })
 })
