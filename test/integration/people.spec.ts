@@ -7,6 +7,13 @@ import type { ClientEvent, MeshClient } from '../../src/client/index.js'
 
 const isText = (text: string) => (e: ClientEvent): boolean => e.type === 'message' && e.message.text === text
 
+/** Sends to a room as soon as a peer is there to take it (a new member's mesh forms in the background). */
+async function sendOnceMeshed (client: MeshClient, room: string, text: string): Promise<void> {
+  await eventually(async () => {
+    try { await client.send(room, text); return true } catch { return false }
+  }, 10_000, `a peer in ${room}`)
+}
+
 describe('people: chat requests, contacts, profiles', function () {
   this.timeout(60_000)
   let h: Harness
@@ -216,9 +223,7 @@ describe('rooms: named, public and private', function () {
     assert.deepEqual([created.room, created.private, created.owner, created.members, created.joined], ['ops', false, 'alice', 1, true])
     await bob!.joinRoom('ops')
     const bobLog = new EventLog(bob!)
-    await eventually(async () => {
-      try { await alice!.send('#ops', 'deploy at noon'); return true } catch { return false }
-    }, 10_000, 'a peer in #ops')
+    await sendOnceMeshed(alice!, '#ops', 'deploy at noon')
     await bobLog.waitFor(isText('deploy at noon'), 10_000, 'the room message at bob')
     // carol is not in it: she cannot write, and the room shows as one to join
     await assert.rejects(carol!.send('#ops', 'hi'), { name: 'NotMemberError' })
@@ -257,9 +262,7 @@ describe('rooms: named, public and private', function () {
     await alice!.invite('secret', 'bob')
     await bobLog.waitFor(e => e.type === 'room' && e.room.room === 'secret' && e.room.joined, 5_000, 'bob to be added')
     assert.equal((await bob!.rooms()).find(r => r.room === 'secret')?.joined, true)
-    await eventually(async () => {
-      try { await bob!.send('#secret', 'members only'); return true } catch { return false }
-    }, 10_000, 'a peer in #secret')
+    await sendOnceMeshed(bob!, '#secret', 'members only')
     const aliceLog = new EventLog(alice!)
     await aliceLog.waitFor(isText('members only'), 10_000, 'bob\'s message at alice')
 
@@ -307,9 +310,7 @@ describe('rooms: named, public and private', function () {
     const malloryPeer = mallory!.libp2p.peerId.toString()
     await eventually(async () => h.rendezvous!.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === malloryPeer), 10_000, 'mallory on the topic')
     const aliceLog = new EventLog(alice!)
-    await eventually(async () => {
-      try { await bob!.send('#secret', 'members only'); return true } catch { return false }
-    }, 10_000, 'a peer in #secret')
+    await sendOnceMeshed(bob!, '#secret', 'members only')
     await aliceLog.waitFor(isText('members only'), 10_000, 'bob\'s message at alice, opened')
     await eventually(async () => heard.length > 0, 10_000, 'the message on the topic at mallory')
     const utf8 = new TextDecoder()
@@ -339,9 +340,7 @@ describe('rooms: named, public and private', function () {
     const carolLog = new EventLog(carol!)
     await alice!.invite('secret', 'carol')
     await carolLog.waitFor(isText('members only'), 10_000, 'history from before the invitation, opened')
-    await eventually(async () => {
-      try { await alice!.send('#secret', 'welcome carol'); return true } catch { return false }
-    }, 10_000, 'a peer in #secret')
+    await sendOnceMeshed(alice!, '#secret', 'welcome carol')
     await carolLog.waitFor(isText('welcome carol'), 10_000, 'a message after the invitation at carol')
     await bobLog.waitFor(isText('welcome carol'), 10_000, 'a message under the new key at bob')
     assert.ok(heard.every(d => !utf8.decode(d).includes('welcome carol')))
@@ -359,9 +358,7 @@ describe('rooms: named, public and private', function () {
     await alice!.invite('secret', 'carol')
     await bobLog.waitFor(e => e.type === 'room' && e.room.room === 'secret' && e.room.joined, 5_000, 'bob to be added')
     await carolLog.waitFor(e => e.type === 'room' && e.room.room === 'secret' && e.room.joined, 5_000, 'carol to be added')
-    await eventually(async () => {
-      try { await alice!.send('#secret', 'before the removal'); return true } catch { return false }
-    }, 10_000, 'a peer in #secret')
+    await sendOnceMeshed(alice!, '#secret', 'before the removal')
     await bobLog.waitFor(isText('before the removal'), 10_000, 'the message at bob before the removal')
     await carolLog.waitFor(isText('before the removal'), 10_000, 'the message at carol before the removal')
 
@@ -419,9 +416,7 @@ describe('rooms: named, public and private', function () {
     await eventually(async () => h.rendezvous!.libp2p.services.pubsub.getSubscribers(topic).some(p => p.equals(bob!.libp2p.peerId)), 10_000, 'bob on the topic')
 
     // a message after the removal: carol reads it, bob never does
-    await eventually(async () => {
-      try { await alice!.send('#secret', 'after the removal'); return true } catch { return false }
-    }, 10_000, 'a peer in #secret')
+    await sendOnceMeshed(alice!, '#secret', 'after the removal')
     await carolLog.waitFor(isText('after the removal'), 10_000, 'the message after the removal at carol')
     await eventually(async () => heard.length > 0, 10_000, 'the message on the topic at bob')
     const utf8 = new TextDecoder()
