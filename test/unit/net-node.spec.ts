@@ -33,7 +33,7 @@ describe('mesh node: gossipsub fast message id', function () {
   const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b)
 
   it('is the same for copies of one message, and differs with its author, sequence number or data', function () {
-    const msg = { from: bytes(1, 2, 3), seqno: bytes(0, 0, 7), data: bytes(9, 9), topic: 't' }
+    const msg = { from: bytes(1, 2, 3), seqno: bytes(0, 0, 7), data: bytes(9, 9) }
     const id = fastMessageId(msg)
     assert.equal(fastMessageId({ ...msg, from: bytes(1, 2, 3) }), id, 'a copy')
     assert.notEqual(fastMessageId({ ...msg, from: bytes(1, 2, 4) }), id, 'another author')
@@ -42,6 +42,6 @@ describe('mesh node: gossipsub fast message id', function () {
     // a view into a larger buffer reads only its own bytes
     const big = bytes(5, 1, 2, 3, 5)
     assert.equal(fastMessageId({ ...msg, from: big.subarray(1, 4) }), id)
-    assert.equal(typeof fastMessageId({ topic: 't' }), 'string', 'an unsigned message still gets a key (it fails validation later)')
+    assert.equal(typeof fastMessageId({}), 'string', 'an unsigned message still gets a key (it fails validation later)')
   })
 })
