@@ -6,8 +6,8 @@
  * sealed with the newest one, so only members read them.
  */
 import {
-  GLOBAL_ROOM, checkRoomName, checkUsername, roomConversation, roomInfo as roomInfoSchema, envelope as envelopeSchema,
-  InvalidInputError, NotMemberError, RoomTakenError, UnknownRoomError, UnknownUserError
+  GLOBAL_ROOM, MAX_ROOMS_LISTED, checkRoomName, checkUsername, roomConversation, roomInfo as roomInfoSchema, envelope as envelopeSchema,
+  InvalidInputError, InvalidMessageError, NotMemberError, RoomTakenError, UnknownRoomError, UnknownUserError
 } from '../protocol/index.js'
 import {
   verifyEnvelope, seal, open as openSealed, newRoomKey, sealRoomContent, openRoomContent, sealPastKeys, openPastKeys, ROOM_KEY_BYTES
@@ -40,6 +40,43 @@ export interface RoomsDeps {
   /** Another account's public sealing key (a private room's key is sealed to each member's). */
   accountKeyOf: (user: string, options: AbortOptions) => Promise<string | null>
   emit: (ev: ClientEvent) => void
+}
+
+/** Does room `a` come before room `b` in a `rooms` listing (#global first, then by name)? */
+function comesBefore (a: string, b: string): boolean {
+  if (a === GLOBAL_ROOM) return b !== GLOBAL_ROOM
+  return b !== GLOBAL_ROOM && a < b
+}
+
+/**
+ * Every room of a `rooms` listing, asked page after page (the node answers as many as fit a
+ * frame, `more` when some are left; the next page comes after the last room of the one before).
+ * Each room must come after the one before (#global first, then by name), so none is listed
+ * twice and every page advances; at most MAX_ROOMS_LISTED rooms, so at most that many pages. A
+ * node breaking either is refused, so it cannot keep a device asking.
+ */
+export async function listRoomPages (ask: RoomsDeps['ask'], cert: () => PeopleRequest['cert'], options: AbortOptions = {}): Promise<RoomInfo[]> {
+  const rooms: RoomInfo[] = []
+  let after: string | undefined
+  for (let page = 1; ; page++) {
+    const res = await ask({ op: 'rooms', cert: cert(), ...(after == null ? {} : { after }) }, options)
+    if (!('rooms' in res)) {
+      if (page === 1) return []
+      throw new InvalidMessageError(`the rendezvous node sent no rooms on page ${page} of the room list`)
+    }
+    for (const room of res.rooms) {
+      const last = rooms.at(-1)?.room
+      if (last != null && !comesBefore(last, room.room)) {
+        throw new InvalidMessageError(`the rendezvous node's room list does not advance: #${room.room} came after #${last} on page ${page}`)
+      }
+      rooms.push(room)
+    }
+    if (rooms.length > MAX_ROOMS_LISTED) throw new InvalidMessageError(`the rendezvous node listed more than ${MAX_ROOMS_LISTED} rooms`)
+    if (res.more !== true) return rooms
+    const next = rooms.at(-1)?.room
+    if (next == null || next === after) throw new InvalidMessageError(`the rendezvous node's room list does not advance: page ${page} holds no new room`)
+    after = next
+  }
 }
 
 interface MemberList {
@@ -139,10 +176,8 @@ export class Rooms {
 
   /** Rooms this account is in and public rooms to join, with member counts. */
   async list (options: AbortOptions = {}): Promise<RoomInfo[]> {
-    const res = await this.deps.ask({ op: 'rooms', cert: this.deps.cert() }, options)
-    if (!('rooms' in res)) return []
     const out = []
-    for (const raw of res.rooms) {
+    for (const raw of await listRoomPages(this.deps.ask, this.deps.cert, options)) {
       const info = await this.apply(raw, false)
       if (info != null) out.push(info)
     }

@@ -299,7 +299,8 @@ export type RoomInfo = z.infer<typeof roomInfo>
 export const peopleRequest = z.discriminatedUnion('op', [
   z.object({ op: z.literal('set-profile'), cert: certificate, profile: z.unknown() }),
   z.object({ op: z.literal('profiles'), cert: certificate, users: z.array(z.string().max(64)).min(1).max(256) }),
-  z.object({ op: z.literal('rooms'), cert: certificate }),
+  /** One page of the rooms this account sees (#global first, then by name): those after the room `after`, as many as fit a frame. */
+  z.object({ op: z.literal('rooms'), cert: certificate, after: roomName.optional() }),
   z.object({ op: z.literal('room'), cert: certificate, room: roomName }),
   z.object({ op: z.literal('create'), cert: certificate, room: roomName, private: z.boolean(), list: z.unknown().optional() }),
   z.object({ op: z.literal('join'), cert: certificate, room: roomName }),
@@ -316,7 +317,8 @@ export type RoomMember = z.infer<typeof roomMember>
 
 export const peopleResponse = z.union([
   z.object({ ok: z.literal(true), profiles: z.array(z.unknown()).max(256) }),
-  z.object({ ok: z.literal(true), rooms: z.array(roomInfo).max(MAX_ROOMS_LISTED) }),
+  /** `more`: rooms are left after this page's last; ask again with it as `after`. */
+  z.object({ ok: z.literal(true), rooms: z.array(roomInfo).max(MAX_ROOMS_LISTED), more: z.boolean().optional() }),
   z.object({ ok: z.literal(true), room: roomInfo }),
   z.object({ ok: z.literal(true), members: z.array(roomMember).max(100_000) }),
   z.object({ ok: z.literal(true) }),

@@ -47,3 +47,10 @@ export const CERT_REUSE_MS = 24 * 60 * 60 * 1000
  * one frame): 16 devices × 2,048 characters stay under half of the 64 KiB frame.
  */
 export const MAX_DEVICE_ADDR_CHARS = 2_048
+/**
+ * Bytes of room entries one `rooms` answer holds (people.ts); the rest come in later pages. A
+ * private room's entry carries its signed member list (~64 KiB for 200 members), so an account in
+ * many large private rooms needs several pages. Safely under MAX_PEOPLE_FRAME_BYTES (512 KiB),
+ * leaving room for the answer's own fields.
+ */
+export const DEFAULT_ROOMS_PAGE_BYTES = 448 * 1024

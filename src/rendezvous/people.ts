@@ -9,6 +9,7 @@ import {
   InvalidInputError, InvalidMessageError, UnknownUserError, UnknownRoomError, RoomTakenError, NotMemberError, AccountDisabledError
 } from '../protocol/index.js'
 import { verifyEnvelope } from '../crypto/index.js'
+import { DEFAULT_ROOMS_PAGE_BYTES } from './constants.js'
 import type { AccountRecord, RendezvousState, RoomRegistryRecord } from '../store/index.js'
 import type { EnvelopeKind, MembersEnvelope, PeopleRequest, RoomInfo, RoomMember } from '../protocol/index.js'
 import type { Presence } from './presence.js'
@@ -23,6 +24,8 @@ export interface PeopleServiceDeps {
   /** Subscribes the node to a room's topic (validator and history), once. */
   openRoom: (room: string) => void
   accountCount: () => number
+  /** Bytes of room entries one `rooms` answer holds; lower only in tests. @default DEFAULT_ROOMS_PAGE_BYTES */
+  roomsPageBytes?: number
 }
 
 /** Members a `members` answer lists at most (the answer fits MAX_PEOPLE_FRAME_BYTES). */
@@ -55,20 +58,7 @@ export class PeopleService {
         }
         return { ok: true, profiles }
       }
-      case 'rooms': {
-        const mine = new Set(await this.store.roomsOf(me, MAX_ROOMS_PER_ACCOUNT))
-        const rooms: RoomInfo[] = [await this.globalInfo()]
-        let publicRooms = 0
-        for (const r of await this.store.listRooms(MAX_ROOMS_TOTAL)) {
-          if (rooms.length >= MAX_ROOMS_LISTED) break
-          const own = mine.has(r.room) || this.listed(r, me)
-          if (r.private && !own) continue
-          // the account's rooms always; public ones to join up to a bound (the answer fits a frame)
-          if (!own && publicRooms++ >= MAX_PUBLIC_ROOMS_LISTED) continue
-          rooms.push(await this.info(r, me))
-        }
-        return { ok: true, rooms }
-      }
+      case 'rooms': return await this.roomsPage(me, req.after)
       case 'room': {
         const record = await this.requireRoom(req.room)
         if (record == null) return { ok: true, room: await this.globalInfo() }
@@ -200,6 +190,43 @@ export class PeopleService {
     const record = await this.store.getRoom(room)
     if (record == null) throw new UnknownRoomError(`no room named #${printable(room)}`)
     return !record.private || (this.listed(record, user) && await this.store.isMember(room, user))
+  }
+
+  /**
+   * One page of the rooms `user` sees, in one order: #global first, then by name (the registry's
+   * key order). The account's rooms always; public ones to join up to MAX_PUBLIC_ROOMS_LISTED,
+   * counted from the start of that order whatever page is asked, so every page agrees on which
+   * they are. A page holds the rooms after `after` up to a byte budget (at least one room, so a
+   * listing always advances); `more` when some are left.
+   */
+  private async roomsPage (user: string, after?: string): Promise<{ ok: true, rooms: RoomInfo[], more: boolean }> {
+    const budget = this.deps.roomsPageBytes ?? DEFAULT_ROOMS_PAGE_BYTES
+    const rooms: RoomInfo[] = []
+    let bytes = 0
+    /** Adds an entry unless the page is full (false then). */
+    const add = (info: RoomInfo): boolean => {
+      const size = Buffer.byteLength(JSON.stringify(info)) + 1
+      if (rooms.length > 0 && bytes + size > budget) return false
+      bytes += size
+      rooms.push(info)
+      return true
+    }
+    if (after == null) add(await this.globalInfo())
+    // #global is no registry room (its name cannot be taken): the page after it starts at the first
+    const from = after === GLOBAL_ROOM ? null : after ?? null
+    const mine = new Set(await this.store.roomsOf(user, MAX_ROOMS_PER_ACCOUNT))
+    let listed = 1
+    let publicRooms = 0
+    for (const r of await this.store.listRooms(MAX_ROOMS_TOTAL)) {
+      if (listed >= MAX_ROOMS_LISTED) break
+      const own = mine.has(r.room) || (r.private && this.listed(r, user))
+      if (r.private && !own) continue
+      if (!own && publicRooms++ >= MAX_PUBLIC_ROOMS_LISTED) continue
+      listed++
+      if (from != null && r.room <= from) continue
+      if (!add(await this.info(r, user))) return { ok: true, rooms, more: true }
+    }
+    return { ok: true, rooms, more: false }
   }
 
   private member (user: string, owner: string | null): RoomMember {

@@ -88,6 +88,8 @@ export interface RendezvousInit {
   fileMaxBytes?: number
   /** Days a waiting file is kept. @default 30 */
   fileRetentionDays?: number
+  /** Bytes of room entries one `rooms` answer holds (the rest come in later pages); lower only in tests. @default DEFAULT_ROOMS_PAGE_BYTES */
+  roomsPageBytes?: number
 }
 
 /** The host part of a remote multiaddr (`/ip4/1.2.3.4/tcp/5` → `1.2.3.4`), for per-address limits. */
@@ -162,7 +164,8 @@ export class RendezvousNode {
       serverKey: () => this.publicKey,
       log: this.log,
       openRoom: room => { this.joinRoom(room) },
-      accountCount: () => this.accounts
+      accountCount: () => this.accounts,
+      ...(init.roomsPageBytes == null ? {} : { roomsPageBytes: init.roomsPageBytes })
     })
     this.heartbeatMs = init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
     const base = init.failureBaseDelayMs ?? FAILURE_BASE_DELAY_MS

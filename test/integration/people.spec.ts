@@ -442,3 +442,87 @@ describe('rooms: named, public and private', function () {
     await assert.rejects(alice!.removeMember('secret', 'carol'), { name: 'InvalidInputError' })
   })
 })
+
+describe('rooms: the listing comes in pages', function () {
+  this.timeout(60_000)
+  /** Small enough that a handful of private rooms (each carrying its signed member list) takes several pages. */
+  const PAGE_BYTES = 3_000
+  let h: Harness
+  beforeEach(async () => { h = new Harness({ rendezvous: { roomsPageBytes: PAGE_BYTES } }); await h.startRendezvous() })
+  afterEach(async () => { await h.stop() })
+
+  it('lists every room once, in order (#global, then by name), over several pages that each fit the budget', async () => {
+    const [alice, bob, carol] = await h.clientsFor(['alice', 'bob', 'carol'])
+    for (const name of ['delta', 'alpha', 'kilo', 'echo', 'zulu']) {
+      await alice!.createRoom(name, { private: true })
+      await alice!.invite(name, 'bob')
+    }
+    await carol!.createRoom('bravo')
+    await carol!.createRoom('mike')
+    await carol!.createRoom('hotel', { private: true })
+    await bob!.joinRoom('mike')
+
+    // the pages as the node sends them: a first page without `after`, as an older device asks
+    const { PEOPLE_PROTOCOL, peopleResponse } = await import('../../src/protocol/index.js')
+    const { request } = await import('../../src/net/index.js')
+    const nodePeer = h.rendezvous!.libp2p.peerId
+    await alice!.libp2p.peerStore.merge(nodePeer, { multiaddrs: h.rendezvous!.libp2p.getMultiaddrs() })
+    const cert = (await alice!.home.requireLogin()).cert
+    const pages: string[][] = []
+    let total = 0
+    let after: string | undefined
+    for (;;) {
+      const res = await request(alice!.libp2p, nodePeer, PEOPLE_PROTOCOL, { op: 'rooms', cert, ...(after == null ? {} : { after }) }, peopleResponse)
+      assert.ok('rooms' in res && res.rooms.length > 0)
+      const sizes = res.rooms.map(r => JSON.stringify(r).length + 1)
+      total += sizes.reduce((a, b) => a + b, 0)
+      assert.ok(res.rooms.length === 1 || sizes.reduce((a, b) => a + b, 0) <= PAGE_BYTES, 'a page of several rooms fits the budget')
+      pages.push(res.rooms.map(r => r.room))
+      if (res.more !== true) break
+      after = res.rooms.at(-1)!.room
+      assert.ok(pages.length < 20, 'the pages end')
+    }
+    const expected = ['global', 'alpha', 'bravo', 'delta', 'echo', 'kilo', 'mike', 'zulu']
+    assert.ok(pages.length >= 3, `${pages.length} pages`)
+    assert.ok(total > PAGE_BYTES, 'one answer would not have fit the budget')
+    assert.deepEqual(pages.flat(), expected)
+
+    // the device asks page after page and lists each room once
+    const listed = await alice!.rooms()
+    assert.deepEqual(listed.map(r => r.room), expected)
+    assert.deepEqual(listed.filter(r => r.joined).map(r => r.room), ['global', 'alpha', 'delta', 'echo', 'kilo', 'zulu'])
+    assert.equal(listed.find(r => r.room === 'kilo')?.members, 2)
+    assert.deepEqual((await bob!.rooms()).filter(r => r.joined).map(r => r.room), ['global', 'alpha', 'delta', 'echo', 'kilo', 'mike', 'zulu'])
+    assert.deepEqual((await carol!.rooms()).map(r => r.room), ['global', 'bravo', 'hotel', 'mike'])
+    // private rooms found on later pages are followed: bob, invited, writes in the last one
+    await sendOnceMeshed(bob!, '#zulu', 'on the last page')
+  })
+
+  it('offers public rooms to join up to the bound counted from the start of the order, so every page agrees', async () => {
+    const { MAX_PUBLIC_ROOMS_LISTED } = await import('../../src/protocol/index.js')
+    const [alice] = await h.clientsFor(['alice'])
+    const store = h.rendezvous!.store
+    const names = Array.from({ length: MAX_PUBLIC_ROOMS_LISTED + 5 }, (_, i) => `pub-${String(i).padStart(4, '0')}`)
+    for (const room of names) await store.createRoom({ room, owner: 'carol', private: false, createdAt: 1, list: null, version: 0 })
+    // alice's own rooms come after the bound: listed all the same
+    await alice!.createRoom('pub-9999')
+    await alice!.createRoom('zzz', { private: true })
+
+    const account = (await store.getAccount('alice'))!
+    const cert = (await alice!.home.requireLogin()).cert
+    const walked: string[] = []
+    let after: string | undefined
+    let pages = 0
+    for (;;) {
+      const res = await h.rendezvous!.people.handle({ op: 'rooms', cert, ...(after == null ? {} : { after }) }, account) as { rooms: Array<{ room: string }>, more: boolean }
+      pages++
+      walked.push(...res.rooms.map(r => r.room))
+      if (!res.more) break
+      after = res.rooms.at(-1)!.room
+    }
+    const expected = ['global', ...names.slice(0, MAX_PUBLIC_ROOMS_LISTED), 'pub-9999', 'zzz']
+    assert.ok(pages >= 3, `${pages} pages`)
+    assert.deepEqual(walked, expected)
+    assert.deepEqual((await alice!.rooms()).map(r => r.room), expected)
+  })
+})
