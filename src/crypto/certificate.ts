@@ -45,10 +45,11 @@ export async function verifyCertificate (serverKey: PublicKey, cert: Certificate
     throw new InvalidCertificateError('certificate times are not valid')
   }
   const { sig, ...unsigned } = cert
-  const bytes = certBytes(unsigned)
-  // the same certificate rides on every message of a device: its signature is checked once
-  const key = `${serverKey.toString()} ${sig} ${toBase64url(bytes)}`
+  // the same certificate rides on every message of a device: its signature is checked once (the
+  // key holds every signed field, the signature and the node key; no signed bytes built for it)
+  const key = JSON.stringify([keyText(serverKey), sig, unsigned.v, unsigned.user, unsigned.device, unsigned.issued, unsigned.expires])
   if (verified.has(key)) return
+  const bytes = certBytes(unsigned)
   let ok = false
   try {
     ok = await verifyBytes(serverKey, bytes, fromBase64url(sig))
@@ -62,6 +63,14 @@ export async function verifyCertificate (serverKey: PublicKey, cert: Certificate
   verified.add(key)
 }
 
-/** Certificates whose signature was checked (exact bytes, signature and node key), oldest first. */
+/** A node key's text, kept per key object (toString encodes it again on each call). */
+const keyTexts = new WeakMap<PublicKey, string>()
+function keyText (key: PublicKey): string {
+  let text = keyTexts.get(key)
+  if (text == null) keyTexts.set(key, text = key.toString())
+  return text
+}
+
+/** Certificates whose signature was checked (exact fields, signature and node key), oldest first. */
 const verified = new Set<string>()
 const VERIFIED_CERTS = 10_000
