@@ -64,8 +64,8 @@ interface QueuedPut {
   resolve: () => void
   reject: (err: unknown) => void
 }
-/** Archive puts in flight at once before the waiting ones are sent together. */
-const PUTS_IN_FLIGHT = 4
+/** Archive puts in flight at once before the waiting ones are sent together (fewer in flight, larger batches: one certificate check, one write and one mail notice at the node for several messages). */
+const PUTS_IN_FLIGHT = 2
 const PUT_TIMEOUT_MS = 10_000
 
 export class ArchiveSync {

@@ -45,8 +45,8 @@ export const CERT_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
 /** A sealed copy of the largest envelope, base64url: (envelope + 61 bytes of sealing) × 4/3. */
 export const MAX_SEALED_CHARS = Math.ceil((MAX_ENVELOPE_BYTES + 64) * 4 / 3) + 4
-/** Sealed copies in one archive put (one message to a few accounts, or a batch). */
-export const MAX_ARCHIVE_PUT_ITEMS = 8
+/** Sealed copies in one archive put (one message to a few accounts, or a batch of them under load; the frame bounds the bytes). */
+export const MAX_ARCHIVE_PUT_ITEMS = 64
 /** People and rooms at the rendezvous node: profiles, the room registry, membership. */
 export const PEOPLE_PROTOCOL = '/meshchat/people/1.0.0'
 /** Profile fields, in characters. */
