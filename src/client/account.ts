@@ -1,6 +1,6 @@
 /** Register, login and logout of a device: short exchanges with the rendezvous node over Noise. */
 import { checkPassword, checkUsername, InvalidCertificateError, MeshchatError } from '../protocol/index.js'
-import { generateAccountKey, wrapAccountKey, unwrapAccountKey, DEFAULT_WRAP_SCRYPT } from '../crypto/index.js'
+import { generateAccountKey, wrapAccountKey, unwrapAccountKey, forgetSealCaches, DEFAULT_WRAP_SCRYPT } from '../crypto/index.js'
 import { createMeshNode } from '../net/index.js'
 import { authRequest } from './client.js'
 import { Home } from './home.js'
@@ -152,6 +152,9 @@ export async function logout (homeDir: string, options: AbortOptions = {}): Prom
   } catch (err) {
     if (!(dialError(err, saved.server).name === 'UnreachableError' || dialError(err, saved.server).name === 'TimeoutError' || err instanceof InvalidCertificateError)) throw err
   }
+  // keys this process kept for the account (a client of it may have run here) go with the login
+  const accountKey = await home.readAccountKey().catch(() => undefined)
   await home.clearLogin()
+  if (accountKey != null) forgetSealCaches(accountKey.publicKey)
   return { user: saved.user, serverNotified }
 }

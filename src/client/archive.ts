@@ -85,7 +85,7 @@ export class ArchiveSync {
     for (const user of accounts) {
       const key = user === me ? this.deps.accountKey().publicKey : await this.deps.accountKeyOf(user, options)
       if (key == null) throw new UnknownUserError(`${user} has no account key`)
-      items.push({ to: user, sealed: seal(key, plain), id: env.id })
+      items.push({ to: user, sealed: seal(key, plain, this.deps.accountKey().publicKey), id: env.id })
     }
     await this.enqueue(items, options)
   }

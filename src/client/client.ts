@@ -12,7 +12,7 @@ import {
   InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
   InvalidCertificateError, AccountDisabledError, NotMemberError, MAX_ROOM_ENVELOPE_BYTES, text as textSchema
 } from '../protocol/index.js'
-import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator } from '../crypto/index.js'
+import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator, forgetSealCaches } from '../crypto/index.js'
 import { ClientStore } from '../store/index.js'
 import { History } from './history.js'
 import { People } from './people.js'
@@ -323,6 +323,8 @@ export class MeshClient {
     await this.archive.settled()
     await this.historyApi?.flush().catch(() => {})
     await this.store?.close()
+    // nothing seals or opens for this account here any more: its kept keys go (crypto/seal.ts)
+    if (this.accountKey != null) forgetSealCaches(this.accountKey.publicKey)
     this.setState('offline')
   }
 

@@ -56,6 +56,11 @@ export interface UploadSealedOptions extends AbortOptions {
   onProgress?: (p: SealedUploadProgress) => void
   /** Parts in flight at once. @default FILE_STORE_WINDOW */
   window?: number
+  /**
+   * This account's public key: the parts it seals to one recipient share an ephemeral key for a
+   * while (crypto/seal.ts). Without it every part gets an ephemeral key of its own.
+   */
+  senderKey?: string
 }
 
 export interface UploadSealedResult {
@@ -175,7 +180,7 @@ export async function uploadSealed (node: Libp2p, server: PeerId, cert: Certific
   let file = status.file
   const put = async (part: StoredFilePart, plain: Uint8Array): Promise<void> => {
     if (plain.byteLength !== plainPartBytes(shape, part)) throw new InvalidInputError(`chunk ${String(part)} is ${plain.byteLength} bytes, not ${plainPartBytes(shape, part)}`)
-    const sealed = fromBase64url(seal(upload.recipientKey, plain))
+    const sealed = fromBase64url(seal(upload.recipientKey, plain, options.senderKey))
     if (sealed.byteLength !== sealedPartBytes(shape, part)) throw new Error('unexpected sealed length')
     const header = { op: 'put', cert, to: upload.to, sha256: upload.sha256, ...shape, part }
     const { res } = await exchange(node, server, header, sealed, filePutResponse, options)

@@ -37,7 +37,7 @@ export interface NodeFileStore {
 export function nodeFiles (init: NodeSourceInit): NodeFileStore {
   return {
     source: nodeSource(init),
-    upload: async (upload, options = {}) => await uploadSealed(init.node(), init.server(), init.cert(), upload, options),
+    upload: async (upload, options = {}) => await uploadSealed(init.node(), init.server(), init.cert(), upload, { senderKey: init.accountKey().publicKey, ...options }),
     status: async (to, sha256, options = {}) => await sealedUploadStatus(init.node(), init.server(), init.cert(), to, sha256, options),
     delete: async (target, options = {}) => await deleteSealed(init.node(), init.server(), init.cert(), target, options)
   }

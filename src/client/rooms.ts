@@ -367,7 +367,7 @@ export class Rooms {
     for (const user of members) {
       const publicKey = user === me ? this.deps.accountKey().publicKey : await this.deps.accountKeyOf(user, options)
       if (publicKey == null) throw new UnknownUserError(`${user} has no account key yet; they must log in once before joining a private room`)
-      keys[user] = seal(publicKey, key)
+      keys[user] = seal(publicKey, key, this.deps.accountKey().publicKey)
     }
     return await this.deps.sign(roomConversation(room), 'members', {
       room, version, members, keys, ...(past.length === 0 ? {} : { past: sealPastKeys(key, room, version, past) })

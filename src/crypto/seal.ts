@@ -38,22 +38,30 @@ export const DEFAULT_WRAP_SCRYPT = { N: 2 ** 15, r: 8, p: 1 }
 /**
  * Sealing costs an X25519 key generation and agreement on each side; a device seals every message
  * twice (for both accounts) and a new device opens thousands when it backfills. So a sealing
- * device keeps one ephemeral key per recipient for a while (SEAL_KEY_USES seals or SEAL_KEY_TTL_MS,
- * whichever comes first) and the opening side keeps the keys it derived, by ephemeral public key.
- * The format is unchanged: every sealed item still carries its ephemeral public key and a random
- * 96-bit IV (far below AES-GCM's 2^32 messages per key). What reuse gives away: items sealed with
- * one ephemeral key are linkable to one sealing device — which the node already knows, since it
- * stores who put each item.
+ * account keeps one ephemeral key per recipient for a while (SEAL_KEY_USES seals or
+ * SEAL_KEY_TTL_MS, whichever comes first) and the opening side keeps the keys it derived, by
+ * ephemeral public key. The format is unchanged: every sealed item still carries its ephemeral
+ * public key and a random 96-bit IV (far below AES-GCM's 2^32 messages per key). What reuse gives
+ * away: items sealed with one ephemeral key are linkable to one sealing account — which the node
+ * already knows, since it stores who put each item.
+ *
+ * Everything kept is kept per account (the `sender` of seal(), the key pair of open()), because
+ * one process may run several accounts (bots, the test Harness): they never share an ephemeral
+ * key, and forgetSealCaches(account) drops what one account kept when it logs out or its client
+ * stops. A seal() without a sender keeps nothing: a fresh ephemeral key for every item.
  */
 export const SEAL_KEY_USES = 10_000
 export const SEAL_KEY_TTL_MS = 10 * 60_000
-/** Entries in each cache (recipients sealed to; keys derived when opening). */
+/** Entries in each cache, all accounts together (recipients sealed to; keys derived when opening; private keys). */
 const SEAL_CACHE_ENTRIES = 1024
 
 interface SealingKey { ephPub: Buffer, key: Buffer, uses: number, until: number }
+/** By `${sender}.${recipient}` (account public keys: base64url, never a '.'). */
 const sealingKeys = new Map<string, SealingKey>()
+/** By `${account}.${ephemeral public key}`. */
 const openingKeys = new Map<string, Buffer>()
-const privateKeys = new Map<string, KeyObject>()
+/** By account public key, with the raw private key it was made from. */
+const privateKeys = new Map<string, { raw: string, key: KeyObject }>()
 
 /** Sets a bounded map entry, dropping the oldest entry past the bound. */
 function remember<V> (map: Map<string, V>, key: string, value: V): V {
@@ -63,14 +71,35 @@ function remember<V> (map: Map<string, V>, key: string, value: V): V {
   return value
 }
 
+/**
+ * Forgets everything `account` (its account public key) kept here: its ephemeral sealing keys,
+ * the keys it derived when opening (zeroed) and its private key object. Called when a client stops
+ * or a device logs out; sealing or opening for it afterwards starts afresh.
+ */
+export function forgetSealCaches (account: string): void {
+  privateKeys.delete(account)
+  const prefix = `${account}.`
+  for (const [id, entry] of sealingKeys) {
+    if (!id.startsWith(prefix)) continue
+    entry.key.fill(0)
+    sealingKeys.delete(id)
+  }
+  for (const [id, key] of openingKeys) {
+    if (!id.startsWith(prefix)) continue
+    key.fill(0)
+    openingKeys.delete(id)
+  }
+}
+
 function publicKeyObject (raw: string): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: raw }, format: 'jwk' })
 }
 
 function privateKeyObject (pair: AccountKeyPair): KeyObject {
-  const cached = privateKeys.get(pair.privateKey)
-  if (cached != null) return cached
-  return remember(privateKeys, pair.privateKey, createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', x: pair.publicKey, d: pair.privateKey }, format: 'jwk' }))
+  const cached = privateKeys.get(pair.publicKey)
+  if (cached != null && cached.raw === pair.privateKey) return cached.key
+  const key = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', x: pair.publicKey, d: pair.privateKey }, format: 'jwk' })
+  return remember(privateKeys, pair.publicKey, { raw: pair.privateKey, key }).key
 }
 
 export function generateAccountKey (): AccountKeyPair {
@@ -84,9 +113,10 @@ function aeadKey (shared: Buffer, ephemeral: Buffer, recipient: Buffer): Buffer 
   return Buffer.from(hkdfSync('sha256', shared, Buffer.concat([ephemeral, recipient]), INFO, 32))
 }
 
-/** The ephemeral key and derived AEAD key to seal to `recipientPublicKey` with now. */
-function sealingKey (recipientPublicKey: string, now = Date.now()): SealingKey {
-  const cached = sealingKeys.get(recipientPublicKey)
+/** The ephemeral key and derived AEAD key for `sender` to seal to `recipientPublicKey` with now. */
+function sealingKey (recipientPublicKey: string, sender: string | undefined, now = Date.now()): SealingKey {
+  const id = sender == null ? undefined : `${sender}.${recipientPublicKey}`
+  const cached = id == null ? undefined : sealingKeys.get(id)
   if (cached != null && cached.uses < SEAL_KEY_USES && now < cached.until) {
     cached.uses++
     return cached
@@ -94,20 +124,27 @@ function sealingKey (recipientPublicKey: string, now = Date.now()): SealingKey {
   const eph = generateKeyPairSync('x25519')
   const ephPub = Buffer.from(fromBase64url(eph.publicKey.export({ format: 'jwk' }).x!))
   const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyObject(recipientPublicKey) })
-  const key = aeadKey(shared, ephPub, Buffer.from(fromBase64url(recipientPublicKey)))
-  return remember(sealingKeys, recipientPublicKey, { ephPub, key, uses: 1, until: now + SEAL_KEY_TTL_MS })
+  const fresh = { ephPub, key: aeadKey(shared, ephPub, Buffer.from(fromBase64url(recipientPublicKey))), uses: 1, until: now + SEAL_KEY_TTL_MS }
+  return id == null ? fresh : remember(sealingKeys, id, fresh)
 }
 
-/** Seals `plaintext` to an account's public key: version ‖ ephemeral public ‖ iv ‖ ciphertext ‖ tag. */
-export function seal (recipientPublicKey: string, plaintext: Uint8Array): string {
-  const { ephPub, key } = sealingKey(recipientPublicKey)
+/**
+ * Seals `plaintext` to an account's public key: version ‖ ephemeral public ‖ iv ‖ ciphertext ‖ tag.
+ * `sender` is the sealing account's public key: what it seals to one recipient shares an
+ * ephemeral key for a while (see above). Without it the item gets an ephemeral key of its own.
+ */
+export function seal (recipientPublicKey: string, plaintext: Uint8Array, sender?: string): string {
+  const { ephPub, key } = sealingKey(recipientPublicKey, sender)
   const iv = randomBytes(12)
   const cipher = createCipheriv('aes-256-gcm', key, iv)
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()])
   return toBase64url(Buffer.concat([Buffer.from([SEAL_VERSION]), ephPub, iv, ct, cipher.getAuthTag()]))
 }
 
-/** Opens what was sealed to this account; anything else is an InvalidMessageError. */
+/**
+ * Opens what was sealed to this account; anything else is an InvalidMessageError. The keys it derives
+ * are kept for this account (`pair.publicKey`) until forgetSealCaches.
+ */
 export function open (pair: AccountKeyPair, sealed: string): Uint8Array {
   try {
     const buf = Buffer.from(fromBase64url(sealed))

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { signBytes, verifyBytes, issueCertificate, verifyCertificate, generateAccountKey, seal, open } from '../../src/crypto/index.js'
+import { signBytes, verifyBytes, issueCertificate, verifyCertificate, generateAccountKey, seal, open, forgetSealCaches } from '../../src/crypto/index.js'
 import { fromBase64url, toBase64url } from '../../src/protocol/index.js'
 
 describe('crypto: cached Ed25519 key objects', () => {
@@ -49,13 +49,14 @@ describe('crypto: sealing with a kept ephemeral key', () => {
   const ephemeralOf = (sealed: string): string => toBase64url(Buffer.from(fromBase64url(sealed)).subarray(1, 33))
 
   it('seals many items to one account with one ephemeral key and a fresh IV each; only that account opens them', () => {
+    const alice = generateAccountKey()
     const bob = generateAccountKey()
     const carol = generateAccountKey()
-    const a = seal(bob.publicKey, text('first'))
-    const b = seal(bob.publicKey, text('first'))
+    const a = seal(bob.publicKey, text('first'), alice.publicKey)
+    const b = seal(bob.publicKey, text('first'), alice.publicKey)
     assert.equal(ephemeralOf(a), ephemeralOf(b))
     assert.notEqual(a, b)
-    assert.notEqual(ephemeralOf(seal(carol.publicKey, text('first'))), ephemeralOf(a))
+    assert.notEqual(ephemeralOf(seal(carol.publicKey, text('first'), alice.publicKey)), ephemeralOf(a))
     assert.equal(new TextDecoder().decode(open(bob, a)), 'first')
     assert.equal(new TextDecoder().decode(open(bob, b)), 'first')
     // with the derived key kept after the first open, others still cannot open it and damage is still found
@@ -78,5 +79,45 @@ describe('crypto: sealing with a kept ephemeral key', () => {
       assert.throws(() => open(bob, sealed), { name: 'InvalidMessageError' })
     }
     assert.throws(() => open(bob, 'AAAA'), { name: 'InvalidMessageError' })
+  })
+
+  it('never shares an ephemeral key between senders, and keeps none for a seal without a sender', () => {
+    const alice = generateAccountKey()
+    const carol = generateAccountKey()
+    const bob = generateAccountKey()
+    const byAlice = seal(bob.publicKey, text('from alice'), alice.publicKey)
+    const byCarol = seal(bob.publicKey, text('from carol'), carol.publicKey)
+    assert.notEqual(ephemeralOf(byAlice), ephemeralOf(byCarol))
+    // each sender still keeps its own
+    assert.equal(ephemeralOf(seal(bob.publicKey, text('again'), alice.publicKey)), ephemeralOf(byAlice))
+    assert.equal(ephemeralOf(seal(bob.publicKey, text('again'), carol.publicKey)), ephemeralOf(byCarol))
+    const anonymous = [seal(bob.publicKey, text('x')), seal(bob.publicKey, text('x'))].map(ephemeralOf)
+    assert.notEqual(anonymous[0], anonymous[1])
+    assert.ok(!anonymous.includes(ephemeralOf(byAlice)) && !anonymous.includes(ephemeralOf(byCarol)))
+    assert.equal(new TextDecoder().decode(open(bob, byAlice)), 'from alice')
+    assert.equal(new TextDecoder().decode(open(bob, byCarol)), 'from carol')
+  })
+
+  it('forgets what one account kept: it seals with a new ephemeral key and opens by deriving again; others keep theirs', () => {
+    const alice = generateAccountKey()
+    const carol = generateAccountKey()
+    const bob = generateAccountKey()
+    const before = seal(bob.publicKey, text('before'), alice.publicKey)
+    const carols = seal(bob.publicKey, text('carol'), carol.publicKey)
+    assert.equal(new TextDecoder().decode(open(bob, before)), 'before')
+    forgetSealCaches(alice.publicKey)
+    const after = seal(bob.publicKey, text('after'), alice.publicKey)
+    assert.notEqual(ephemeralOf(after), ephemeralOf(before))
+    assert.equal(ephemeralOf(seal(bob.publicKey, text('after'), alice.publicKey)), ephemeralOf(after))
+    assert.equal(ephemeralOf(seal(bob.publicKey, text('carol again'), carol.publicKey)), ephemeralOf(carols))
+    // the opening account forgets its derived keys and private key object: what it opened before still opens
+    forgetSealCaches(bob.publicKey)
+    assert.equal(new TextDecoder().decode(open(bob, before)), 'before')
+    assert.equal(new TextDecoder().decode(open(bob, after)), 'after')
+    assert.equal(new TextDecoder().decode(open(bob, carols)), 'carol')
+    assert.throws(() => open(alice, after), { name: 'InvalidMessageError' })
+    // forgetting an account that kept nothing changes nothing
+    forgetSealCaches(generateAccountKey().publicKey)
+    assert.equal(ephemeralOf(seal(bob.publicKey, text('still'), alice.publicKey)), ephemeralOf(after))
   })
 })
