@@ -138,6 +138,10 @@ export class ClientStore {
   private pendingAdds?: { calls: Array<{ msgs: StoredMessage[], resolve: (added: StoredMessage[]) => void, reject: (err: unknown) => void }>, ticket: number }
   /** Transactions queued so far (serial). */
   private tickets = 0
+  /** nextSeq calls waiting for their turn, numbered and written together. */
+  private pendingSeqs?: Array<{ conv: string, resolve: (n: number) => void, reject: (err: unknown) => void }>
+  /** Outbox writes of this turn of the event loop, and the batch they go out in. */
+  private outboxWrites?: { ops: Op[], done: Promise<void> }
   /** This device's newest direct messages (the ones receipts come back for), by id. */
   private readonly ownMessages = new Map<string, StoredMessage>()
 
@@ -477,10 +481,30 @@ export class ClientStore {
   /** This device's next sequence number in `conv`: 1, 2, 3 … across restarts. */
   async nextSeq (conv: string): Promise<number> {
     checkConv(conv)
-    return await this.serial(async () => {
-      const n = (await this.outSeqCache.get(conv) ?? 0) + 1
-      await this.commit([{ type: 'put', sublevel: this.outSeq, key: conv, value: n }])
-      return n
+    // Calls that come while one is queued are numbered and written together in its turn (only
+    // nextSeq reads or writes these records, so going ahead of other queued work changes nothing)
+    return await new Promise((resolve, reject) => {
+      if (this.pendingSeqs != null) {
+        this.pendingSeqs.push({ conv, resolve, reject })
+        return
+      }
+      const wants = this.pendingSeqs = [{ conv, resolve, reject }]
+      void this.serial(async () => {
+        this.pendingSeqs = undefined
+        try {
+          const last = new Map<string, number>()
+          const numbers: number[] = []
+          for (const w of wants) {
+            const n = (last.get(w.conv) ?? await this.outSeqCache.get(w.conv) ?? 0) + 1
+            last.set(w.conv, n)
+            numbers.push(n)
+          }
+          await this.commit([...last].map(([key, value]) => ({ type: 'put' as const, sublevel: this.outSeq, key, value })))
+          wants.forEach((w, i) => { w.resolve(numbers[i]!) })
+        } catch (err) {
+          for (const w of wants) w.reject(err)
+        }
+      })
     })
   }
 
@@ -518,11 +542,31 @@ export class ClientStore {
 
   /** Keeps a signed envelope that has reached no one yet, to send again later. */
   async putOutbox (item: OutboxItem): Promise<void> {
-    await this.outbox.put(`${String(item.queuedAt).padStart(PAD, '0')}!${item.id}`, item)
+    await this.writeOutbox({ type: 'put', sublevel: this.outbox, key: outboxKey(item), value: item })
   }
 
   async deleteOutbox (item: OutboxItem): Promise<void> {
-    await this.outbox.del(`${String(item.queuedAt).padStart(PAD, '0')}!${item.id}`)
+    await this.writeOutbox({ type: 'del', sublevel: this.outbox, key: outboxKey(item) })
+  }
+
+  /**
+   * Outbox puts and deletes (one of each per message sent) made in one turn of the event loop
+   * are written in one batch, in the order made, at the next; each caller waits for that batch.
+   */
+  private async writeOutbox (op: Op): Promise<void> {
+    let pending = this.outboxWrites
+    if (pending == null) {
+      const ops: Op[] = []
+      const done = new Promise<void>((resolve, reject) => {
+        setImmediate(() => {
+          this.outboxWrites = undefined
+          this.db.batch(ops).then(resolve, reject)
+        })
+      })
+      pending = this.outboxWrites = { ops, done }
+    }
+    pending.ops.push(op)
+    await pending.done
   }
 
   /** The oldest `limit` envelopes waiting to be sent. */
@@ -532,6 +576,7 @@ export class ClientStore {
 
   async close (): Promise<void> {
     await this.chain
+    await this.outboxWrites?.done.catch(() => {})
     await this.db.close()
   }
 
@@ -578,6 +623,10 @@ function compareCursors (a: MessageCursor, b: MessageCursor): number {
 /** Zero-padded so that lexicographic key order is numeric order. */
 function pad (n: number): string {
   return String(n).padStart(PAD, '0')
+}
+
+function outboxKey (item: OutboxItem): string {
+  return `${String(item.queuedAt).padStart(PAD, '0')}!${item.id}`
 }
 
 function msgKey (conv: string, sentAt: number, id: string): string {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ClientStore, CLIENT_SCHEMA_VERSION, openDb } from '../../src/store/index.js'
-import type { MessageCursor, StoredMessage } from '../../src/store/index.js'
+import type { MessageCursor, OutboxItem, StoredMessage } from '../../src/store/index.js'
 
 const ME = 'alice'
 const DM = 'dm:alice:bob'
@@ -532,6 +532,23 @@ describe('ClientStore', function () {
       assert.deepEqual([...many].sort((a, b) => a - b), range(5, 24))
     })
 
+    it('numbers calls that come together in one write, each number once, and fails them all if it fails', async () => {
+      const store = await open()
+      await store.nextSeq(DM)
+      const written = countBatches(store)
+      const got = await Promise.all([DM, DM, ROOM, DM, ROOM].map(async conv => await store.nextSeq(conv)))
+      assert.deepEqual(got, [2, 3, 1, 4, 2], 'in the order asked, per conversation')
+      assert.equal(written.batches, 1, 'one write for the five')
+      written.failing = true
+      const failed = await Promise.allSettled([store.nextSeq(DM), store.nextSeq(DM)])
+      assert.deepEqual(failed.map(r => r.status), ['rejected', 'rejected'])
+      written.failing = false
+      assert.equal(await store.nextSeq(DM), 5, 'numbers of a failed write are given out again')
+      await close(store)
+      const again = await open()
+      assert.equal(await again.nextSeq(DM), 6, 'and the last one written is on disk')
+    })
+
     it('lists the sequence numbers missing per device', async () => {
       const store = await open()
       const OTHER = '12D3KooWOtherOtherOtherOtherOtherOtherOtherOther'
@@ -576,6 +593,34 @@ describe('ClientStore', function () {
       assert.equal(await store.getCursor('other'), 7)
       await assert.rejects(store.setCursor('archive', 1.5), { name: 'InvalidInputError' })
       assert.equal(await store.getCursor('archive'), 43)
+    })
+  })
+
+  describe('outbox', () => {
+    const item = (k: number): OutboxItem => ({ id: id(k), queuedAt: 1_000 + k, to: 'bob', envelope: { k } })
+
+    it('writes the puts and deletes of one turn in one batch, in order, oldest first when read', async () => {
+      const store = await open()
+      const written = countBatches(store)
+      await Promise.all([store.putOutbox(item(2)), store.putOutbox(item(1)), store.putOutbox(item(3)), store.deleteOutbox(item(3))])
+      assert.equal(written.batches, 1)
+      assert.deepEqual((await store.outboxItems()).map(i => i.id), [id(1), id(2)], 'a put then a delete of one item in a batch: gone')
+      await store.deleteOutbox(item(1))
+      assert.deepEqual((await store.outboxItems()).map(i => i.id), [id(2)])
+    })
+
+    it('fails every caller of a failed batch, keeps nothing of it, and is written before close', async () => {
+      const store = await open()
+      const written = countBatches(store)
+      written.failing = true
+      const failed = await Promise.allSettled([store.putOutbox(item(1)), store.putOutbox(item(2))])
+      assert.deepEqual(failed.map(r => r.status), ['rejected', 'rejected'])
+      written.failing = false
+      assert.deepEqual(await store.outboxItems(), [])
+      void store.putOutbox(item(4))
+      await close(store)
+      const again = await open()
+      assert.deepEqual((await again.outboxItems()).map(i => i.id), [id(4)], 'a put not awaited is on disk after close')
     })
   })
 
