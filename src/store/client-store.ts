@@ -138,6 +138,8 @@ export class ClientStore {
   private pendingAdds?: { calls: Array<{ msgs: StoredMessage[], resolve: (added: StoredMessage[]) => void, reject: (err: unknown) => void }>, ticket: number }
   /** Transactions queued so far (serial). */
   private tickets = 0
+  /** raiseStatus calls waiting to be applied together, and the serial() ticket of their transaction. */
+  private pendingRaises?: { calls: Array<{ ids: string[], status: MessageStatus, resolve: (changed: StoredMessage[]) => void, reject: (err: unknown) => void }>, ticket: number }
   /** nextSeq calls waiting for their turn, numbered and written together. */
   private pendingSeqs?: Array<{ conv: string, resolve: (n: number) => void, reject: (err: unknown) => void }>
   /** Outbox writes of this turn of the event loop, and the batch they go out in. */
@@ -356,25 +358,56 @@ export class ClientStore {
   async raiseStatus (ids: string[], status: MessageStatus): Promise<StoredMessage[]> {
     checkStatus(status)
     const unique = [...new Set(ids)]
-    return await this.serial(async () => {
+    // Group commit, as addMessages: calls that come while one is queued (and nothing else was
+    // queued behind it) are applied in their order and written in one batch
+    return await new Promise((resolve, reject) => {
+      const open = this.pendingRaises
+      if (open != null && open.ticket === this.tickets) {
+        open.calls.push({ ids: unique, status, resolve, reject })
+        return
+      }
+      const group = { calls: [{ ids: unique, status, resolve, reject }], ticket: 0 }
+      this.pendingRaises = group
+      void this.serial(async () => {
+        if (this.pendingRaises === group) this.pendingRaises = undefined
+        try {
+          const results = await this.raiseAll(group.calls)
+          group.calls.forEach((c, i) => { c.resolve(results[i]!) })
+        } catch (err) {
+          for (const c of group.calls) c.reject(err)
+        }
+      })
+      group.ticket = this.tickets
+    })
+  }
+
+  /** The transaction of raiseStatus: each call in order (a later one sees an earlier one's raise), one batch. */
+  private async raiseAll (calls: Array<{ ids: string[], status: MessageStatus }>): Promise<StoredMessage[][]> {
+    /** Messages raised so far in this transaction, by id. */
+    const raisedNow = new Map<string, StoredMessage>()
+    const results: StoredMessage[][] = []
+    for (const { ids, status } of calls) {
       const changed: StoredMessage[] = []
-      // this device's recent messages are in memory; others are read
-      const cached = unique.flatMap(id => { const m = this.ownMessages.get(id); return m == null ? [] : [m] })
-      const rest = unique.filter(id => !this.ownMessages.has(id))
+      // raised in this transaction, or this device's recent messages, are in memory; others are read
+      const inMemory = (id: string): StoredMessage | undefined => raisedNow.get(id) ?? this.ownMessages.get(id)
+      const cached = ids.flatMap(id => { const m = inMemory(id); return m == null ? [] : [m] })
+      const rest = ids.filter(id => inMemory(id) == null)
       for (let i = 0; i < Math.max(cached.length, rest.length); i += CHUNK) {
         const keys = (await this.ids.getMany(rest.slice(i, i + CHUNK))).filter((k): k is string => k != null)
         const found = [...cached.slice(i, i + CHUNK), ...await this.messages.getMany(keys)]
-        const ops: Op[] = []
         for (const m of found) {
           if (m == null || !this.hasStatus(m) || rank(m.status) >= rank(status)) continue
           const raised = { ...m, status }
-          ops.push({ type: 'put', sublevel: this.messages, key: msgKey(m.conv, m.sentAt, m.id), value: raised })
+          raisedNow.set(m.id, raised)
           changed.push(raised)
         }
-        if (ops.length > 0) await this.commit(ops)
       }
-      return changed
-    })
+      results.push(changed)
+    }
+    if (raisedNow.size > 0) {
+      await this.commit([...raisedNow.values()].map(m => ({ type: 'put' as const, sublevel: this.messages, key: msgKey(m.conv, m.sentAt, m.id), value: m })))
+    }
+    return results
   }
 
   /**

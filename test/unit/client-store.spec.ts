@@ -432,6 +432,34 @@ describe('ClientStore', function () {
   })
 
   describe('statuses', () => {
+    it('applies raises that come together in one batch, each in its order, never ahead of work queued before them', async () => {
+      const store = await open()
+      await store.addMessages([mine(1, { status: 'sending' }), mine(2, { status: 'sending' })])
+      const written = countBatches(store)
+      const statusOf = (ms: StoredMessage[]): Array<[string, string | undefined]> => ms.map(m => [m.id, m.status])
+      const [a, b, c] = await Promise.all([
+        store.raiseStatus([id(1)], 'delivered'), store.raiseStatus([id(1), id(2)], 'read'), store.raiseStatus([id(2)], 'delivered')
+      ])
+      assert.deepEqual(statusOf(a), [[id(1), 'delivered']])
+      assert.deepEqual(statusOf(b), [[id(1), 'read'], [id(2), 'read']], 'sees the raise before it')
+      assert.deepEqual(c, [], 'already read')
+      assert.equal(written.batches, 1, 'one write for the three')
+      assert.equal((await store.getMessage(id(2)))?.status, 'read')
+
+      // a raise of a message whose add was queued after a waiting raise does not join that raise
+      const first = store.raiseStatus([id(1)], 'read')
+      const added = store.addMessages([mine(3, { status: 'sending' })])
+      const later = store.raiseStatus([id(3)], 'delivered')
+      await Promise.all([first, added])
+      assert.deepEqual(statusOf(await later), [[id(3), 'delivered']])
+
+      written.failing = true
+      const failed = await Promise.allSettled([store.raiseStatus([id(3)], 'read'), store.raiseStatus([id(3)], 'read')])
+      assert.deepEqual(failed.map(r => r.status), ['rejected', 'rejected'])
+      written.failing = false
+      assert.equal((await store.getMessage(id(3)))?.status, 'delivered', 'nothing of a failed write is kept')
+    })
+
     it('raises statuses and never lowers them', async () => {
       const store = await open()
       await store.addMessages([mine(1, { status: 'sending' }), mine(2, { status: 'sending' }), message(3)])
