@@ -1,9 +1,9 @@
 /** Signed envelopes: every message a person sends, signed by the sending device's key. */
-import { randomBytes } from 'node:crypto'
 import {
   canonicalBytes, fromBase64url, toBase64url, InvalidSignatureError, InvalidMessageError, MAX_CLOCK_SKEW_MS
 } from '../protocol/index.js'
 import { verifyCertificate } from './certificate.js'
+import { randomChunk } from './random.js'
 import { publicKeyOf, signBytes, verifyBytes } from './keys.js'
 import type { Certificate, Envelope } from '../protocol/index.js'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
@@ -21,7 +21,7 @@ function envelopeBytes (e: UnsignedEnvelope): Uint8Array {
 }
 
 export function newMessageId (): string {
-  return randomBytes(16).toString('hex')
+  return randomChunk(16).toString('hex')
 }
 
 export interface EnvelopeFields {

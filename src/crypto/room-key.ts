@@ -6,6 +6,7 @@
  * history from before their invitation.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { randomChunk } from './random.js'
 import { InvalidMessageError, roomContent, toBase64url, fromBase64url, MAX_ROOM_MEMBERS } from '../protocol/index.js'
 import type { RoomContent, RoomSealedBody } from '../protocol/index.js'
 
@@ -16,7 +17,7 @@ export function newRoomKey (): Uint8Array {
 }
 
 function encrypt (key: Uint8Array, aad: string, plain: Uint8Array): { iv: string, ct: string } {
-  const iv = randomBytes(12)
+  const iv = randomChunk(12)
   const cipher = createCipheriv('aes-256-gcm', key, iv)
   cipher.setAAD(Buffer.from(aad))
   const ct = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()])

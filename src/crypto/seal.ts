@@ -10,6 +10,7 @@ import {
 } from 'node:crypto'
 import { InvalidMessageError, WrongPasswordError, toBase64url, fromBase64url } from '../protocol/index.js'
 import { deriveKey } from './password.js'
+import { randomChunk } from './random.js'
 import type { KeyObject } from 'node:crypto'
 
 export interface AccountKeyPair {
@@ -135,7 +136,7 @@ function sealingKey (recipientPublicKey: string, sender: string | undefined, now
  */
 export function seal (recipientPublicKey: string, plaintext: Uint8Array, sender?: string): string {
   const { ephPub, key } = sealingKey(recipientPublicKey, sender)
-  const iv = randomBytes(12)
+  const iv = randomChunk(12)
   const cipher = createCipheriv('aes-256-gcm', key, iv)
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()])
   return toBase64url(Buffer.concat([Buffer.from([SEAL_VERSION]), ephPub, iv, ct, cipher.getAuthTag()]))

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomChunk } from '../../src/crypto/random.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { signBytes, verifyBytes, issueCertificate, verifyCertificate, generateAccountKey, seal, open, forgetSealCaches } from '../../src/crypto/index.js'
 import { fromBase64url, toBase64url } from '../../src/protocol/index.js'
@@ -119,5 +120,27 @@ describe('crypto: sealing with a kept ephemeral key', () => {
     // forgetting an account that kept nothing changes nothing
     forgetSealCaches(generateAccountKey().publicKey)
     assert.equal(ephemeralOf(seal(bob.publicKey, text('still'), alice.publicKey)), ephemeralOf(after))
+  })
+})
+
+describe('crypto: pooled random bytes', () => {
+  it('hands out fresh bytes of the size asked, never the same twice, across pool refills', () => {
+    const seen = new Set<string>()
+    for (let i = 0; i < 2_000; i++) {
+      const chunk = randomChunk(i % 3 === 0 ? 12 : 16)
+      assert.equal(chunk.length, i % 3 === 0 ? 12 : 16)
+      const hex = chunk.toString('hex')
+      assert.ok(!seen.has(hex), `chunk ${i} was handed out before`)
+      seen.add(hex)
+    }
+    assert.equal(randomChunk(10_000).length, 10_000, 'a large request bypasses the pool')
+  })
+
+  it('gives the caller its own copy: changing it changes no later chunk', () => {
+    const a = randomChunk(16)
+    a.fill(7)
+    const b = randomChunk(16)
+    assert.notDeepEqual(b, Buffer.alloc(16, 7))
+    assert.notDeepEqual(b, Buffer.alloc(16, 0))
   })
 })
