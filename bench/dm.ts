@@ -113,7 +113,7 @@ export async function dmBench (report: Report, config: BenchConfig): Promise<voi
       const t0 = now()
       const env = await signEnvelope(key, login.cert, { conv, kind: 'text', body: { text: TEXT } })
       const plain = encodeFrame(env, MAX_ENVELOPE_BYTES)
-      const items = [{ to: 'bob', sealed: seal(bobAccount, plain) }, { to: 'alice', sealed: seal(aliceAccount, plain) }]
+      const items = [{ to: 'bob', sealed: seal(bobAccount, plain, aliceAccount) }, { to: 'alice', sealed: seal(aliceAccount, plain, aliceAccount) }]
       await archiveChannel.request(node, { op: 'put', cert: login.cert, items }, { signal: AbortSignal.timeout(10_000) })
       if (i >= 100) archive.push(now() - t0)
     }

@@ -115,6 +115,8 @@ async function backfill (report: Report, config: BenchConfig, procs: ProcessGrou
   const key = await aliceHome.deviceKey()
   const cert = (await aliceHome.requireLogin()).cert
   const bobKey = (await bobHome.readAccountKey())!.publicKey
+  // sealed as a device seals: with its account as the sender (one ephemeral key for many items)
+  const aliceAccount = (await aliceHome.readAccountKey())!.publicKey
 
   // seed the node's archive directly, while it is stopped: envelopes signed by alice's real
   // device and sealed to bob's account key, exactly what sendDirect leaves there
@@ -127,8 +129,8 @@ async function backfill (report: Report, config: BenchConfig, procs: ProcessGrou
   const asked = await signEnvelope(key, cert, { conv, kind: 'request', body: {}, sentAt: base - 2 })
   const accepted = await signEnvelope(await bobHome.deviceKey(), (await bobHome.requireLogin()).cert, { conv, kind: 'accept', body: {}, sentAt: base - 1 })
   const controls = [
-    { to: 'bob', from: 'alice', sealed: seal(bobKey, encodeFrame(asked, MAX_ENVELOPE_BYTES)), at: Date.now() },
-    { to: 'bob', from: 'bob', sealed: seal(bobKey, encodeFrame(accepted, MAX_ENVELOPE_BYTES)), at: Date.now() }
+    { to: 'bob', from: 'alice', sealed: seal(bobKey, encodeFrame(asked, MAX_ENVELOPE_BYTES), aliceAccount), at: Date.now() },
+    { to: 'bob', from: 'bob', sealed: seal(bobKey, encodeFrame(accepted, MAX_ENVELOPE_BYTES), bobKey), at: Date.now() }
   ]
   let t0 = now()
   try {
@@ -138,7 +140,7 @@ async function backfill (report: Report, config: BenchConfig, procs: ProcessGrou
       const items = []
       for (let i = start; i < Math.min(size, start + BATCH); i++) {
         const env = await signEnvelope(key, cert, { conv, kind: 'text', body: { text: `${i} ${TEXT}` }, n: i + 1, sentAt: base + i })
-        items.push({ to: 'bob', from: 'alice', sealed: seal(bobKey, encodeFrame(env, MAX_ENVELOPE_BYTES)), at: Date.now() })
+        items.push({ to: 'bob', from: 'alice', sealed: seal(bobKey, encodeFrame(env, MAX_ENVELOPE_BYTES), aliceAccount), at: Date.now() })
       }
       await state.appendArchive(items)
     }
