@@ -212,14 +212,26 @@ export class ArchiveSync {
     do {
       this.again = false
       let next: Promise<ArchiveResponse> | undefined = this.fetchPage(await store.getCursor('archive'), options)
-      for (let round = 0; round < MAX_ARCHIVE_ROUNDS && next != null; round++) {
-        const res = await next
-        next = undefined
-        if (!('items' in res)) break
-        // the next page is on its way while this one is opened and stored: the node and this device work at once
-        if (res.more) next = this.fetchPage(res.last, options)
-        await this.receiveItems(res.items)
-        await store.setCursor('archive', res.last)
+      // A pipeline: the node reads page n+2 while this device opens and checks page n+1 and
+      // stores page n. Pages are stored in order, and the cursor moves past a page only once it
+      // is stored; a page that fails to store stops the loop there.
+      let storing: Promise<void> = Promise.resolve()
+      try {
+        for (let round = 0; round < MAX_ARCHIVE_ROUNDS && next != null; round++) {
+          const res = await next
+          next = undefined
+          if (!('items' in res)) break
+          if (res.more) next = this.fetchPage(res.last, options)
+          const opened = await this.checkItems(res.items)
+          await storing
+          storing = (async () => {
+            await this.deps.history().receiveMany(opened)
+            await store.setCursor('archive', res.last)
+          })()
+          storing.catch(() => {})
+        }
+      } finally {
+        await storing
       }
     } while (this.again && !this.deps.stopped())
   }
@@ -231,8 +243,8 @@ export class ArchiveSync {
     return page
   }
 
-  /** Opens and checks one page of archived items and hands them to history together. */
-  private async receiveItems (items: ArchivedItem[]): Promise<void> {
+  /** Opens and checks one page of archived items, for history to take together. */
+  private async checkItems (items: ArchivedItem[]): Promise<Array<{ env: Envelope, arrivedAt: number }>> {
     // a copy of something this device has (it came straight from a peer, or it sent it) stays sealed
     const known = await this.deps.known(items.flatMap(item => item.id == null ? [] : [item.id]))
     const me = this.deps.login().user
@@ -246,8 +258,7 @@ export class ArchiveSync {
       return { env, arrivedAt: item.at }
     })
     // an item this account cannot open or verify is skipped, never fatal; the rest keep their order
-    const opened = (await Promise.allSettled(checks)).flatMap(r => r.status === 'fulfilled' && r.value != null ? [r.value] : [])
-    await this.deps.history().receiveMany(opened)
+    return (await Promise.allSettled(checks)).flatMap(r => r.status === 'fulfilled' && r.value != null ? [r.value] : [])
   }
 
   private async request (req: unknown, options: AbortOptions): Promise<ArchiveResponse> {
