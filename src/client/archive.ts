@@ -212,23 +212,30 @@ export class ArchiveSync {
     do {
       this.again = false
       let next: Promise<ArchiveResponse> | undefined = this.fetchPage(await store.getCursor('archive'), options)
-      // A pipeline: the node reads page n+2 while this device opens and checks page n+1 and
-      // stores page n. Pages are stored in order, and the cursor moves past a page only once it
-      // is stored; a page that fails to store stops the loop there.
+      // A pipeline: while page n is stored, pages n+1 and n+2 are opened and their signatures
+      // checked (in worker threads) and the node reads the page after. Pages are stored in order,
+      // and the cursor moves past a page only once it is stored; a page that fails to store
+      // stops the loop there.
       let storing: Promise<void> = Promise.resolve()
+      let earlier: Promise<void> = Promise.resolve()
       try {
         for (let round = 0; round < MAX_ARCHIVE_ROUNDS && next != null; round++) {
           const res = await next
           next = undefined
           if (!('items' in res)) break
           if (res.more) next = this.fetchPage(res.last, options)
-          const opened = await this.checkItems(res.items)
-          await storing
+          const checked = this.checkItems(res.items)
+          checked.catch(() => {})
+          const before = storing
           storing = (async () => {
-            await this.deps.history().receiveMany(opened)
+            await before
+            await this.deps.history().receiveMany(await checked)
             await store.setCursor('archive', res.last)
           })()
           storing.catch(() => {})
+          // at most three pages in hand: one being stored, two being checked
+          await earlier
+          earlier = before
         }
       } finally {
         await storing

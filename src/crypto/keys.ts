@@ -1,5 +1,6 @@
 /** Persistent Ed25519 keys: a device's identity, or the rendezvous node's. */
 import { randomBytes, createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
+import { verifyInWorker } from './verify-pool.js'
 import type { KeyObject } from 'node:crypto'
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
@@ -94,33 +95,15 @@ export async function signBytes (key: PrivateKey, data: Uint8Array): Promise<Uin
 }
 
 /**
- * `offload`: check on libuv's thread pool, for callers with many checks at once (a page of
- * backfill) so they use every core. A lone check (a direct message, a room post) runs inline: a
- * hop to a pool thread costs more than the check itself on an idle machine.
+ * `offload`: check in a worker thread (verify-pool.ts), for callers with many checks at once (a
+ * page of backfill) so they use every core and leave the main thread its own work. A lone check
+ * (a direct message, a room post) runs inline: a hop to a worker costs more than the check itself.
  */
 export async function verifyBytes (key: PublicKey, data: Uint8Array, sig: Uint8Array, options: { offload?: boolean } = {}): Promise<boolean> {
   if (key.type !== 'Ed25519' || key.raw.byteLength !== 32) return await key.verify(data, sig)
   if (sig.byteLength !== 64) return false
   const x = Buffer.from(key.raw).toString('base64url')
+  if (options.offload === true) return await verifyInWorker(x, data, sig)
   const obj = cachedKeyObject(`x:${x}`, () => createPublicKey({ format: 'jwk', key: { crv: 'Ed25519', kty: 'OKP', x } }))
-  if (options.offload !== true) return cryptoVerify(null, data, obj, sig)
-  // A few at a time on the pool: its threads also do the database's reads and writes, which
-  // must not wait behind a thousand checks.
-  // (a slot is handed straight to the next in line when a check ends)
-  if (verifying >= VERIFY_IN_FLIGHT) await new Promise<void>(resolve => { verifyQueue.push(resolve) })
-  else verifying++
-  try {
-    return await new Promise((resolve, reject) => {
-      cryptoVerify(null, data, obj, sig, (err, ok) => { if (err != null) reject(err); else resolve(ok) })
-    })
-  } finally {
-    const next = verifyQueue.shift()
-    if (next != null) next()
-    else verifying--
-  }
+  return cryptoVerify(null, data, obj, sig)
 }
-
-/** Signature checks on the thread pool at once (it has 4 threads unless UV_THREADPOOL_SIZE says otherwise). */
-const VERIFY_IN_FLIGHT = 4
-let verifying = 0
-const verifyQueue: Array<() => void> = []

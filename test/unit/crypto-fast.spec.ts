@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomChunk } from '../../src/crypto/random.js'
+import { stopVerifyWorkers, verifyWorkersBroken } from '../../src/crypto/verify-pool.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { signBytes, verifyBytes, issueCertificate, verifyCertificate, generateAccountKey, seal, open, forgetSealCaches } from '../../src/crypto/index.js'
 import { fromBase64url, toBase64url } from '../../src/protocol/index.js'
@@ -22,13 +23,32 @@ describe('crypto: cached Ed25519 key objects', () => {
     assert.equal(await verifyBytes(other.publicKey, data, await signBytes(other, data)), true)
   })
 
-  it('checks on the thread pool, many at once, with the same answers as inline', async () => {
-    const key = await generateKeyPair('Ed25519')
-    const data = Array.from({ length: 40 }, (_, i) => new TextEncoder().encode(`message ${i}`))
-    const sigs = await Promise.all(data.map(async d => await signBytes(key, d)))
-    // every other signature belongs to the next message: those must fail
-    const answers = await Promise.all(data.map(async (d, i) => await verifyBytes(key.publicKey, d, sigs[i % 2 === 0 ? i : (i + 1) % data.length]!, { offload: true })))
-    assert.deepEqual(answers, data.map((_, i) => i % 2 === 0))
+  describe('checks in worker threads', () => {
+    const mixed = async (n: number): Promise<{ run: () => Promise<boolean[]>, expected: boolean[] }> => {
+      const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')]
+      const data = Array.from({ length: n }, (_, i) => new TextEncoder().encode(`message ${i}`))
+      const sigs = await Promise.all(data.map(async (d, i) => await signBytes(keys[i % 2]!, d)))
+      // every third signature belongs to the next message: those must fail
+      const run = async (): Promise<boolean[]> => await Promise.all(data.map(async (d, i) => await verifyBytes(keys[i % 2]!.publicKey, d, sigs[i % 3 === 2 ? (i + 1) % n : i]!, { offload: true })))
+      return { run, expected: data.map((_, i) => i % 3 !== 2) }
+    }
+    afterEach(async () => { await stopVerifyWorkers(); verifyWorkersBroken(false) })
+
+    it('answers many at once (several batches, two keys) as inline checks do', async () => {
+      const { run, expected } = await mixed(700)
+      assert.deepEqual(await run(), expected)
+      assert.deepEqual(await run(), expected, 'and again, on the running workers')
+    })
+
+    it('answers checks a stopped worker held, and later ones, inline', async () => {
+      const { run, expected } = await mixed(300)
+      const pending = run()
+      await new Promise(resolve => setImmediate(resolve))
+      await stopVerifyWorkers()
+      assert.deepEqual(await pending, expected, 'what the workers held')
+      assert.equal(verifyWorkersBroken(), true)
+      assert.deepEqual(await run(), expected, 'inline from then on')
+    })
   })
 
   it('a certificate checked once is still checked field by field: a changed one fails', async () => {
