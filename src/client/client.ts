@@ -444,11 +444,9 @@ export class MeshClient {
     // device's own writes, the stream to the recipient and the copy to the node all go at once;
     // the send resolves only once this device has stored it too.
     const queued = { id: env.id, queuedAt: Date.now(), to, envelope: env }
-    const local = (async () => {
-      // in this order: the outbox is sent again only for what history has (flushOutbox raises it)
-      await this.history.receive(env, 'sending')
-      await this.store!.putOutbox(queued)
-    })()
+    // history and the outbox in one batch: the outbox is sent again only for what history has
+    // (flushOutbox raises it)
+    const local = this.history.receive(env, 'sending', undefined, queued)
     let archiveError: unknown
     const archived = this.archivePut(env, to === login.user ? [to] : [to, login.user], { signal })
       .then(async () => { await local; await this.store!.deleteOutbox(queued); return true })

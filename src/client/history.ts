@@ -4,7 +4,7 @@
  * message status live in the store, so every consumer (TUI, CLI, bots) sees the same.
  */
 import { dmConversation, roomConversation, parseTarget, offerText, InvalidInputError, MeshchatError } from '../protocol/index.js'
-import type { ClientStore, ConversationRecord, Gap, MessageCursor, MessageStatus, StoredMessage } from '../store/index.js'
+import type { ClientStore, ConversationRecord, Gap, MessageCursor, MessageStatus, OutboxItem, StoredMessage } from '../store/index.js'
 import type { Envelope, FileEnvelope, ReceiptBody, TextEnvelope } from '../protocol/index.js'
 import type { ChatMessage, ClientEvent } from './events.js'
 
@@ -69,7 +69,8 @@ export class History {
    * A direct message the chat's state does not admit is refused with the reason (and held back).
    * `arrivedAt`: when it reached the rendezvous node, for an archived copy (default: now).
    */
-  async receive (env: Envelope, status?: MessageStatus, arrivedAt?: number): Promise<void> {
+  /** `outbox`: a message this device sends, written to the outbox in the same batch as to history. */
+  async receive (env: Envelope, status?: MessageStatus, arrivedAt?: number, outbox?: OutboxItem): Promise<void> {
     if (env.kind === 'receipt') {
       await this.applyReceipt(env.conv, env.author, env.body)
       return
@@ -81,7 +82,7 @@ export class History {
     if (!await this.admits(env, arrivedAt)) {
       throw await this.deps.refusal?.(env) ?? new InvalidInputError('message refused')
     }
-    await this.announce(await this.store.addMessages([this.toStored(env, status)]))
+    await this.announce(await this.store.addMessages([this.toStored(env, status)], outbox == null ? {} : { outbox: [outbox] }))
   }
 
   /**

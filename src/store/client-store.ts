@@ -135,7 +135,7 @@ export class ClientStore {
   private readonly outSeqCache
   private readonly caches
   /** addMessages calls waiting to be written together, and the serial() ticket of their transaction. */
-  private pendingAdds?: { calls: Array<{ msgs: StoredMessage[], resolve: (added: StoredMessage[]) => void, reject: (err: unknown) => void }>, ticket: number }
+  private pendingAdds?: { calls: Array<{ msgs: StoredMessage[], outbox: OutboxItem[], resolve: (added: StoredMessage[]) => void, reject: (err: unknown) => void }>, ticket: number }
   /** Transactions queued so far (serial). */
   private tickets = 0
   /** raiseStatus calls waiting to be applied together, and the serial() ticket of their transaction. */
@@ -202,10 +202,12 @@ export class ClientStore {
 
   /**
    * Idempotent by id: messages already stored (or repeated in `msgs`) are skipped. Returns the
-   * ones that were new, as stored, in the order given. Everything goes in one batch.
+   * ones that were new, as stored, in the order given. Everything goes in one batch, with
+   * `outbox` (a message being sent: it waits there until the node has its copy) in the same one.
    */
-  async addMessages (msgs: StoredMessage[]): Promise<StoredMessage[]> {
+  async addMessages (msgs: StoredMessage[], options: { outbox?: OutboxItem[] } = {}): Promise<StoredMessage[]> {
     const clean = msgs.map(m => this.normalise(m))
+    const outbox = options.outbox ?? []
     // Group commit: calls that come while a write is queued join it (many messages arriving at
     // once cost one transaction, not one each); each caller still gets only its own new ones.
     // A call joins only a group that nothing else was queued behind (a markRead after it, say
@@ -213,16 +215,17 @@ export class ClientStore {
     return await new Promise((resolve, reject) => {
       const open = this.pendingAdds
       if (open != null && open.ticket === this.tickets) {
-        open.calls.push({ msgs: clean, resolve, reject })
+        open.calls.push({ msgs: clean, outbox, resolve, reject })
         return
       }
-      const group = { calls: [{ msgs: clean, resolve, reject }], ticket: 0 }
+      const group = { calls: [{ msgs: clean, outbox, resolve, reject }], ticket: 0 }
       this.pendingAdds = group
       void this.serial(async () => {
         if (this.pendingAdds === group) this.pendingAdds = undefined
         const calls = group.calls
         try {
-          const added = new Set(await this.addAll(calls.flatMap(g => g.msgs)))
+          const extra = calls.flatMap(g => g.outbox.map(item => ({ type: 'put' as const, sublevel: this.outbox, key: outboxKey(item), value: item })))
+          const added = new Set(await this.addAll(calls.flatMap(g => g.msgs), extra))
           for (const g of calls) g.resolve(g.msgs.filter(m => added.delete(m)))
         } catch (err) {
           for (const g of calls) g.reject(err)
@@ -233,7 +236,7 @@ export class ClientStore {
   }
 
   /** The transaction of addMessages: idempotent by id, one batch, the new ones in the order given. */
-  private async addAll (clean: StoredMessage[]): Promise<StoredMessage[]> {
+  private async addAll (clean: StoredMessage[], extra: Op[] = []): Promise<StoredMessage[]> {
     const known = new Set<string>()
     for (let i = 0; i < clean.length; i += CHUNK) {
       const slice = clean.slice(i, i + CHUNK)
@@ -246,9 +249,12 @@ export class ClientStore {
       known.add(m.id)
       added.push(m)
     }
-    if (added.length === 0) return []
+    if (added.length === 0) {
+      if (extra.length > 0) await this.commit(extra)
+      return []
+    }
 
-    const ops: Op[] = []
+    const ops: Op[] = [...extra]
     const records = new Map<string, ConversationRecord | undefined>()
     const seqMaxes = new Map<string, SeqMaxRecord | undefined>()
     const seenSeqs = new Set<string>()

@@ -637,6 +637,23 @@ describe('ClientStore', function () {
       assert.deepEqual((await store.outboxItems()).map(i => i.id), [id(2)])
     })
 
+    it('goes in the same batch as the message being sent, or not at all', async () => {
+      const store = await open()
+      const written = countBatches(store)
+      await store.addMessages([mine(1, { status: 'sending' })], { outbox: [item(1)] })
+      assert.equal(written.batches, 1)
+      assert.deepEqual((await store.outboxItems()).map(i => i.id), [id(1)])
+      assert.equal((await store.getMessage(id(1)))?.status, 'sending')
+      written.failing = true
+      await assert.rejects(store.addMessages([mine(2, { status: 'sending' })], { outbox: [item(2)] }))
+      written.failing = false
+      assert.equal(await store.getMessage(id(2)), undefined)
+      assert.deepEqual((await store.outboxItems()).map(i => i.id), [id(1)], 'neither the message nor its outbox entry')
+      // a message already stored still gets its outbox entry (a send again after a crash)
+      await store.addMessages([mine(1, { status: 'sending' })], { outbox: [item(3)] })
+      assert.deepEqual((await store.outboxItems()).map(i => i.id), [id(1), id(3)])
+    })
+
     it('fails every caller of a failed batch, keeps nothing of it, and is written before close', async () => {
       const store = await open()
       const written = countBatches(store)
