@@ -69,7 +69,7 @@ export class History {
    * A direct message the chat's state does not admit is refused with the reason (and held back).
    * `arrivedAt`: when it reached the rendezvous node, for an archived copy (default: now).
    */
-  /** `outbox`: a message this device sends, written to the outbox in the same batch as to history. */
+  /** `outbox`: a message this device sends (new here), written to the outbox in the same batch as to history. */
   async receive (env: Envelope, status?: MessageStatus, arrivedAt?: number, outbox?: OutboxItem): Promise<void> {
     if (env.kind === 'receipt') {
       await this.applyReceipt(env.conv, env.author, env.body)
@@ -82,7 +82,8 @@ export class History {
     if (!await this.admits(env, arrivedAt)) {
       throw await this.deps.refusal?.(env) ?? new InvalidInputError('message refused')
     }
-    await this.announce(await this.store.addMessages([this.toStored(env, status)], outbox == null ? {} : { outbox: [outbox] }))
+    // a message this device is sending was just made here: nothing to look for first
+    await this.announce(await this.store.addMessages([this.toStored(env, status)], outbox == null ? {} : { outbox: [outbox], fresh: true }))
   }
 
   /**

@@ -135,7 +135,7 @@ export class ClientStore {
   private readonly outSeqCache
   private readonly caches
   /** addMessages calls waiting to be written together, and the serial() ticket of their transaction. */
-  private pendingAdds?: { calls: Array<{ msgs: StoredMessage[], outbox: OutboxItem[], resolve: (added: StoredMessage[]) => void, reject: (err: unknown) => void }>, ticket: number }
+  private pendingAdds?: { calls: Array<{ msgs: StoredMessage[], outbox: OutboxItem[], fresh: boolean, resolve: (added: StoredMessage[]) => void, reject: (err: unknown) => void }>, ticket: number }
   /** Transactions queued so far (serial). */
   private tickets = 0
   /** raiseStatus calls waiting to be applied together, and the serial() ticket of their transaction. */
@@ -204,10 +204,13 @@ export class ClientStore {
    * Idempotent by id: messages already stored (or repeated in `msgs`) are skipped. Returns the
    * ones that were new, as stored, in the order given. Everything goes in one batch, with
    * `outbox` (a message being sent: it waits there until the node has its copy) in the same one.
+   * `fresh`: the messages were just made on this device (a new id, a new sequence number from
+   * nextSeq), so they are not looked for in the store first.
    */
-  async addMessages (msgs: StoredMessage[], options: { outbox?: OutboxItem[] } = {}): Promise<StoredMessage[]> {
+  async addMessages (msgs: StoredMessage[], options: { outbox?: OutboxItem[], fresh?: boolean } = {}): Promise<StoredMessage[]> {
     const clean = msgs.map(m => this.normalise(m))
     const outbox = options.outbox ?? []
+    const fresh = options.fresh === true
     // Group commit: calls that come while a write is queued join it (many messages arriving at
     // once cost one transaction, not one each); each caller still gets only its own new ones.
     // A call joins only a group that nothing else was queued behind (a markRead after it, say
@@ -215,17 +218,18 @@ export class ClientStore {
     return await new Promise((resolve, reject) => {
       const open = this.pendingAdds
       if (open != null && open.ticket === this.tickets) {
-        open.calls.push({ msgs: clean, outbox, resolve, reject })
+        open.calls.push({ msgs: clean, outbox, fresh, resolve, reject })
         return
       }
-      const group = { calls: [{ msgs: clean, outbox, resolve, reject }], ticket: 0 }
+      const group = { calls: [{ msgs: clean, outbox, fresh, resolve, reject }], ticket: 0 }
       this.pendingAdds = group
       void this.serial(async () => {
         if (this.pendingAdds === group) this.pendingAdds = undefined
         const calls = group.calls
         try {
           const extra = calls.flatMap(g => g.outbox.map(item => ({ type: 'put' as const, sublevel: this.outbox, key: outboxKey(item), value: item })))
-          const added = new Set(await this.addAll(calls.flatMap(g => g.msgs), extra))
+          const fresh = new Set(calls.flatMap(g => g.fresh ? g.msgs : []))
+          const added = new Set(await this.addAll(calls.flatMap(g => g.msgs), extra, fresh))
           for (const g of calls) g.resolve(g.msgs.filter(m => added.delete(m)))
         } catch (err) {
           for (const g of calls) g.reject(err)
@@ -236,10 +240,11 @@ export class ClientStore {
   }
 
   /** The transaction of addMessages: idempotent by id, one batch, the new ones in the order given. */
-  private async addAll (clean: StoredMessage[], extra: Op[] = []): Promise<StoredMessage[]> {
+  private async addAll (clean: StoredMessage[], extra: Op[] = [], fresh = new Set<StoredMessage>()): Promise<StoredMessage[]> {
     const known = new Set<string>()
-    for (let i = 0; i < clean.length; i += CHUNK) {
-      const slice = clean.slice(i, i + CHUNK)
+    const looked = clean.filter(m => !fresh.has(m))
+    for (let i = 0; i < looked.length; i += CHUNK) {
+      const slice = looked.slice(i, i + CHUNK)
       const found = await this.ids.getMany(slice.map(m => m.id))
       slice.forEach((m, j) => { if (found[j] != null) known.add(m.id) })
     }
@@ -264,7 +269,8 @@ export class ClientStore {
     // what the batch builds on: conversation records, sequence records and status marks
     // (the small records usually come from memory; the reads that go to disk go at once)
     const tracked = added.filter(m => m.n != null)
-    const seqKeys = [...new Set(tracked.map(m => `${m.conv}!${m.device}!${pad(m.n ?? 0)}`))]
+    // a fresh message's sequence number was just given out here: it cannot have been seen
+    const seqKeys = [...new Set(tracked.filter(m => !fresh.has(m)).map(m => `${m.conv}!${m.device}!${pad(m.n ?? 0)}`))]
     const mine = added.filter(m => this.hasStatus(m))
     await Promise.all([
       this.loadInto(this.convCache, records, [...new Set(added.map(m => m.conv))]),

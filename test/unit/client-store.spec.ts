@@ -654,6 +654,27 @@ describe('ClientStore', function () {
       assert.deepEqual((await store.outboxItems()).map(i => i.id), [id(1), id(3)])
     })
 
+    it('stores a fresh message without looking for it first, still counted and ordered with the rest', async () => {
+      const store = await open()
+      await store.addMessages([message(1, { n: 1 })])
+      // count the lookups by id and by sequence number (the store's private sublevels)
+      let lookups = 0
+      for (const name of ['ids', 'seqs']) {
+        const sub = (store as unknown as Record<string, { getMany: (...args: unknown[]) => Promise<unknown[]> }>)[name]!
+        const original = sub.getMany.bind(sub)
+        sub.getMany = async (...args: unknown[]) => { lookups++; return await original(...args) }
+      }
+      await store.addMessages([mine(3, { status: 'sending', n: 2 })])
+      assert.equal(lookups, 2, 'a message not marked fresh is looked for by id and by sequence number')
+      lookups = 0
+      const added = await store.addMessages([mine(2, { status: 'sending', n: 1 })], { outbox: [item(2)], fresh: true })
+      assert.deepEqual(added.map(m => m.id), [id(2)])
+      assert.equal(lookups, 0, 'a fresh one is not')
+      assert.deepEqual((await store.page(DM)).map(m => m.id), [id(1), id(2), id(3)])
+      assert.equal((await store.conversation(DM))?.count, 3)
+      assert.deepEqual((await store.outboxItems()).map(i => i.id), [id(2)])
+    })
+
     it('fails every caller of a failed batch, keeps nothing of it, and is written before close', async () => {
       const store = await open()
       const written = countBatches(store)
