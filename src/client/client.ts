@@ -29,7 +29,7 @@ import { EventHub } from './events.js'
 import { dialError, parseServerAddress, peerIdOfAddress } from './server-address.js'
 import {
   DEFAULT_RECONNECT_MIN_MS, DEFAULT_RECONNECT_MAX_MS, DEFAULT_PEER_DIALS, DEFAULT_SESSION_TIMEOUT_MS,
-  DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, RELAY_GRACE_MS, MAIL_FETCH_DELAY_MS
+  DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, RELAY_GRACE_MS, MAIL_FETCH_DELAY_MS, ARCHIVE_DEFER_MS
 } from './constants.js'
 import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
@@ -441,18 +441,27 @@ export class MeshClient {
     const own = to === login.user ? [] : (this.directory.get(login.user)?.devices ?? []).filter(d => d.peer !== this.peerId)
     // the archive copy is what offline devices (and this account's other devices) rely on: the
     // signed envelope waits in the outbox until the node has it, even if this process dies. This
-    // device's own writes, the stream to the recipient and the copy to the node all go at once;
-    // the send resolves only once this device has stored it too.
+    // device's own writes and the stream to the recipient go at once; the copy to the node once
+    // the recipient's devices answered or ARCHIVE_DEFER_MS passed, so that sealing it and the
+    // node's work on it do not compete with the direct delivery for the CPU. The send resolves
+    // only once this device has stored it too.
     const queued = { id: env.id, queuedAt: Date.now(), to, envelope: env }
     // history and the outbox in one batch: the outbox is sent again only for what history has
     // (flushOutbox raises it)
     const local = this.history.receive(env, 'sending', undefined, queued)
-    let archiveError: unknown
-    const archived = this.archivePut(env, to === login.user ? [to] : [to, login.user], { signal })
-      .then(async () => { await local; await this.store!.deleteOutbox(queued); return true })
-      .catch((err: unknown) => { archiveError = err; return false })
     const delivering = Promise.allSettled(recipients.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
     void Promise.allSettled(own.map(async d => { await this.deliver(d, env, { signal }) }))
+    let archiveError: unknown
+    let deferred: NodeJS.Timeout | undefined
+    const archived = Promise.race([delivering, new Promise<void>(resolve => { deferred = setTimeout(resolve, ARCHIVE_DEFER_MS) })])
+      .then(async () => {
+        clearTimeout(deferred)
+        await this.archivePut(env, to === login.user ? [to] : [to, login.user], { signal })
+        await local
+        await this.store!.deleteOutbox(queued)
+        return true
+      })
+      .catch((err: unknown) => { archiveError = err; return false })
     await local
     const delivered = await delivering
     const ok = delivered.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])

@@ -12,5 +12,7 @@ export const SEEN_IDS = 50_000
 export const ROOM_PEER_WAIT_MS = 5_000
 /** How long after connecting a device behind NAT waits for its relay slot before it says it has none. */
 export const RELAY_GRACE_MS = 8_000
+/** A direct message's copy for the node waits at most this long for the recipient's devices to answer first (client.ts sendDirectContent). */
+export const ARCHIVE_DEFER_MS = 20
 /** A mail notice is answered with a fetch this much later, so that notices close together make one fetch. */
 export const MAIL_FETCH_DELAY_MS = 100
