@@ -134,14 +134,23 @@ export class ClientStore {
   private readonly markCache
   private readonly outSeqCache
   private readonly caches
-  /** addMessages calls waiting to be written together, and the serial() ticket of their transaction. */
-  private pendingAdds?: { calls: Array<{ msgs: StoredMessage[], outbox: OutboxItem[], fresh: boolean, resolve: (added: StoredMessage[]) => void, reject: (err: unknown) => void }>, ticket: number }
   /** Transactions queued so far (serial). */
   private tickets = 0
-  /** raiseStatus calls waiting to be applied together, and the serial() ticket of their transaction. */
-  private pendingRaises?: { calls: Array<{ ids: string[], status: MessageStatus, resolve: (changed: StoredMessage[]) => void, reject: (err: unknown) => void }>, ticket: number }
-  /** nextSeq calls waiting for their turn, numbered and written together. */
-  private pendingSeqs?: Array<{ conv: string, resolve: (n: number) => void, reject: (err: unknown) => void }>
+  /** addMessages calls written together (group commit). */
+  private readonly adds = this.grouped<{ msgs: StoredMessage[], outbox: OutboxItem[], fresh: boolean }, StoredMessage[]>(async calls => {
+    const extra = calls.flatMap(c => c.outbox.map(item => ({ type: 'put' as const, sublevel: this.outbox, key: outboxKey(item), value: item })))
+    const fresh = new Set(calls.flatMap(c => c.fresh ? c.msgs : []))
+    const added = new Set(await this.addAll(calls.flatMap(c => c.msgs), extra, fresh))
+    // each caller gets only its own new ones
+    return calls.map(c => c.msgs.filter(m => added.delete(m)))
+  })
+  /** raiseStatus calls applied in order and written together. */
+  private readonly raises = this.grouped<{ ids: string[], status: MessageStatus }, StoredMessage[]>(async calls => await this.raiseAll(calls))
+  /**
+   * nextSeq calls numbered and written together; they may go ahead of other queued work (only
+   * nextSeq reads or writes these records).
+   */
+  private readonly numbering = this.grouped<string, number>(async convs => await this.numberAll(convs), { aheadOfQueued: true })
   /** Outbox writes of this turn of the event loop, and the batch they go out in. */
   private outboxWrites?: { ops: Op[], done: Promise<void> }
   /** This device's newest direct messages (the ones receipts come back for), by id. */
@@ -201,6 +210,34 @@ export class ClientStore {
   }
 
   /**
+   * Group commit: calls that come while one is waiting for its turn join it and run as one
+   * serial() transaction (`run` answers each call, in order); a failure fails them all. A call
+   * joins only a group that nothing else was queued behind (a markRead after an add, say, must
+   * still see the add written first), unless `aheadOfQueued`.
+   */
+  private grouped<C, R> (run: (calls: C[]) => Promise<R[]>, options: { aheadOfQueued?: boolean } = {}): (call: C) => Promise<R> {
+    let open: { calls: Array<{ call: C, resolve: (r: R) => void, reject: (err: unknown) => void }>, ticket: number } | undefined
+    return async call => await new Promise<R>((resolve, reject) => {
+      if (open != null && (options.aheadOfQueued === true || open.ticket === this.tickets)) {
+        open.calls.push({ call, resolve, reject })
+        return
+      }
+      const group = { calls: [{ call, resolve, reject }], ticket: 0 }
+      open = group
+      void this.serial(async () => {
+        if (open === group) open = undefined
+        try {
+          const results = await run(group.calls.map(c => c.call))
+          group.calls.forEach((c, i) => { c.resolve(results[i]!) })
+        } catch (err) {
+          for (const c of group.calls) c.reject(err)
+        }
+      })
+      group.ticket = this.tickets
+    })
+  }
+
+  /**
    * Idempotent by id: messages already stored (or repeated in `msgs`) are skipped. Returns the
    * ones that were new, as stored, in the order given. Everything goes in one batch, with
    * `outbox` (a message being sent: it waits there until the node has its copy) in the same one.
@@ -208,35 +245,8 @@ export class ClientStore {
    * nextSeq), so they are not looked for in the store first.
    */
   async addMessages (msgs: StoredMessage[], options: { outbox?: OutboxItem[], fresh?: boolean } = {}): Promise<StoredMessage[]> {
-    const clean = msgs.map(m => this.normalise(m))
-    const outbox = options.outbox ?? []
-    const fresh = options.fresh === true
-    // Group commit: calls that come while a write is queued join it (many messages arriving at
-    // once cost one transaction, not one each); each caller still gets only its own new ones.
-    // A call joins only a group that nothing else was queued behind (a markRead after it, say
-    // must still see it written first).
-    return await new Promise((resolve, reject) => {
-      const open = this.pendingAdds
-      if (open != null && open.ticket === this.tickets) {
-        open.calls.push({ msgs: clean, outbox, fresh, resolve, reject })
-        return
-      }
-      const group = { calls: [{ msgs: clean, outbox, fresh, resolve, reject }], ticket: 0 }
-      this.pendingAdds = group
-      void this.serial(async () => {
-        if (this.pendingAdds === group) this.pendingAdds = undefined
-        const calls = group.calls
-        try {
-          const extra = calls.flatMap(g => g.outbox.map(item => ({ type: 'put' as const, sublevel: this.outbox, key: outboxKey(item), value: item })))
-          const fresh = new Set(calls.flatMap(g => g.fresh ? g.msgs : []))
-          const added = new Set(await this.addAll(calls.flatMap(g => g.msgs), extra, fresh))
-          for (const g of calls) g.resolve(g.msgs.filter(m => added.delete(m)))
-        } catch (err) {
-          for (const g of calls) g.reject(err)
-        }
-      })
-      group.ticket = this.tickets
-    })
+    // many messages arriving at once cost one transaction, not one each
+    return await this.adds({ msgs: msgs.map(m => this.normalise(m)), outbox: options.outbox ?? [], fresh: options.fresh === true })
   }
 
   /** The transaction of addMessages: idempotent by id, one batch, the new ones in the order given. */
@@ -369,28 +379,7 @@ export class ClientStore {
    */
   async raiseStatus (ids: string[], status: MessageStatus): Promise<StoredMessage[]> {
     checkStatus(status)
-    const unique = [...new Set(ids)]
-    // Group commit, as addMessages: calls that come while one is queued (and nothing else was
-    // queued behind it) are applied in their order and written in one batch
-    return await new Promise((resolve, reject) => {
-      const open = this.pendingRaises
-      if (open != null && open.ticket === this.tickets) {
-        open.calls.push({ ids: unique, status, resolve, reject })
-        return
-      }
-      const group = { calls: [{ ids: unique, status, resolve, reject }], ticket: 0 }
-      this.pendingRaises = group
-      void this.serial(async () => {
-        if (this.pendingRaises === group) this.pendingRaises = undefined
-        try {
-          const results = await this.raiseAll(group.calls)
-          group.calls.forEach((c, i) => { c.resolve(results[i]!) })
-        } catch (err) {
-          for (const c of group.calls) c.reject(err)
-        }
-      })
-      group.ticket = this.tickets
-    })
+    return await this.raises({ ids: [...new Set(ids)], status })
   }
 
   /** The transaction of raiseStatus: each call in order (a later one sees an earlier one's raise), one batch. */
@@ -526,31 +515,20 @@ export class ClientStore {
   /** This device's next sequence number in `conv`: 1, 2, 3 … across restarts. */
   async nextSeq (conv: string): Promise<number> {
     checkConv(conv)
-    // Calls that come while one is queued are numbered and written together in its turn (only
-    // nextSeq reads or writes these records, so going ahead of other queued work changes nothing)
-    return await new Promise((resolve, reject) => {
-      if (this.pendingSeqs != null) {
-        this.pendingSeqs.push({ conv, resolve, reject })
-        return
-      }
-      const wants = this.pendingSeqs = [{ conv, resolve, reject }]
-      void this.serial(async () => {
-        this.pendingSeqs = undefined
-        try {
-          const last = new Map<string, number>()
-          const numbers: number[] = []
-          for (const w of wants) {
-            const n = (last.get(w.conv) ?? await this.outSeqCache.get(w.conv) ?? 0) + 1
-            last.set(w.conv, n)
-            numbers.push(n)
-          }
-          await this.commit([...last].map(([key, value]) => ({ type: 'put' as const, sublevel: this.outSeq, key, value })))
-          wants.forEach((w, i) => { w.resolve(numbers[i]!) })
-        } catch (err) {
-          for (const w of wants) w.reject(err)
-        }
-      })
-    })
+    return await this.numbering(conv)
+  }
+
+  /** The transaction of nextSeq: the numbers in the order asked, per conversation, one batch. */
+  private async numberAll (convs: string[]): Promise<number[]> {
+    const last = new Map<string, number>()
+    const numbers: number[] = []
+    for (const conv of convs) {
+      const n = (last.get(conv) ?? await this.outSeqCache.get(conv) ?? 0) + 1
+      last.set(conv, n)
+      numbers.push(n)
+    }
+    await this.commit([...last].map(([key, value]) => ({ type: 'put' as const, sublevel: this.outSeq, key, value })))
+    return numbers
   }
 
   /** Sequence numbers not yet seen, per author device, in `conv` (from 1 to the highest seen). */
