@@ -7,7 +7,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, peopleResponse, checkRoomName, MAX_PEOPLE_FRAME_BYTES, MAX_DIRECTORY_USERS,
+  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, peopleResponse, checkRoomName, MAX_PEOPLE_FRAME_BYTES,
   checkUsername, dmConversation, roomConversation, encodeFrame, decodeFrame, fromWireError, parseTarget,
   InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
   InvalidCertificateError, AccountDisabledError, NotMemberError, MAX_ROOM_ENVELOPE_BYTES, text as textSchema
@@ -22,6 +22,7 @@ import { nodeFiles } from './file-node-source.js'
 import type { FilesInit, FileEntry, GetFileOptions, GetFileResult, SendFileOptions, SendFileResult } from './files.js'
 import { wantsRelay } from './reachability.js'
 import { ArchiveSync, isForMe } from './archive.js'
+import { askDirectoryPages, readDirectoryPages } from './directory-pages.js'
 import type { RelayMode } from './reachability.js'
 import { createMeshNode, frameStream, handleRequests, readFrame, request, writeFrame, isRelayed, pingPeer, RequestChannels } from '../net/index.js'
 import { Home } from './home.js'
@@ -33,7 +34,7 @@ import {
 } from './constants.js'
 import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
-import type { FileOffer, Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, DirectoryRequest, SessionServerFrame, RoomInfo, RoomMember } from '../protocol/index.js'
+import type { FileOffer, Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, DirectoryRequest, RoomInfo, RoomMember } from '../protocol/index.js'
 import type { ChatRequest, ChatState, Contact, Profile, ProfileChange } from './people-types.js'
 import type { AccountKeyFile } from './home.js'
 import type { MessageStatus } from '../store/index.js'
@@ -393,18 +394,7 @@ export class MeshClient {
     if (this.directoryLive) {
       return [...this.directory.values()].sort((a, b) => a.user.localeCompare(b.user))
     }
-    // page by page, each after the last name of the one before
-    const all: UserInfo[] = []
-    let after: string | undefined
-    for (;;) {
-      const page = await this.askDirectory({ op: 'users', cert: this.requireLogin().cert, ...(after == null ? {} : { after }) }, options)
-      const last = page.users.at(-1)?.user
-      all.push(...page.users)
-      if (!page.more) break
-      if (last == null || (after != null && last <= after)) throw new InvalidMessageError('the rendezvous node sent a directory page that does not move on')
-      if (all.length > MAX_DIRECTORY_USERS) throw new InvalidMessageError(`the rendezvous node sent a directory of over ${MAX_DIRECTORY_USERS} users`)
-      after = last
-    }
+    const all = await askDirectoryPages(async after => await this.askDirectory({ op: 'users', cert: this.requireLogin().cert, ...(after == null ? {} : { after }) }, options))
     return all.sort((a, b) => a.user.localeCompare(b.user))
   }
 
@@ -1040,7 +1030,7 @@ export class MeshClient {
       if (welcome.t === 'error') throw fromWireError(welcome.error)
       if (welcome.t !== 'welcome') throw new InvalidMessageError('session did not start with welcome')
       await this.renewCertificate(welcome.cert)
-      const users = await this.readDirectory(lp, welcome, signal)
+      const users = await readDirectoryPages(welcome, async () => await readFrame(lp, sessionServerFrame, { signal }))
       this.directory.clear()
       for (const u of users) this.directory.set(u.user, u)
       this.directoryLive = true
@@ -1066,21 +1056,6 @@ export class MeshClient {
       stream.abort(new Error('session ended'))
       this.live = undefined
     }
-  }
-
-  /** The directory a session starts with: the welcome's page and the `users` pages after it. */
-  private async readDirectory (lp: FrameStream, welcome: Extract<SessionServerFrame, { t: 'welcome' }>, signal: AbortSignal): Promise<UserInfo[]> {
-    const users = [...welcome.users]
-    let more = welcome.more === true
-    while (more) {
-      const page = await readFrame(lp, sessionServerFrame, { signal })
-      if (page.t === 'error') throw fromWireError(page.error)
-      if (page.t !== 'users') throw new InvalidMessageError('the rendezvous node cut the directory short')
-      if (users.length + page.users.length > MAX_DIRECTORY_USERS) throw new InvalidMessageError(`the rendezvous node sent a directory of over ${MAX_DIRECTORY_USERS} users`)
-      users.push(...page.users)
-      more = page.more
-    }
-    return users
   }
 
   private async renewCertificate (cert: Certificate): Promise<void> {
