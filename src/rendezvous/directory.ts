@@ -66,11 +66,6 @@ export class DirectoryCache {
     this.accounts[at] = { ...this.accounts[at]!, ...change }
   }
 
-  /** Every account as the directory shows it. */
-  async users (): Promise<UserInfo[]> {
-    return (await this.records()).map(a => this.init.userInfo(a))
-  }
-
   /** Every account's entry, encoded, from the kept ones where they are still true. */
   async encoded (): Promise<DirectoryEntry[]> {
     const version = this.version

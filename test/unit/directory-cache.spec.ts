@@ -34,11 +34,12 @@ describe('directory cache', function () {
 
   const parsed = async (): Promise<UserInfo[]> => (await cache.encoded()).map(e => JSON.parse(e.json) as UserInfo)
 
-  it('reads the accounts once while nothing changes, and answers the same list both ways', async () => {
-    const first = await parsed()
-    assert.deepEqual(first.map(u => [u.user, u.online]), [['alice', false], ['bob', false]])
-    await parsed()
-    assert.deepEqual(await cache.users(), first)
+  it('reads the accounts once while nothing changes, and keeps each entry encoded', async () => {
+    const first = await cache.encoded()
+    assert.deepEqual(first.map(e => JSON.parse(e.json) as UserInfo).map(u => [u.user, u.online]), [['alice', false], ['bob', false]])
+    assert.deepEqual(first.map(e => e.bytes), first.map(e => Buffer.byteLength(e.json)))
+    const again = await cache.encoded()
+    assert.ok(again.every((e, i) => e === first[i]), 'the same entries, not encoded again')
     assert.equal(reads, 1)
   })
 
