@@ -50,7 +50,7 @@ export async function signEnvelope<C extends Content> (deviceKey: PrivateKey, ce
 /**
  * Checks an envelope end to end: the certificate is the rendezvous node's, names the author and
  * the device, and the device's key signed the envelope. Throws a named error otherwise.
- * `offload`: check the signature on the thread pool (many checks at once; keys.ts verifyBytes).
+ * `offload`: check the signature in a worker thread (many checks at once; keys.ts verifyBytes).
  */
 export async function verifyEnvelope (serverKey: PublicKey, env: Envelope, now = Date.now(), options: { offload?: boolean } = {}): Promise<void> {
   await verifyCertificate(serverKey, env.cert, { user: env.author, device: env.device, now })
