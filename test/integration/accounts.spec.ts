@@ -3,10 +3,8 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Harness, TEST_PASSWORD, TEST_SCRYPT } from '../../src/testing/index.js'
 import { register, login, logout, MeshClient, Home } from '../../src/client/index.js'
+import { rejectsNamed } from '../assert.js'
 
-async function rejectsNamed (p: Promise<unknown>, name: string): Promise<void> {
-  await assert.rejects(p, (err: Error) => { assert.equal(err.name, name, `${err.name}: ${err.message}`); return true })
-}
 
 describe('accounts', function () {
   let h: Harness

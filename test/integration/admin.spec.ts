@@ -12,12 +12,10 @@ import { openAdmin, withAdmin, ADMIN_SOCKET } from '../../src/rendezvous/admin.j
 import { LevelRendezvousState } from '../../src/store/index.js'
 import type { AdminApi, AdminUser } from '../../src/rendezvous/admin.js'
 import type { PresenceEvent } from '../../src/protocol/index.js'
+import { rejectsNamed } from '../assert.js'
 
 const NEW_PASSWORD = 'a brand new password'
 
-async function rejectsNamed (p: Promise<unknown>, name: string): Promise<void> {
-  await assert.rejects(p, (err: Error) => { assert.equal(err.name, name, `${err.name}: ${err.message}`); return true })
-}
 
 function find (list: AdminUser[], user: string): AdminUser {
   const found = list.find(u => u.user === user)

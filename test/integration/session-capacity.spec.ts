@@ -6,18 +6,15 @@
 import assert from 'node:assert/strict'
 import { cp } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Harness, eventually } from '../../src/testing/index.js'
+import { Harness, eventually, TEST_SCRYPT, TEST_PASSWORD } from '../../src/testing/index.js'
 import { Home, logout } from '../../src/client/index.js'
 import { issueCertificate, loadOrCreateKey } from '../../src/crypto/index.js'
 import { openAdmin, withAdmin } from '../../src/rendezvous/admin.js'
 import { CERT_REUSE_MS } from '../../src/rendezvous/constants.js'
-import { TEST_SCRYPT, TEST_PASSWORD } from '../../src/testing/index.js'
 import { MAX_FRAME_BYTES } from '../../src/protocol/index.js'
 import type { MeshClient } from '../../src/client/index.js'
+import { rejectsNamed } from '../assert.js'
 
-async function rejectsNamed (p: Promise<unknown>, name: string): Promise<void> {
-  await assert.rejects(p, (err: Error) => { assert.equal(err.name, name, `${err.name}: ${err.message}`); return true })
-}
 
 describe('session capacity', function () {
   let h: Harness

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { askDirectoryPages, readDirectoryPages } from '../../src/client/directory-pages.js'
 import { MAX_DIRECTORY_USERS } from '../../src/protocol/index.js'
 import type { Certificate, SessionServerFrame, UserInfo } from '../../src/protocol/index.js'
+import { rejectsNamed } from '../assert.js'
 
 function user (name: string): UserInfo {
   return { user: name, online: false, lastSeen: null, createdAt: 1, devices: [], accountKey: null }
@@ -22,9 +23,6 @@ function frames (...list: SessionServerFrame[]): () => Promise<SessionServerFram
   }
 }
 
-async function rejectsNamed (p: Promise<unknown>, name: string, message: RegExp): Promise<void> {
-  await assert.rejects(p, (err: Error) => { assert.equal(err.name, name, err.message); assert.match(err.message, message); return true })
-}
 
 describe('client directory pages', () => {
   describe('in a session (readDirectoryPages)', () => {
