@@ -1,7 +1,7 @@
 /** Persistent Ed25519 keys: a device's identity, or the rendezvous node's. */
-import { randomBytes, createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { verifyInWorker } from './verify-pool.js'
-import type { KeyObject } from 'node:crypto'
+import { ed25519Sign, ed25519Verify } from './ed25519.js'
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -66,32 +66,10 @@ function parsePublicKey (peerId: string): PublicKey {
   return id.publicKey
 }
 
-/**
- * Ed25519 signing and checking with Node's key objects kept per key: @libp2p/crypto builds a key
- * object from JWK on every call, which costs more than the signature itself. Other key types go
- * through the key's own method.
- */
-const keyObjects = new Map<string, KeyObject>()
-const KEY_OBJECTS = 10_000
-
-function cachedKeyObject (id: string, make: () => KeyObject): KeyObject {
-  let obj = keyObjects.get(id)
-  if (obj == null) {
-    obj = make()
-    if (keyObjects.size >= KEY_OBJECTS) keyObjects.delete(keyObjects.keys().next().value!)
-    keyObjects.set(id, obj)
-  }
-  return obj
-}
-
+/** Ed25519 goes through ed25519.ts (libsodium, or OpenSSL with cached key objects); other key types through the key's own method. */
 export async function signBytes (key: PrivateKey, data: Uint8Array): Promise<Uint8Array> {
   if (key.type !== 'Ed25519' || key.raw.byteLength !== 64) return await key.sign(data)
-  const raw = key.raw
-  const obj = cachedKeyObject(`d:${Buffer.from(raw.subarray(32)).toString('base64url')}`, () => createPrivateKey({
-    format: 'jwk',
-    key: { crv: 'Ed25519', kty: 'OKP', d: Buffer.from(raw.subarray(0, 32)).toString('base64url'), x: Buffer.from(raw.subarray(32)).toString('base64url') }
-  }))
-  return new Uint8Array(cryptoSign(null, data, obj))
+  return ed25519Sign(key.raw, data)
 }
 
 /**
@@ -102,8 +80,6 @@ export async function signBytes (key: PrivateKey, data: Uint8Array): Promise<Uin
 export async function verifyBytes (key: PublicKey, data: Uint8Array, sig: Uint8Array, options: { offload?: boolean } = {}): Promise<boolean> {
   if (key.type !== 'Ed25519' || key.raw.byteLength !== 32) return await key.verify(data, sig)
   if (sig.byteLength !== 64) return false
-  const x = Buffer.from(key.raw).toString('base64url')
-  if (options.offload === true) return await verifyInWorker(x, data, sig)
-  const obj = cachedKeyObject(`x:${x}`, () => createPublicKey({ format: 'jwk', key: { crv: 'Ed25519', kty: 'OKP', x } }))
-  return cryptoVerify(null, data, obj, sig)
+  if (options.offload === true) return await verifyInWorker(key.raw, data, sig)
+  return ed25519Verify(key.raw, data, sig)
 }

@@ -1,55 +1,86 @@
 import assert from 'node:assert/strict'
 import { randomChunk } from '../../src/crypto/random.js'
 import { stopVerifyWorkers, verifyWorkersBroken } from '../../src/crypto/verify-pool.js'
+import { ed25519Sign, ed25519Verify, usingSodium } from '../../src/crypto/ed25519.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { signBytes, verifyBytes, issueCertificate, verifyCertificate, generateAccountKey, seal, open, forgetSealCaches } from '../../src/crypto/index.js'
 import { fromBase64url, toBase64url } from '../../src/protocol/index.js'
 
 describe('crypto: cached Ed25519 key objects', () => {
-  it('signs what libp2p verifies and verifies what libp2p signs; a changed byte or another key fails', async () => {
+  it('libsodium is here, and it and OpenSSL make the same signatures and accept each other\'s; both refuse malformed input', async () => {
+    assert.equal(usingSodium(), true, 'sodium-native loads (its prebuilt addon) on this machine')
     const key = await generateKeyPair('Ed25519')
-    const other = await generateKeyPair('Ed25519')
-    const data = new TextEncoder().encode('hello meshchat')
-    const sig = await signBytes(key, data)
-    assert.equal(await key.publicKey.verify(data, sig), true)
-    assert.equal(await verifyBytes(key.publicKey, data, await key.sign(data)), true)
-    for (let i = 0; i < 3; i++) assert.equal(await verifyBytes(key.publicKey, data, sig), true)
-    const tampered = Uint8Array.from(data)
-    tampered[0] = tampered[0]! ^ 1
-    assert.equal(await verifyBytes(key.publicKey, tampered, sig), false)
-    assert.equal(await verifyBytes(other.publicKey, data, sig), false)
-    assert.equal(await verifyBytes(key.publicKey, data, sig.subarray(1)), false)
-    // the other key's signatures are its own
-    assert.equal(await verifyBytes(other.publicKey, data, await signBytes(other, data)), true)
-  })
-
-  describe('checks in worker threads', () => {
-    const mixed = async (n: number): Promise<{ run: () => Promise<boolean[]>, expected: boolean[] }> => {
-      const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')]
-      const data = Array.from({ length: n }, (_, i) => new TextEncoder().encode(`message ${i}`))
-      const sigs = await Promise.all(data.map(async (d, i) => await signBytes(keys[i % 2]!, d)))
-      // every third signature belongs to the next message: those must fail
-      const run = async (): Promise<boolean[]> => await Promise.all(data.map(async (d, i) => await verifyBytes(keys[i % 2]!.publicKey, d, sigs[i % 3 === 2 ? (i + 1) % n : i]!, { offload: true })))
-      return { run, expected: data.map((_, i) => i % 3 !== 2) }
+    const data = new TextEncoder().encode('the same bytes')
+    const bySodium = ed25519Sign(key.raw, data)
+    usingSodium(false)
+    try {
+      assert.equal(usingSodium(), false)
+      const byOpenssl = ed25519Sign(key.raw, data)
+      assert.deepEqual(byOpenssl, bySodium, 'Ed25519 signatures are deterministic')
+      assert.equal(ed25519Verify(key.publicKey.raw, data, bySodium), true)
+      assert.equal(ed25519Verify(key.publicKey.raw, data, bySodium.subarray(0, 63)), false)
+      assert.equal(ed25519Verify(key.publicKey.raw.subarray(1), data, bySodium), false)
+    } finally {
+      usingSodium(true)
     }
-    afterEach(async () => { await stopVerifyWorkers(); verifyWorkersBroken(false) })
-
-    it('answers many at once (several batches, two keys) as inline checks do', async () => {
-      const { run, expected } = await mixed(700)
-      assert.deepEqual(await run(), expected)
-      assert.deepEqual(await run(), expected, 'and again, on the running workers')
-    })
-
-    it('answers checks a stopped worker held, and later ones, inline', async () => {
-      const { run, expected } = await mixed(300)
-      const pending = run()
-      await new Promise(resolve => setImmediate(resolve))
-      await stopVerifyWorkers()
-      assert.deepEqual(await pending, expected, 'what the workers held')
-      assert.equal(verifyWorkersBroken(), true)
-      assert.deepEqual(await run(), expected, 'inline from then on')
-    })
+    assert.equal(ed25519Verify(key.publicKey.raw, data, bySodium), true)
+    assert.equal(ed25519Verify(key.publicKey.raw, data, bySodium.subarray(0, 63)), false)
+    assert.equal(ed25519Verify(key.publicKey.raw.subarray(1), data, bySodium), false)
+    assert.equal(ed25519Verify(new Uint8Array(32), data, bySodium), false, 'an all-zero key')
+    assert.throws(() => ed25519Sign(key.raw.subarray(0, 32), data), TypeError)
   })
+
+  for (const impl of ['libsodium', 'OpenSSL']) {
+    describe(`with ${impl}`, () => {
+      before(() => { usingSodium(impl === 'libsodium') })
+      after(async () => { await stopVerifyWorkers(); usingSodium(true) })
+
+    it('signs what libp2p verifies and verifies what libp2p signs; a changed byte or another key fails', async () => {
+      const key = await generateKeyPair('Ed25519')
+      const other = await generateKeyPair('Ed25519')
+      const data = new TextEncoder().encode('hello meshchat')
+      const sig = await signBytes(key, data)
+      assert.equal(await key.publicKey.verify(data, sig), true)
+      assert.equal(await verifyBytes(key.publicKey, data, await key.sign(data)), true)
+      for (let i = 0; i < 3; i++) assert.equal(await verifyBytes(key.publicKey, data, sig), true)
+      const tampered = Uint8Array.from(data)
+      tampered[0] = tampered[0]! ^ 1
+      assert.equal(await verifyBytes(key.publicKey, tampered, sig), false)
+      assert.equal(await verifyBytes(other.publicKey, data, sig), false)
+      assert.equal(await verifyBytes(key.publicKey, data, sig.subarray(1)), false)
+      // the other key's signatures are its own
+      assert.equal(await verifyBytes(other.publicKey, data, await signBytes(other, data)), true)
+    })
+
+    describe('checks in worker threads', () => {
+      const mixed = async (n: number): Promise<{ run: () => Promise<boolean[]>, expected: boolean[] }> => {
+        const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')]
+        const data = Array.from({ length: n }, (_, i) => new TextEncoder().encode(`message ${i}`))
+        const sigs = await Promise.all(data.map(async (d, i) => await signBytes(keys[i % 2]!, d)))
+        // every third signature belongs to the next message: those must fail
+        const run = async (): Promise<boolean[]> => await Promise.all(data.map(async (d, i) => await verifyBytes(keys[i % 2]!.publicKey, d, sigs[i % 3 === 2 ? (i + 1) % n : i]!, { offload: true })))
+        return { run, expected: data.map((_, i) => i % 3 !== 2) }
+      }
+      afterEach(async () => { await stopVerifyWorkers(); verifyWorkersBroken(false) })
+
+      it('answers many at once (several batches, two keys) as inline checks do', async () => {
+        const { run, expected } = await mixed(700)
+        assert.deepEqual(await run(), expected)
+        assert.deepEqual(await run(), expected, 'and again, on the running workers')
+      })
+
+      it('answers checks a stopped worker held, and later ones, inline', async () => {
+        const { run, expected } = await mixed(300)
+        const pending = run()
+        await new Promise(resolve => setImmediate(resolve))
+        await stopVerifyWorkers()
+        assert.deepEqual(await pending, expected, 'what the workers held')
+        assert.equal(verifyWorkersBroken(), true)
+        assert.deepEqual(await run(), expected, 'inline from then on')
+      })
+    })
+    })
+  }
 
   it('a certificate checked once is still checked field by field: a changed one fails', async () => {
     const server = await generateKeyPair('Ed25519')
