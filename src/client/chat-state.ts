@@ -28,7 +28,7 @@ export function compareControls (a: Pick<ChatControl, 'sentAt' | 'id'>, b: Pick<
  * - accept / decline: only of a request pending from the other side
  * - close: of an accepted chat, or of a pending request (either side withdraws it)
  */
-export function foldChat (conv: string, me: string, peer: string, controls: ChatControl[], until?: number): ChatState {
+export function foldChat (conv: string, me: string, peer: string, controls: readonly ChatControl[], until?: number): ChatState {
   let state: ChatState = { user: peer, conv, state: 'none', by: null, at: null }
   const sorted = [...controls].sort(compareControls)
   for (const c of sorted) {
@@ -59,6 +59,21 @@ export function foldChat (conv: string, me: string, peer: string, controls: Chat
 }
 
 /**
+ * foldChat without `until`, remembered per controls list: a backfill checks 100,000 messages of
+ * one chat against the same list (the store hands out one cached, never-changed list per chat
+ * until a control is added; a new list is a new key).
+ */
+const folded = new WeakMap<readonly ChatControl[], Map<string, ChatState>>()
+function currentState (conv: string, me: string, peer: string, controls: readonly ChatControl[]): ChatState {
+  let byChat = folded.get(controls)
+  if (byChat == null) folded.set(controls, byChat = new Map())
+  const key = `${conv}\n${me}\n${peer}`
+  let state = byChat.get(key)
+  if (state == null) byChat.set(key, state = foldChat(conv, me, peer, controls))
+  return state
+}
+
+/**
  * May a message from `peer`, sent at `sentAt`, be shown?
  * - The chat is accepted now and the message was sent in this open period (its sender may have
  *   seen the acceptance before this device did; clocks may differ by MAX_CLOCK_SKEW_MS). A
@@ -68,8 +83,8 @@ export function foldChat (conv: string, me: string, peer: string, controls: Chat
  *   The sender picks `sentAt`, so without the arrival bound a closed chat could be written into
  *   by backdating.
  */
-export function admits (conv: string, me: string, peer: string, controls: ChatControl[], sentAt: number, arrivedAt?: number): boolean {
-  const now = foldChat(conv, me, peer, controls)
+export function admits (conv: string, me: string, peer: string, controls: readonly ChatControl[], sentAt: number, arrivedAt?: number): boolean {
+  const now = currentState(conv, me, peer, controls)
   if (now.state === 'accepted' && now.at != null && sentAt >= now.at - MAX_CLOCK_SKEW_MS) return true
   if (arrivedAt == null || arrivedAt - sentAt > MAX_CLOCK_SKEW_MS) return false
   return foldChat(conv, me, peer, controls, sentAt).state === 'accepted'

@@ -148,7 +148,7 @@ export function seal (recipientPublicKey: string, plaintext: Uint8Array, sender?
  */
 export function open (pair: AccountKeyPair, sealed: string): Uint8Array {
   try {
-    const buf = Buffer.from(fromBase64url(sealed))
+    const buf = Buffer.from(sealed, 'base64url')
     if (buf.length < 1 + 32 + 12 + 16 || buf[0] !== SEAL_VERSION) throw new Error('bad header')
     const ephPub = buf.subarray(1, 33)
     const iv = buf.subarray(33, 45)
@@ -162,7 +162,9 @@ export function open (pair: AccountKeyPair, sealed: string): Uint8Array {
     }
     const decipher = createDecipheriv('aes-256-gcm', key, iv)
     decipher.setAuthTag(tag)
-    const plain = new Uint8Array(Buffer.concat([decipher.update(ct), decipher.final()]))
+    const head = decipher.update(ct)
+    const tail = decipher.final()
+    const plain: Uint8Array = tail.byteLength === 0 ? head : Buffer.concat([head, tail])
     // only a key that opened something is kept (junk ephemeral keys do not fill the cache)
     if (!openingKeys.has(id)) remember(openingKeys, id, key)
     return plain

@@ -66,7 +66,8 @@ export class PeopleStore {
     })
   }
 
-  async controlsOf (conv: string): Promise<ControlRecord[]> {
+  /** The same list object until a control of the chat is added (chat-state.ts remembers what it folded per list): never change it. */
+  async controlsOf (conv: string): Promise<readonly ControlRecord[]> {
     const cached = this.controlCache.get(conv)
     if (cached != null) return cached
     const before = this.generation
