@@ -819,17 +819,22 @@ export class MeshClient {
 
   /**
    * A receipt: straight to the online devices of `to` and of this account, and sealed to both
-   * accounts' archives so devices that are offline learn it later.
+   * accounts' archives so devices that are offline learn it later. A delivered receipt goes to
+   * `to` only: it raises the status of `to`'s messages, and this account's devices do nothing
+   * with their own (History.applyReceipt), so copies for them would be bytes for nothing — a new
+   * device backfilling a young chat sends one per 256 messages.
    */
   private async sendReceipt (conv: string, body: ReceiptBody, to: string | null): Promise<void> {
     const login = this.requireLogin()
     const env = await signEnvelope(this.requireKey(), login.cert, { conv, kind: 'receipt', body })
     this.remember(env.id)
     const signal = AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
-    const targets = [...(to == null ? [] : (this.directory.get(to)?.devices ?? [])), ...(this.directory.get(login.user)?.devices ?? [])]
+    const peer = to === login.user ? null : to
+    const mine = peer == null || body.status !== 'delivered'
+    const targets = [...(peer == null ? [] : (this.directory.get(peer)?.devices ?? [])), ...(mine ? (this.directory.get(login.user)?.devices ?? []) : [])]
       .filter(d => d.peer !== this.peerId)
     await Promise.allSettled([
-      this.archivePut(env, to == null || to === login.user ? [login.user] : [to, login.user], { signal }),
+      this.archivePut(env, peer == null ? [login.user] : mine ? [peer, login.user] : [peer], { signal }),
       ...targets.map(async d => { await this.deliver(d, env, { signal }) })
     ])
   }

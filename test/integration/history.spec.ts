@@ -31,6 +31,8 @@ describe('history', function () {
     const sent = []
     for (let i = 1; i <= 3; i++) sent.push(await alice!.send('bob', `offline ${i}`))
     assert.deepEqual(sent.map(s => s.status), ['sent', 'sent', 'sent'])
+    const store = h.rendezvous!.store
+    const heads = { alice: await store.archiveHead('alice'), bob: await store.archiveHead('bob') }
     const bobAgain = await h.startClient(bobHome, false)
     const bobLog = new EventLog(bobAgain)
     await bobAgain.start()
@@ -40,6 +42,9 @@ describe('history', function () {
     assert.deepEqual(await bobAgain.history.unread(), [{ target: 'alice', conv: 'dm:alice:bob', unread: 3 }])
     // the sender learns it was delivered
     for (const s of sent) await aliceLog.waitFor(e => e.type === 'status' && e.id === s.id && e.status === 'delivered', 5_000, 'delivered receipt')
+    // the receipt waits in alice's archive too; bob's holds no copy of it (his devices have no use for it)
+    await eventually(async () => await store.archiveHead('alice') > heads.alice, 5_000, 'the receipt in alice\'s archive')
+    assert.equal(await store.archiveHead('bob'), heads.bob)
     // a second catch-up changes nothing
     await bobAgain.catchUp()
     assert.equal((await bobAgain.history.page('alice', { limit: 100 })).messages.length, 3)
