@@ -45,10 +45,11 @@ export async function verifyCertificate (serverKey: PublicKey, cert: Certificate
     throw new InvalidCertificateError('certificate times are not valid')
   }
   const { sig, ...unsigned } = cert
-  // the same certificate rides on every message of a device: its signature is checked once (the
-  // key holds every signed field, the signature and the node key; no signed bytes built for it)
-  const key = JSON.stringify([keyText(serverKey), sig, unsigned.v, unsigned.user, unsigned.device, unsigned.issued, unsigned.expires])
-  if (verified.has(key)) return
+  // the same certificate rides on every message of a device: its signature is checked once. A
+  // hit needs the same signature, every signed field and the node key (compared, nothing built)
+  const node = keyText(serverKey)
+  const seen = verified.get(sig)
+  if (seen != null && seen.node === node && seen.v === unsigned.v && seen.user === unsigned.user && seen.device === unsigned.device && seen.issued === unsigned.issued && seen.expires === unsigned.expires) return
   const bytes = certBytes(unsigned)
   let ok = false
   try {
@@ -59,8 +60,8 @@ export async function verifyCertificate (serverKey: PublicKey, cert: Certificate
   if (!ok) {
     throw new InvalidCertificateError('certificate signature is not the rendezvous node\'s')
   }
-  if (verified.size >= VERIFIED_CERTS) verified.delete(verified.values().next().value!)
-  verified.add(key)
+  if (verified.size >= VERIFIED_CERTS) verified.delete(verified.keys().next().value!)
+  verified.set(sig, { node, v: unsigned.v, user: unsigned.user, device: unsigned.device, issued: unsigned.issued, expires: unsigned.expires })
 }
 
 /** A node key's text, kept per key object (toString encodes it again on each call). */
@@ -71,6 +72,6 @@ function keyText (key: PublicKey): string {
   return text
 }
 
-/** Certificates whose signature was checked (exact fields, signature and node key), oldest first. */
-const verified = new Set<string>()
+/** Certificates whose signature was checked, by signature: the fields and node key it was checked with, oldest first. */
+const verified = new Map<string, Omit<Certificate, 'sig'> & { node: string }>()
 const VERIFIED_CERTS = 10_000
