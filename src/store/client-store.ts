@@ -96,6 +96,13 @@ interface SeqMaxRecord {
 
 type Op = BatchOperation<Db, string, unknown>
 
+/**
+ * LevelDB's write buffer for a device's history: a backfill writes three keys for each of 100,000
+ * messages, and with LevelDB's 4 MiB buffer its background compaction took 1.5 s of CPU of a 100k
+ * backfill on 2 cores, 0.4 s with 16 MiB. The buffer fills only as far as writes come.
+ */
+const CLIENT_WRITE_BUFFER_BYTES = 16 * 1024 * 1024
+
 /** This device's own direct messages kept for status changes (the receipts that come back). */
 const OWN_MESSAGE_CACHE_ENTRIES = 2_000
 
@@ -179,7 +186,7 @@ export class ClientStore {
 
   /** Opens (creating) the history in `dir`; `me` is this account's username. */
   static async open (dir: string, me: string): Promise<ClientStore> {
-    return new ClientStore(await openDb(dir, 'client', CLIENT_SCHEMA_VERSION, { lockWaitMs: 10_000 }), me)
+    return new ClientStore(await openDb(dir, 'client', CLIENT_SCHEMA_VERSION, { lockWaitMs: 10_000, writeBufferBytes: CLIENT_WRITE_BUFFER_BYTES }), me)
   }
 
   /** Writes a batch, then brings the in-memory records in step with it. */

@@ -17,12 +17,18 @@ export class StoreLockedError extends MeshchatError {
  * Opens (creating) the database in `dir` and checks its schema version: a newer one than this
  * release knows is refused rather than misread.
  */
-export async function openDb (dir: string, kind: string, schemaVersion: number, options: { lockWaitMs?: number } = {}): Promise<Db> {
+export interface OpenDbOptions {
+  lockWaitMs?: number
+  /** LevelDB's in-memory write buffer (memtable), bytes; it fills only as far as writes come. @default 4 MiB (LevelDB's) */
+  writeBufferBytes?: number
+}
+
+export async function openDb (dir: string, kind: string, schemaVersion: number, options: OpenDbOptions = {}): Promise<Db> {
   // another short-lived process (a one-shot command) may hold the folder for a moment: wait for it
   const deadline = Date.now() + (options.lockWaitMs ?? 0)
   for (let delay = 25; ; delay = Math.min(delay * 2, 250)) {
     try {
-      return await openOnce(dir, kind, schemaVersion)
+      return await openOnce(dir, kind, schemaVersion, options.writeBufferBytes)
     } catch (err) {
       if (!(err instanceof StoreLockedError) || Date.now() + delay > deadline) throw err
       await new Promise(resolve => setTimeout(resolve, delay))
@@ -30,9 +36,9 @@ export async function openDb (dir: string, kind: string, schemaVersion: number, 
   }
 }
 
-async function openOnce (dir: string, kind: string, schemaVersion: number): Promise<Db> {
+async function openOnce (dir: string, kind: string, schemaVersion: number, writeBufferBytes?: number): Promise<Db> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
-  const db = new Level<string, unknown>(dir, { valueEncoding: 'json' })
+  const db = new Level<string, unknown>(dir, { valueEncoding: 'json', ...(writeBufferBytes == null ? {} : { writeBufferSize: writeBufferBytes }) })
   try {
     await db.open()
   } catch (err: unknown) {
