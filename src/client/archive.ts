@@ -5,7 +5,7 @@
  */
 import {
   ARCHIVE_PROTOCOL, archiveResponse, envelope as envelopeSchema, decodeFrame, encodeFrame, dmConversation, roomConversation,
-  InvalidMessageError, UnknownUserError, TimeoutError, MAX_ENVELOPE_BYTES, MAX_ARCHIVE_FRAME_BYTES, MAX_ARCHIVE_PUT_ITEMS
+  UnknownUserError, TimeoutError, MAX_ENVELOPE_BYTES, MAX_ARCHIVE_FRAME_BYTES, MAX_ARCHIVE_PUT_ITEMS
 } from '../protocol/index.js'
 import { verifyEnvelope, seal, open as openSealed } from '../crypto/index.js'
 import { RequestChannels } from '../net/index.js'
@@ -255,17 +255,27 @@ export class ArchiveSync {
     // a copy of something this device has (it came straight from a peer, or it sent it) stays sealed
     const known = await this.deps.known(items.flatMap(item => item.id == null ? [] : [item.id]))
     const me = this.deps.login().user
-    const checks = items.map(async item => {
-      if (item.id != null && known.has(item.id)) return undefined
-      const env = decodeFrame(openSealed(this.deps.accountKey(), item.sealed), envelopeSchema, MAX_ENVELOPE_BYTES)
-      if (env.author !== item.from || !isForMe(env, me)) throw new InvalidMessageError('archived item is not for this account')
-      // it was checked when sent: its certificate must have been valid then (the page's
-      // signatures are checked at once, on every core)
-      await verifyEnvelope(this.deps.serverKey(), env, env.sentAt, { offload: true })
-      return { env, arrivedAt: item.at }
-    })
-    // an item this account cannot open or verify is skipped, never fatal; the rest keep their order
-    return (await Promise.allSettled(checks)).flatMap(r => r.status === 'fulfilled' && r.value != null ? [r.value] : [])
+    const pair = this.deps.accountKey()
+    const serverKey = this.deps.serverKey()
+    // opened and read here, one after the other; the page's signatures are checked at once, on
+    // every core (verifyEnvelope offloads them). An item this account cannot open or verify is
+    // skipped, never fatal; the rest keep their order.
+    const opened: Array<{ env: Envelope, arrivedAt: number, ok: Promise<boolean> }> = []
+    for (const item of items) {
+      if (item.id != null && known.has(item.id)) continue
+      let env: Envelope
+      try {
+        env = decodeFrame(openSealed(pair, item.sealed), envelopeSchema, MAX_ENVELOPE_BYTES)
+      } catch {
+        continue
+      }
+      if (env.author !== item.from || !isForMe(env, me)) continue
+      // it was checked when sent: its certificate must have been valid then
+      opened.push({ env, arrivedAt: item.at, ok: verifyEnvelope(serverKey, env, env.sentAt, { offload: true }).then(() => true, () => false) })
+    }
+    const out: Array<{ env: Envelope, arrivedAt: number }> = []
+    for (const o of opened) if (await o.ok) out.push({ env: o.env, arrivedAt: o.arrivedAt })
+    return out
   }
 
   private async request (req: unknown, options: AbortOptions): Promise<ArchiveResponse> {

@@ -1,6 +1,6 @@
 /** Signed envelopes: every message a person sends, signed by the sending device's key. */
 import {
-  canonicalBytes, fromBase64url, toBase64url, InvalidSignatureError, InvalidMessageError, MAX_CLOCK_SKEW_MS
+  canonicalBytes, toBase64url, InvalidSignatureError, InvalidMessageError, MAX_CLOCK_SKEW_MS
 } from '../protocol/index.js'
 import { verifyCertificate } from './certificate.js'
 import { randomChunk } from './random.js'
@@ -57,10 +57,10 @@ export async function verifyEnvelope (serverKey: PublicKey, env: Envelope, now =
   if (env.sentAt > now + MAX_CLOCK_SKEW_MS) {
     throw new InvalidMessageError('message is dated in the future')
   }
-  const { sig, cert: _cert, ...unsigned } = env
   let ok = false
   try {
-    ok = await verifyBytes(publicKeyOf(env.device), envelopeBytes(unsigned), fromBase64url(sig), options)
+    // envelopeBytes reads the signed fields only: the envelope as it is, no copy without sig and cert
+    ok = await verifyBytes(publicKeyOf(env.device), envelopeBytes(env), Buffer.from(env.sig, 'base64url'), options)
   } catch {
     ok = false
   }
