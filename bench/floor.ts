@@ -10,7 +10,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createMeshNode } from '../src/net/index.js'
 import { ChildGroup, ECHO_PROTOCOL, SINK_PROTOCOL } from './children.js'
-import { Deadline, MiB, cpuMsOf, now, summarize, withTimeout } from './stats.js'
+import { Deadline, MiB, cpuMsOf, now, sleep, summarize, withTimeout } from './stats.js'
 import type { Socket } from 'node:net'
 import type { Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -45,8 +45,15 @@ class Replies {
   }
 }
 
-/** One 100-byte message in flight over one TCP connection: round trips in ms. */
-export async function tcpRtt (port: number, count: number, warmup: number, ms: number): Promise<number[]> {
+/**
+ * The pause before each round trip of the spaced floors, as between the spaced DMs (dm.ts): on a
+ * machine idle between messages each hop wakes a sleeping process, which a back-to-back loop
+ * never pays (on the 2-core VMs here a TCP round trip took 54 µs back to back, 291 µs after 30 ms).
+ */
+export const SPACED_GAP_MS = 30
+
+/** One 100-byte message in flight over one TCP connection: round trips in ms (`gapMs` idle before each). */
+export async function tcpRtt (port: number, count: number, warmup: number, ms: number, gapMs = 0): Promise<number[]> {
   const sock = await tcpConnect(port)
   const replies = new Replies()
   sock.on('data', (b: Buffer) => { replies.data(b.length) })
@@ -54,6 +61,7 @@ export async function tcpRtt (port: number, count: number, warmup: number, ms: n
   const deadline = new Deadline(ms)
   try {
     for (let i = 0; i < warmup + count && !deadline.passed; i++) {
+      if (gapMs > 0) await sleep(gapMs)
       const t0 = now()
       const reply = replies.next()
       sock.write(PAYLOAD)
@@ -132,14 +140,15 @@ async function sendPaced (stream: Stream, data: Uint8Array): Promise<void> {
   }
 }
 
-/** One 100-byte message in flight over one libp2p stream. */
-export async function libp2pRtt (node: MeshNode, peer: Multiaddr, count: number, warmup: number, ms: number): Promise<number[]> {
+/** One 100-byte message in flight over one libp2p stream (`gapMs` idle before each). */
+export async function libp2pRtt (node: MeshNode, peer: Multiaddr, count: number, warmup: number, ms: number, gapMs = 0): Promise<number[]> {
   const stream = await node.dialProtocol(peer, ECHO_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
   const replies = pumpStream(stream)
   const samples: number[] = []
   const deadline = new Deadline(ms)
   try {
     for (let i = 0; i < warmup + count && !deadline.passed; i++) {
+      if (gapMs > 0) await sleep(gapMs)
       const t0 = now()
       const reply = replies.next()
       await sendAll(stream, PAYLOAD)
@@ -252,6 +261,9 @@ export async function floorBench (report: Report, config: BenchConfig): Promise<
     const tcp = summarize(await tcpRtt(tcpEcho, config.rttCount, 200, 20_000))
     report.add({ id: 'floor.tcp.p50', group, label: 'TCP round trip p50 (100 B)', value: tcp.p50, unit: 'ms', note: `${tcp.n} round trips, node:net, 127.0.0.1, echo in another process` })
     report.add({ id: 'floor.tcp.p99', group, label: 'TCP round trip p99', value: tcp.p99, unit: 'ms' })
+    const tcpSpaced = summarize(await tcpRtt(tcpEcho, 200, 10, 12_000, SPACED_GAP_MS))
+    report.add({ id: 'floor.tcp.spaced.p50', group, label: `TCP round trip p50, ${SPACED_GAP_MS} ms between`, value: tcpSpaced.p50, unit: 'ms', refs: ['floor.tcp.p50'], note: `${tcpSpaced.n} round trips, each after ${SPACED_GAP_MS} ms idle: both processes wake for it` })
+    report.add({ id: 'floor.tcp.spaced.p99', group, label: `TCP round trip p99, ${SPACED_GAP_MS} ms between`, value: tcpSpaced.p99, unit: 'ms', refs: ['floor.tcp.p99'] })
     report.add({ id: 'floor.tcp.bulk', group, label: 'TCP bulk throughput', value: await tcpBulk(tcpSink, 2_000, 8 * 1024 * MiB), unit: 'MiB/s', note: '64 KiB writes for 2 s into a counting sink' })
     report.add({ id: 'floor.tcp.window', group, label: `TCP request/response, ${config.dmWindow} in flight`, value: await tcpWindowRate(tcpEcho, config.dmWindow, 2_000), unit: 'msg/s', note: 'one connection, 100 B each way' })
 
@@ -259,6 +271,9 @@ export async function floorBench (report: Report, config: BenchConfig): Promise<
     const lp = summarize(await libp2pRtt(node, peer, config.rttCount, 200, 20_000))
     report.add({ id: 'floor.libp2p.p50', group, label: 'libp2p stream round trip p50', value: lp.p50, unit: 'ms', refs: ['floor.tcp.p50'], note: `${lp.n} round trips over one stream, tcp + noise + yamux (createMeshNode)` })
     report.add({ id: 'floor.libp2p.p99', group, label: 'libp2p stream round trip p99', value: lp.p99, unit: 'ms', refs: ['floor.tcp.p99'] })
+    const lpSpaced = summarize(await libp2pRtt(node, peer, 200, 10, 12_000, SPACED_GAP_MS))
+    report.add({ id: 'floor.libp2p.spaced.p50', group, label: `libp2p stream round trip p50, ${SPACED_GAP_MS} ms between`, value: lpSpaced.p50, unit: 'ms', refs: ['floor.tcp.spaced.p50', 'floor.libp2p.p50'], note: `${lpSpaced.n} round trips over one stream, each after ${SPACED_GAP_MS} ms idle (the reference for DMs sent the same way)` })
+    report.add({ id: 'floor.libp2p.spaced.p99', group, label: `libp2p stream round trip p99, ${SPACED_GAP_MS} ms between`, value: lpSpaced.p99, unit: 'ms', refs: ['floor.tcp.spaced.p99', 'floor.libp2p.p99'] })
     const ns = summarize(await libp2pNewStreamRtt(node, peer, Math.min(config.rttCount, 1_000), 100, 20_000))
     report.add({ id: 'floor.libp2p.newstream.p50', group, label: 'libp2p new stream per request p50', value: ns.p50, unit: 'ms', refs: ['floor.tcp.p50', 'floor.libp2p.p50'], note: `${ns.n} requests; open stream + 100 B each way (what meshchat's request() does per message)` })
     report.add({ id: 'floor.libp2p.newstream.p99', group, label: 'libp2p new stream per request p99', value: ns.p99, unit: 'ms', refs: ['floor.tcp.p99', 'floor.libp2p.p99'] })
