@@ -456,8 +456,13 @@ export class MeshClient {
     const delivered = await delivering
     const ok = delivered.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
     if (ok.length > 0) {
-      // a recipient device has it: done for the sender; the archive copy completes behind
-      await this.history.raise([env.id], 'delivered')
+      // a recipient device has it: done for the sender; the archive copy completes behind, and
+      // so does the status write (queued now, so every later write of this store comes after
+      // it, and a stop waits for it; its 'status' event follows). Awaiting it cost a LevelDB
+      // round trip on every send: 0.4–0.7 ms of a lone message's 2–4 ms here.
+      this.history.raise([env.id], 'delivered').catch((err: unknown) => {
+        this.hub.emit({ type: 'error', error: { name: (err as Error).name, message: `message ${env.id} was delivered, but its status could not be stored: ${(err as Error).message}` } })
+      })
       return { id: env.id, conv: env.conv, sentAt: env.sentAt, deliveredTo: ok, status: 'delivered' }
     }
     // every device that answered refused it: the chat is not open on their side

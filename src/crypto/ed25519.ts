@@ -28,9 +28,14 @@ export const SODIUM_PATH: string | undefined = (() => {
 
 let sodium: Sodium | null | undefined
 let disabled = process.env.MESHCHAT_NO_SODIUM === '1'
+/**
+ * Signatures made or checked with OpenSSL before libsodium is loaded: loading it costs 15–25 ms
+ * here, which a one-shot command signing and checking a handful never wins back.
+ */
+const OPENSSL_FIRST = 32
+let uses = 0
 
-/** libsodium, loaded on first use (a one-shot command that checks nothing never loads it). */
-function lib (): Sodium | undefined {
+function load (): Sodium | undefined {
   if (disabled) return undefined
   if (sodium === undefined) {
     try {
@@ -42,10 +47,15 @@ function lib (): Sodium | undefined {
   return sodium ?? undefined
 }
 
-/** Which implementation runs; `use` switches to OpenSSL (false) or back (tests, MESHCHAT_NO_SODIUM=1). */
+function lib (): Sodium | undefined {
+  if (sodium === undefined && !disabled && uses++ < OPENSSL_FIRST) return undefined
+  return load()
+}
+
+/** Is libsodium in use (loading it now)? `use` switches to OpenSSL (false) or back (tests, MESHCHAT_NO_SODIUM=1). */
 export function usingSodium (use?: boolean): boolean {
   if (use != null) disabled = !use
-  return lib() != null
+  return load() != null
 }
 
 /** OpenSSL key objects, kept per key: building one from JWK costs more than the signature itself. */
