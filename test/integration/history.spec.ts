@@ -50,6 +50,20 @@ describe('history', function () {
     assert.equal((await bobAgain.history.page('alice', { limit: 100 })).messages.length, 3)
   })
 
+  it('a delivered message whose status cannot be stored: the send still says delivered, and an error event says why', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
+    const log = new EventLog(alice!)
+    // the status write is what fails (a full disk, say); the message itself was stored before
+    const store = (alice as unknown as { store: { raiseStatus: (...args: unknown[]) => Promise<unknown> } }).store
+    store.raiseStatus = async () => { throw new Error('disk full') }
+    const sent = await alice!.send('bob', 'status not kept')
+    assert.equal(sent.status, 'delivered')
+    const ev = await log.waitFor(e => e.type === 'error', 5_000, 'the error event')
+    assert.ok(ev.type === 'error' && ev.error.message.includes(sent.id) && ev.error.message.endsWith('disk full'), JSON.stringify(ev))
+    assert.equal((await alice!.history.page('bob')).messages.find(m => m.id === sent.id)?.text, 'status not kept')
+  })
+
   it('keeps alice\'s two devices and bob in step: messages, read marks, unread counts and receipts', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
     await h.connect(alice!, bob!)
