@@ -1,8 +1,22 @@
 import assert from 'node:assert/strict'
+import { Socket } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
-import { createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates } from '../../src/net/index.js'
+import { createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites } from '../../src/net/index.js'
 import { eventually } from '../../src/testing/index.js'
+
+/** Echoes every frame on '/test/echo/1' (frames up to `maxBytes`). */
+async function serveEcho (node: Awaited<ReturnType<typeof createMeshNode>>, maxBytes?: number): Promise<void> {
+  await node.handle('/test/echo/1', async stream => {
+    const lp = frameStream(stream, maxBytes)
+    for (;;) {
+      const frame = await lp.read().catch(() => undefined)
+      if (frame == null) break
+      await lp.write(frame.subarray())
+    }
+    await stream.close().catch(() => {})
+  })
+}
 
 describe('mesh node: connection manager fix', function () {
   this.timeout(30_000)
@@ -83,15 +97,7 @@ describe('mesh node: yamux window updates at half a window', function () {
     const [a, b] = await Promise.all([0, 1].map(async () => await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
     try {
       assert.equal((YamuxStream.prototype as unknown as { meshchatHalfWindow?: boolean }).meshchatHalfWindow, true, 'a mesh node applies it to the real stream class')
-      await b!.handle('/test/echo/1', async stream => {
-        const lp = frameStream(stream)
-        for (;;) {
-          const frame = await lp.read().catch(() => undefined)
-          if (frame == null) break
-          await lp.write(frame.subarray())
-        }
-        await stream.close().catch(() => {})
-      })
+      await serveEcho(b!)
       const stream = await a!.dialProtocol(b!.getMultiaddrs()[0]!, '/test/echo/1')
       const lp = frameStream(stream)
       // 2,000 small frames one at a time, then 64 frames of 60 KiB (15 MiB both ways: many 256 KiB windows)
@@ -109,6 +115,64 @@ describe('mesh node: yamux window updates at half a window', function () {
       }
       await stream.close()
     } finally {
+      await Promise.all([a!.stop(), b!.stop()])
+    }
+  })
+})
+
+describe('mesh node: one socket write per noise message', function () {
+  this.timeout(60_000)
+
+  it('hands each encrypted message over as one buffer, the same bytes, and leaves another shape alone', function () {
+    class FakeList {
+      bufs: Uint8Array[]
+      constructor (...bufs: Uint8Array[]) { this.bufs = bufs }
+      subarray (): Uint8Array { return Uint8Array.from(this.bufs.flatMap(b => [...b])) }
+    }
+    class FakeConnection {
+      encrypt (chunk: Uint8Array): FakeList { return new FakeList(Uint8Array.of(0, chunk.length), chunk.map(x => x ^ 0xff)) }
+    }
+    assert.equal(joinNoiseWrites(new FakeConnection()), true)
+    assert.equal(joinNoiseWrites(new FakeConnection()), true, 'applying it again is harmless')
+    assert.equal(joinNoiseWrites({}), false, 'another shape is left alone')
+    assert.equal(joinNoiseWrites(undefined), false)
+    const out = new FakeConnection().encrypt(Uint8Array.of(1, 2, 3))
+    assert.ok(out instanceof FakeList)
+    assert.equal(out.bufs.length, 1)
+    assert.deepEqual([...out.bufs[0]!], [0, 3, 0xfe, 0xfd, 0xfc])
+  })
+
+  it('sends a small message in one TCP write (no 2-byte length written alone), and large ones intact', async () => {
+    const [a, b] = await Promise.all([0, 1].map(async () => await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
+    const sizes: number[] = []
+    const write = Socket.prototype.write
+    try {
+      await serveEcho(b!, 1 << 20)
+      const stream = await a!.dialProtocol(b!.getMultiaddrs()[0]!, '/test/echo/1')
+      const lp = frameStream(stream, 1 << 20)
+      await lp.write(new TextEncoder().encode('warm up'))
+      await lp.read()
+      // every socket write of this process from here on (both nodes are in it)
+      Socket.prototype.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+        const chunk = args[0] as Uint8Array | string
+        sizes.push(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength)
+        return write.apply(this, args)
+      } as Socket['write']
+      for (let i = 0; i < 50; i++) {
+        await lp.write(new TextEncoder().encode(`small ${i}`))
+        assert.equal(new TextDecoder().decode((await lp.read()).subarray()), `small ${i}`)
+      }
+      Socket.prototype.write = write
+      assert.ok(sizes.length >= 100, `${sizes.length} writes for 50 round trips`)
+      assert.ok(sizes.length <= 110, `${sizes.length} writes for 50 round trips: one per message each way, not two`)
+      assert.ok(sizes.every(n => n > 2), `no lone length prefix: ${sizes.filter(n => n <= 2).length} writes of 2 bytes`)
+      const big = new Uint8Array(200 * 1024).map((_, i) => i % 251)
+      await lp.write(big)
+      const back = (await lp.read()).subarray()
+      assert.deepEqual(Buffer.from(back), Buffer.from(big), 'a message larger than one noise message (64 KiB) arrives intact')
+      await stream.close()
+    } finally {
+      Socket.prototype.write = write
       await Promise.all([a!.stop(), b!.stop()])
     }
   })
