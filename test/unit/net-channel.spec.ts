@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { Socket } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { z } from 'zod'
 import { createMeshNode, handleRequests, request, RequestChannels } from '../../src/net/index.js'
@@ -42,6 +43,29 @@ describe('request channels: many requests on one stream', function () {
     const ch = new RequestChannels(client, PROTOCOL, res)
     const answers = await Promise.all(Array.from({ length: 200 }, async (_, n) => await ch.request(server.peerId, { n, ...(n % 17 === 0 ? { delayMs: 20 } : {}) })))
     assert.deepEqual(answers.map(a => a.ok ? a.n : -1), Array.from({ length: 200 }, (_, n) => n))
+    assert.equal(streams, 1)
+    ch.close()
+  })
+
+  it('sends the requests of one turn together and the answers ready together in one write each way', async () => {
+    const ch = new RequestChannels(client, PROTOCOL, res)
+    assert.deepEqual(await ch.request(server.peerId, { n: -1 }), { ok: true, n: -1 })
+    const writes: number[] = []
+    const write = Socket.prototype.write
+    Socket.prototype.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+      const chunk = args[0] as Uint8Array | string
+      writes.push(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength)
+      return write.apply(this, args)
+    } as Socket['write']
+    let answers
+    try {
+      answers = await Promise.all(Array.from({ length: 50 }, async (_, n) => await ch.request(server.peerId, { n })))
+    } finally {
+      Socket.prototype.write = write
+    }
+    assert.deepEqual(answers.map(a => a.ok ? a.n : -1), Array.from({ length: 50 }, (_, n) => n), 'each answer to its own request, in order')
+    // 50 requests out and 50 answers back: one write for the requests, the answers in a few (each as its handler is done)
+    assert.ok(writes.length <= 6, `${writes.length} socket writes for 50 requests and their answers`)
     assert.equal(streams, 1)
     ch.close()
   })
