@@ -154,10 +154,13 @@ export class ClientStore {
   /** raiseStatus calls applied in order and written together. */
   private readonly raises = this.grouped<{ ids: string[], status: MessageStatus }, StoredMessage[]>(async calls => await this.raiseAll(calls))
   /**
-   * nextSeq calls numbered and written together; they may go ahead of other queued work (only
-   * nextSeq reads or writes these records).
+   * nextSeq calls numbered and written together, on a chain of their own: only nextSeq reads or
+   * writes these records, so a number never waits behind a queue of history writes (a sender
+   * under load numbers the next messages while the last ones are stored).
    */
-  private readonly numbering = this.grouped<string, number>(async convs => await this.numberAll(convs), { aheadOfQueued: true })
+  private readonly numbering = this.grouped<string, number>(async convs => await this.numberAll(convs), { ownChain: true })
+  /** The last transaction of the groups with a chain of their own (numbering); close waits for it. */
+  private sideChain: Promise<unknown> = Promise.resolve()
   /** Outbox writes of this turn of the event loop, and the batch they go out in. */
   private outboxWrites?: { ops: Op[], done: Promise<void> }
   /** This device's newest direct messages (the ones receipts come back for), by id. */
@@ -220,18 +223,23 @@ export class ClientStore {
    * Group commit: calls that come while one is waiting for its turn join it and run as one
    * serial() transaction (`run` answers each call, in order); a failure fails them all. A call
    * joins only a group that nothing else was queued behind (a markRead after an add, say, must
-   * still see the add written first), unless `aheadOfQueued`.
+   * still see the add written first). `ownChain`: the groups run one after the other on a chain
+   * of their own instead of serial() (for records no other transaction touches), and a call
+   * joins any group still waiting.
    */
-  private grouped<C, R> (run: (calls: C[]) => Promise<R[]>, options: { aheadOfQueued?: boolean } = {}): (call: C) => Promise<R> {
+  private grouped<C, R> (run: (calls: C[]) => Promise<R[]>, options: { ownChain?: boolean } = {}): (call: C) => Promise<R> {
     let open: { calls: Array<{ call: C, resolve: (r: R) => void, reject: (err: unknown) => void }>, ticket: number } | undefined
+    const queue = options.ownChain === true
+      ? (fn: () => Promise<void>) => { this.sideChain = this.sideChain.then(fn) }
+      : (fn: () => Promise<void>) => { void this.serial(fn) }
     return async call => await new Promise<R>((resolve, reject) => {
-      if (open != null && (options.aheadOfQueued === true || open.ticket === this.tickets)) {
+      if (open != null && (options.ownChain === true || open.ticket === this.tickets)) {
         open.calls.push({ call, resolve, reject })
         return
       }
       const group = { calls: [{ call, resolve, reject }], ticket: 0 }
       open = group
-      void this.serial(async () => {
+      queue(async () => {
         if (open === group) open = undefined
         try {
           const results = await run(group.calls.map(c => c.call))
@@ -286,14 +294,20 @@ export class ClientStore {
     // what the batch builds on: conversation records, sequence records and status marks
     // (the small records usually come from memory; the reads that go to disk go at once)
     const tracked = added.filter(m => m.n != null)
-    // a fresh message's sequence number was just given out here: it cannot have been seen
-    const seqKeys = [...new Set(tracked.filter(m => !fresh.has(m)).map(m => `${m.conv}!${m.device}!${pad(m.n ?? 0)}`))]
     const mine = added.filter(m => this.hasStatus(m))
+    const maxesLoaded = this.loadInto(this.seqMaxCache, seqMaxes, [...new Set(tracked.map(m => `${m.conv}!${m.device}`))])
     await Promise.all([
       this.loadInto(this.convCache, records, [...new Set(added.map(m => m.conv))]),
-      this.loadInto(this.seqMaxCache, seqMaxes, [...new Set(tracked.map(m => `${m.conv}!${m.device}`))]),
+      maxesLoaded,
       this.loadInto(this.markCache, marks, [...new Set(mine.flatMap(m => STATUSES.map(s => `${m.conv}!${s}`)))]),
       (async () => {
+        await maxesLoaded
+        // only a number at or below the highest seen from its device can have been seen (the
+        // highest is written with every number, in the same batch), and a fresh message's was
+        // just given out here: most messages, arriving in order, are not looked up
+        const seqKeys = [...new Set(tracked
+          .filter(m => !fresh.has(m) && m.n! <= (seqMaxes.get(`${m.conv}!${m.device}`)?.max ?? 0))
+          .map(m => `${m.conv}!${m.device}!${pad(m.n!)}`))]
         for (let i = 0; i < seqKeys.length; i += CHUNK) {
           const slice = seqKeys.slice(i, i + CHUNK)
           const found = await this.seqs.getMany(slice)
@@ -606,6 +620,7 @@ export class ClientStore {
 
   async close (): Promise<void> {
     await this.chain
+    await this.sideChain
     await this.outboxWrites?.done.catch(() => {})
     await this.db.close()
   }

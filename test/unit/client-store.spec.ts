@@ -577,8 +577,33 @@ describe('ClientStore', function () {
       assert.equal(await again.nextSeq(DM), 6, 'and the last one written is on disk')
     })
 
-    it('lists the sequence numbers missing per device', async () => {
+    it('gives out a number while a history write is still out, and close waits for both', async () => {
       const store = await open()
+      const db = (store as unknown as { db: { batch: (ops: unknown[]) => Promise<void> } }).db
+      const original = db.batch.bind(db)
+      let release!: () => void
+      const held = new Promise<void>(resolve => { release = resolve })
+      // holds the history write (several records); a number is one record
+      db.batch = async (ops: unknown[]) => { if (ops.length > 1) await held; await original(ops) }
+      const adding = store.addMessages([message(1, { n: 1 })])
+      const marking = store.markRead(DM).catch(() => undefined)
+      assert.equal(await store.nextSeq(DM), 1, 'not behind the add and the markRead queued before it')
+      let added = false
+      void adding.then(() => { added = true })
+      await new Promise(resolve => setImmediate(resolve))
+      assert.equal(added, false)
+      release()
+      assert.equal((await adding).length, 1)
+      await marking
+      const numbering = store.nextSeq(DM)
+      await close(store)
+      assert.equal(await numbering, 2)
+      const again = await open()
+      assert.equal(await again.nextSeq(DM), 3)
+    })
+
+    it('lists the sequence numbers missing per device', async () => {
+      let store = await open()
       const OTHER = '12D3KooWOtherOtherOtherOtherOtherOtherOtherOther'
       await store.addMessages([
         ...[1, 2, 4, 7].map((n, k) => message(100 + k, { n })),
@@ -597,6 +622,11 @@ describe('ClientStore', function () {
       assert.deepEqual(await store.gaps(DM), [{ device: BOB_DEVICE, author: 'bob', missing: [6] }])
       await store.addMessages([message(602, { n: 6 })])
       assert.deepEqual(await store.gaps(DM), [])
+      // after a restart (nothing in memory) a number already seen is still recognised
+      await close(store)
+      store = await open()
+      await store.addMessages([message(603, { n: 5 }), message(604, { n: 10 })])
+      assert.deepEqual(await store.gaps(DM), [{ device: BOB_DEVICE, author: 'bob', missing: [8, 9] }])
       assert.deepEqual(await store.gaps('dm:alice:zed'), [])
     })
 
@@ -665,13 +695,17 @@ describe('ClientStore', function () {
         sub.getMany = async (...args: unknown[]) => { lookups++; return await original(...args) }
       }
       await store.addMessages([mine(3, { status: 'sending', n: 2 })])
-      assert.equal(lookups, 2, 'a message not marked fresh is looked for by id and by sequence number')
+      assert.equal(lookups, 1, 'a message not marked fresh is looked for by id (its number is above any seen from its device, so not by number)')
+      lookups = 0
+      await store.addMessages([message(4, { n: 1 })])
+      assert.equal(lookups, 2, 'one whose number is not above the highest seen from its device is looked for by number too')
+      assert.deepEqual((await store.gaps(DM)).filter(g => g.device === BOB_DEVICE), [], 'and its number is not counted twice')
       lookups = 0
       const added = await store.addMessages([mine(2, { status: 'sending', n: 1 })], { outbox: [item(2)], fresh: true })
       assert.deepEqual(added.map(m => m.id), [id(2)])
       assert.equal(lookups, 0, 'a fresh one is not')
-      assert.deepEqual((await store.page(DM)).map(m => m.id), [id(1), id(2), id(3)])
-      assert.equal((await store.conversation(DM))?.count, 3)
+      assert.deepEqual((await store.page(DM)).map(m => m.id), [id(1), id(2), id(3), id(4)])
+      assert.equal((await store.conversation(DM))?.count, 4)
       assert.deepEqual((await store.outboxItems()).map(i => i.id), [id(2)])
     })
 
