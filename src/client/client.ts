@@ -438,9 +438,9 @@ export class MeshClient {
     const queued = { id: env.id, queuedAt: Date.now(), to, envelope: env }
     // history and the outbox in one batch: the outbox is sent again only for what history has
     // (flushOutbox raises it)
-    const local = this.history.receive(env, 'sending', undefined, queued)
     const delivering = Promise.allSettled(recipients.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
     void Promise.allSettled(own.map(async d => { await this.deliver(d, env, { signal }) }))
+    const local = new Promise<void>(resolve => { setImmediate(resolve) }).then(async () => { await this.history.receive(env, 'sending', undefined, queued) })
     let archiveError: unknown
     let deferred: NodeJS.Timeout | undefined
     const archived = Promise.race([delivering, new Promise<void>(resolve => { deferred = setTimeout(resolve, ARCHIVE_DEFER_MS) })])
