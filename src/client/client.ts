@@ -430,16 +430,17 @@ export class MeshClient {
     const recipients = target.devices.filter(d => d.peer !== this.peerId)
     const own = to === login.user ? [] : (this.directory.get(login.user)?.devices ?? []).filter(d => d.peer !== this.peerId)
     // the archive copy is what offline devices (and this account's other devices) rely on: the
-    // signed envelope waits in the outbox until the node has it, even if this process dies. This
-    // device's own writes and the stream to the recipient go at once; the copy to the node once
-    // the recipient's devices answered or ARCHIVE_DEFER_MS passed, so that sealing it and the
-    // node's work on it do not compete with the direct delivery for the CPU. The send resolves
-    // only once this device has stored it too.
+    // signed envelope waits in the outbox until the node has it, even if this process dies. The
+    // stream to the recipient goes at once and this device's own write right behind it (on the
+    // next turn, so that its synchronous work does not hold the frame back); the copy to the
+    // node once the recipient's devices answered or ARCHIVE_DEFER_MS passed, so that sealing it
+    // and the node's work on it do not compete with the direct delivery for the CPU. The send
+    // resolves only once this device has stored it too.
     const queued = { id: env.id, queuedAt: Date.now(), to, envelope: env }
-    // history and the outbox in one batch: the outbox is sent again only for what history has
-    // (flushOutbox raises it)
     const delivering = Promise.allSettled(recipients.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
     void Promise.allSettled(own.map(async d => { await this.deliver(d, env, { signal }) }))
+    // history and the outbox in one batch: the outbox is sent again only for what history has
+    // (flushOutbox raises it)
     const local = new Promise<void>(resolve => { setImmediate(resolve) }).then(async () => { await this.history.receive(env, 'sending', undefined, queued) })
     let archiveError: unknown
     let deferred: NodeJS.Timeout | undefined
