@@ -174,13 +174,20 @@ export async function handleRequests<S extends z.ZodType> (node: Libp2p, protoco
   }, { maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS, ...(options.runOnLimitedConnection === true ? { runOnLimitedConnection: true } : {}) })
 }
 
+/** A persistent stream's answer to one request: `value` once `settled`. */
+interface Answer {
+  done: Promise<void>
+  settled: boolean
+  value?: unknown
+}
+
 /** The persistent side of handleRequests: many requests on one stream, answered in order. */
 async function servePersistent<S extends z.ZodType> (lp: FrameStream, ctx: HandlerContext, schema: S, handler: (req: z.infer<S>, ctx: HandlerContext) => Promise<unknown>, options: HandleRequestsOptions): Promise<void> {
   const { stream, connection } = ctx
   const max = options.maxFrameBytes ?? MAX_FRAME_BYTES
   const inFlight = options.maxInFlight ?? 32
   /** Answers in the order of their requests; `settled` once the handler is done. */
-  const answers: Array<{ done: Promise<void>, settled: boolean, value?: unknown }> = []
+  const answers: Answer[] = []
   let wake: (() => void) | undefined
   /** Wakes the reader when an answer went out (or the writer failed): it waits for room, never spins. */
   let written: (() => void) | undefined
@@ -197,7 +204,7 @@ async function servePersistent<S extends z.ZodType> (lp: FrameStream, ctx: Handl
     }
   }
   const answer = (req: z.infer<S>): void => {
-    const entry: { done: Promise<void>, settled: boolean, value?: unknown } = { settled: false, done: Promise.resolve() }
+    const entry: Answer = { settled: false, done: Promise.resolve() }
     entry.done = run(req).then(value => { entry.value = value; entry.settled = true })
     answers.push(entry)
   }
