@@ -213,18 +213,13 @@ function noiseOneWrite (): ReturnType<typeof noise> {
   const make = noise()
   return components => {
     const encrypter = make(components)
-    const outbound = encrypter.secureOutbound.bind(encrypter)
-    const inbound = encrypter.secureInbound.bind(encrypter)
-    encrypter.secureOutbound = async (connection, options) => {
-      const secured = await outbound(connection, options)
+    const joined = <A extends unknown[], T extends { connection: unknown }>(secure: (...args: A) => Promise<T>) => async (...args: A): Promise<T> => {
+      const secured = await secure(...args)
       joinNoiseWrites(secured.connection)
       return secured
     }
-    encrypter.secureInbound = async (connection, options) => {
-      const secured = await inbound(connection, options)
-      joinNoiseWrites(secured.connection)
-      return secured
-    }
+    encrypter.secureOutbound = joined(encrypter.secureOutbound.bind(encrypter))
+    encrypter.secureInbound = joined(encrypter.secureInbound.bind(encrypter))
     return encrypter
   }
 }
