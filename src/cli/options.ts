@@ -1,5 +1,5 @@
 /** Options every command shares, and where defaults come from (config/defaults.json). */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,12 +19,19 @@ export interface GlobalArgs {
   autoGetMax?: string
 }
 
-/** The repo's config/defaults.json: option name → default value. */
+/**
+ * The repo's config/defaults.json: option name → default value. It is found by walking up from
+ * this module, which is dist/src/cli/ when compiled, dist/bin/ when bundled for bin/meshchat.js,
+ * and src/cli/ under tsx.
+ */
 export function loadDefaults (): Record<string, unknown> {
-  const here = dirname(fileURLToPath(import.meta.url))
-  // dist/src/cli → repo root
-  const path = join(here, '..', '..', '..', 'config', 'defaults.json')
-  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let up = 0; up < 4; up++) {
+    dir = dirname(dir)
+    const path = join(dir, 'config', 'defaults.json')
+    if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+  }
+  throw new Error(`config/defaults.json not found above ${fileURLToPath(import.meta.url)}`)
 }
 
 function dataRoot (): string {
