@@ -4,7 +4,7 @@
  * `Harness` is faster; this one is for what only separate processes show (exit codes, stderr,
  * signals, the control socket, restarts).
  *
- * The binary runs the compiled code in dist/: build first (`npx tsc -p .`).
+ * The binary runs the compiled code in dist/: build first (`npm run build`).
  *
  * At the end, helpers for tests of the binary: `commandsIn(group, { env })` gives `run`, `json`,
  * `register`, `person` and `chatting` over one group, and `assertOk` / `assertFailure` check a
@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -42,6 +42,22 @@ function findRepoRoot (): string {
 export const REPO_ROOT = findRepoRoot()
 /** The `meshchat` bin this harness runs with `process.execPath`. */
 export const MESHCHAT_BIN = join(REPO_ROOT, 'bin', 'meshchat.js')
+
+let built = false
+/**
+ * bin/meshchat.js runs the bundle that `npm run build` makes after tsc (scripts/bundle.ts): it
+ * must be there and not older than the compiled code, or the processes would run stale code.
+ */
+function checkBuilt (): void {
+  if (built) return
+  const bundle = join(REPO_ROOT, 'dist', 'bin', 'index.js')
+  const compiled = join(REPO_ROOT, 'dist', 'src', 'cli', 'index.js')
+  if (!existsSync(bundle)) throw new Error(`${REPO_ROOT}/dist/bin is missing: build first (npm run build)`)
+  if (existsSync(compiled) && statSync(compiled).mtimeMs > statSync(bundle).mtimeMs) {
+    throw new Error(`${REPO_ROOT}/dist/bin is older than dist/src (tsc ran without the bundle step): npm run build`)
+  }
+  built = true
+}
 
 /** A process did not do what was awaited (print a line, exit) within its deadline. */
 export class ProcessTimeoutError extends Error {
@@ -244,9 +260,7 @@ export class ProcessGroup {
 
   /** Starts the binary with `args`; the process is tracked until it exits. */
   spawn (args: string[], options: { env?: Record<string, string | undefined>, cwd?: string, stdin?: 'pipe' | 'ignore' } = {}): ChildProcess {
-    if (!existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'index.js'))) {
-      throw new Error(`${REPO_ROOT}/dist is missing: build first (npx tsc -p .)`)
-    }
+    checkBuilt()
     // `ip netns exec` execs the program itself, so the pid stays the program's for signals
     const [file, argv] = this.init.netns == null
       ? [process.execPath, [MESHCHAT_BIN, ...args]]

@@ -1,7 +1,7 @@
 /**
  * `meshchat admin …` as the operator runs it: a separate process next to a running `meshchat
  * serve` (through its admin socket), and on the data folder of a stopped one. The tests run the
- * compiled code in dist/ (build first: `npx tsc -p .`).
+ * compiled code in dist/ (build first: `npm run build`).
  */
 import assert from 'node:assert/strict'
 import { ProcessGroup, assertFailure, assertOk, commandsIn } from '../../src/testing/index.js'

@@ -1,6 +1,6 @@
 /**
  * The README walkthrough with the real binary: every step is a separate `meshchat` process, as
- * people run it. The tests run the compiled code in dist/ (build first: `npx tsc -p .`).
+ * people run it. The tests run the compiled code in dist/ (build first: `npm run build`).
  */
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'

@@ -1,7 +1,7 @@
 /**
  * Issue 9 with the real binary: `send-file`, `files` and `get` between two people, each step a
  * separate `meshchat` process against a real `serve`, and a receiver killed with SIGKILL in the
- * middle of a transfer that resumes where it stopped. Runs dist/ (`npx tsc -p .` first).
+ * middle of a transfer that resumes where it stopped. Runs dist/ (`npm run build` first).
  */
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'

@@ -1,6 +1,6 @@
 /**
  * Issue 8 with the real binary: chat requests, contacts, profiles and rooms, each step a separate
- * `meshchat` process against a real `serve`. Runs the compiled code in dist/ (`npx tsc -p .`).
+ * `meshchat` process against a real `serve`. Runs the compiled code in dist/ (`npm run build`).
  */
 import assert from 'node:assert/strict'
 import { ProcessGroup, assertFailure, assertOk, commandsIn, isText, uniqueName as unique } from '../../src/testing/index.js'
