@@ -4,7 +4,7 @@
  * this account's direct messages, and the sequence numbers that reveal missing messages.
  */
 import { InvalidInputError, messageId, printable, timestamp, fileOffer } from '../protocol/index.js'
-import { openDb } from './db.js'
+import { openDb, readKeys } from './db.js'
 import { PeopleStore } from './people-store.js'
 import { FileStore } from './file-store.js'
 import { RecordCache } from './record-cache.js'
@@ -270,7 +270,7 @@ export class ClientStore {
     const looked = clean.filter(m => !fresh.has(m))
     for (let i = 0; i < looked.length; i += CHUNK) {
       const slice = looked.slice(i, i + CHUNK)
-      const found = await this.ids.getMany(slice.map(m => m.id))
+      const found = await readKeys<string>(this.ids, slice.map(m => m.id))
       slice.forEach((m, j) => { if (found[j] != null) known.add(m.id) })
     }
     const added: StoredMessage[] = []
@@ -310,7 +310,7 @@ export class ClientStore {
           .map(m => `${m.conv}!${m.device}!${pad(m.n!)}`))]
         for (let i = 0; i < seqKeys.length; i += CHUNK) {
           const slice = seqKeys.slice(i, i + CHUNK)
-          const found = await this.seqs.getMany(slice)
+          const found = await readKeys<string>(this.seqs, slice)
           slice.forEach((k, j) => { if (found[j] != null) seenSeqs.add(k) })
         }
       })()
@@ -382,15 +382,15 @@ export class ClientStore {
     const known = new Set<string>()
     for (let i = 0; i < ids.length; i += CHUNK) {
       const slice = ids.slice(i, i + CHUNK)
-      const found = await this.ids.getMany(slice)
+      const found = await readKeys<string>(this.ids, slice)
       slice.forEach((id, j) => { if (found[j] != null) known.add(id) })
     }
     return known
   }
 
   async getMessage (id: string): Promise<StoredMessage | undefined> {
-    const key = await this.ids.get(id)
-    return key == null ? undefined : await this.messages.get(key)
+    const [key] = await readKeys<string>(this.ids, [id])
+    return key == null ? undefined : (await readKeys<StoredMessage>(this.messages, [key]))[0]
   }
 
   /**
@@ -415,8 +415,8 @@ export class ClientStore {
       const cached = ids.flatMap(id => { const m = inMemory(id); return m == null ? [] : [m] })
       const rest = ids.filter(id => inMemory(id) == null)
       for (let i = 0; i < Math.max(cached.length, rest.length); i += CHUNK) {
-        const keys = (await this.ids.getMany(rest.slice(i, i + CHUNK))).filter((k): k is string => k != null)
-        const found = [...cached.slice(i, i + CHUNK), ...await this.messages.getMany(keys)]
+        const keys = (await readKeys<string>(this.ids, rest.slice(i, i + CHUNK))).filter((k): k is string => k != null)
+        const found = [...cached.slice(i, i + CHUNK), ...await readKeys<StoredMessage>(this.messages, keys)]
         for (const m of found) {
           if (m == null || !this.hasStatus(m) || rank(m.status) >= rank(status)) continue
           const raised = { ...m, status }

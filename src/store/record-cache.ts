@@ -1,11 +1,11 @@
 /** A read-through, write-through cache of small LevelDB records (the client's and the node's stores). */
+import { readKeys } from './db.js'
+import type { KeyReader } from './db.js'
 
 /** Records a cache keeps by default (least recently set go first). */
 export const RECORD_CACHE_ENTRIES = 10_000
 /** Keys read from disk per request. */
 const CHUNK = 500
-
-export interface Readable<V> { getMany: (keys: string[]) => Promise<Array<V | undefined>> }
 
 /**
  * Small records kept in memory after their first read, and what is known to be missing. Written
@@ -18,7 +18,7 @@ export class RecordCache<V> {
   /** Writes so far: a read that was out while one happened is not kept (the written entry may have been evicted). */
   private writes = 0
 
-  constructor (private readonly sublevel: Readable<V>, private readonly max = RECORD_CACHE_ENTRIES) {}
+  constructor (private readonly sublevel: KeyReader<V>, private readonly max = RECORD_CACHE_ENTRIES) {}
 
   async getMany (keys: string[]): Promise<Array<V | undefined>> {
     const found = new Map<string, V | null>()
@@ -31,7 +31,7 @@ export class RecordCache<V> {
     for (let i = 0; i < missing.length; i += CHUNK) {
       const slice = missing.slice(i, i + CHUNK)
       const writes = this.writes
-      const read = await this.sublevel.getMany(slice)
+      const read = await readKeys(this.sublevel, slice)
       const raced = this.writes !== writes
       slice.forEach((k, j) => {
         // a write committed while this read was out wins over what was read, and then what was

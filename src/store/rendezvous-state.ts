@@ -2,7 +2,7 @@
  * The rendezvous node's state behind one small interface (DESIGN.md "Storage"): LevelDB is the
  * first implementation; a clustered one (NATS JetStream buckets) can stand behind the same shape.
  */
-import { openDb } from './db.js'
+import { openDb, readKeys } from './db.js'
 import type { Db } from './db.js'
 import { LevelFileRecords } from './file-records.js'
 import { RecordCache } from './record-cache.js'
@@ -268,8 +268,9 @@ export class LevelRendezvousState implements RendezvousState {
   async addRoomMessage (room: string, record: RoomRecord, keep: number): Promise<void> {
     await this.serial(async () => {
       const key = `${room}!${pad(record.sentAt)}!${record.id}`
-      if (await this.rooms.get(key) != null) return
-      let count = (await this.roomCounts.get(room) ?? 0) + 1
+      const [known] = await readKeys<RoomRecord>(this.rooms, [key])
+      if (known != null) return
+      let count = ((await readKeys<number>(this.roomCounts, [room]))[0] ?? 0) + 1
       const ops: Array<{ type: 'put' | 'del', sublevel: unknown, key: string, value?: unknown }> = [
         { type: 'put', sublevel: this.rooms, key, value: record }
       ]

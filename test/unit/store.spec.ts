@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { LevelRendezvousState, RENDEZVOUS_SCHEMA_VERSION, openDb } from '../../src/store/index.js'
+import { LevelRendezvousState, RENDEZVOUS_SCHEMA_VERSION, SYNC_READ_KEYS, openDb, readKeys } from '../../src/store/index.js'
 import type { AccountRecord, DeviceRecord } from '../../src/store/index.js'
 
 function account (user: string, extra: Partial<AccountRecord> = {}): AccountRecord {
@@ -205,5 +205,37 @@ describe('LevelRendezvousState', function () {
     assert.equal(await pending, true)
     const second = await open()
     assert.deepEqual(await second.getAccount('alice'), account('alice'))
+  })
+})
+
+describe('readKeys', function () {
+  let dir: string
+
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'meshchat-readkeys-')) })
+  afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  it('reads a few keys on the spot and many through LevelDB\'s pool, with the same answers, and waits for a sublevel still opening', async () => {
+    const db = await openDb(dir, 'test', 1)
+    try {
+      const made = db.sublevel<string, number>('n', { valueEncoding: 'json' })
+      // a sublevel opens a moment after it is made: the read waits for it instead of failing
+      assert.notEqual(made.status, 'open')
+      assert.deepEqual(await readKeys<number>(made, ['a']), [undefined])
+      const keys = Array.from({ length: SYNC_READ_KEYS * 2 }, (_v, i) => `k${i}`)
+      await made.batch(keys.filter((_k, i) => i % 2 === 0).map((key, i) => ({ type: 'put' as const, key, value: i })))
+      const calls = { sync: 0, many: 0 }
+      const sub = made as unknown as { getMany: (...a: unknown[]) => Promise<unknown>, getSync: (...a: unknown[]) => unknown }
+      const many = sub.getMany.bind(made)
+      const one = sub.getSync.bind(made)
+      sub.getMany = async (...a) => { calls.many++; return await many(...a) }
+      sub.getSync = (...a) => { calls.sync++; return one(...a) }
+      const expected = keys.map((_k, i) => i % 2 === 0 ? i / 2 : undefined)
+      assert.deepEqual(await readKeys<number>(made, keys.slice(0, SYNC_READ_KEYS)), expected.slice(0, SYNC_READ_KEYS))
+      assert.deepEqual(calls, { sync: SYNC_READ_KEYS, many: 0 })
+      assert.deepEqual(await readKeys<number>(made, keys), expected)
+      assert.deepEqual(calls, { sync: SYNC_READ_KEYS, many: 1 })
+    } finally {
+      await db.close()
+    }
   })
 })
