@@ -9,7 +9,7 @@ import { PeopleStore } from './people-store.js'
 import { FileStore } from './file-store.js'
 import { RecordCache } from './record-cache.js'
 import type { FileOffer } from '../protocol/index.js'
-import type { Db } from './db.js'
+import type { Db, KeyReader } from './db.js'
 import type { BatchOperation } from 'level'
 
 export const CLIENT_SCHEMA_VERSION = 1
@@ -266,13 +266,7 @@ export class ClientStore {
 
   /** The transaction of addMessages: idempotent by id, one batch, the new ones in the order given. */
   private async addAll (clean: StoredMessage[], extra: Op[] = [], fresh = new Set<StoredMessage>()): Promise<StoredMessage[]> {
-    const known = new Set<string>()
-    const looked = clean.filter(m => !fresh.has(m))
-    for (let i = 0; i < looked.length; i += CHUNK) {
-      const slice = looked.slice(i, i + CHUNK)
-      const found = await readKeys<string>(this.ids, slice.map(m => m.id))
-      slice.forEach((m, j) => { if (found[j] != null) known.add(m.id) })
-    }
+    const known = await this.present(this.ids, clean.filter(m => !fresh.has(m)).map(m => m.id))
     const added: StoredMessage[] = []
     for (const m of clean) {
       if (known.has(m.id)) continue
@@ -308,11 +302,7 @@ export class ClientStore {
         const seqKeys = [...new Set(tracked
           .filter(m => !fresh.has(m) && m.n! <= (seqMaxes.get(`${m.conv}!${m.device}`)?.max ?? 0))
           .map(m => `${m.conv}!${m.device}!${pad(m.n!)}`))]
-        for (let i = 0; i < seqKeys.length; i += CHUNK) {
-          const slice = seqKeys.slice(i, i + CHUNK)
-          const found = await readKeys<string>(this.seqs, slice)
-          slice.forEach((k, j) => { if (found[j] != null) seenSeqs.add(k) })
-        }
+        for (const k of await this.present(this.seqs, seqKeys)) seenSeqs.add(k)
       })()
     ])
 
@@ -379,13 +369,18 @@ export class ClientStore {
 
   /** Which of these message ids are stored here (one read per CHUNK ids). */
   async knownIds (ids: string[]): Promise<Set<string>> {
-    const known = new Set<string>()
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      const slice = ids.slice(i, i + CHUNK)
-      const found = await readKeys<string>(this.ids, slice)
-      slice.forEach((id, j) => { if (found[j] != null) known.add(id) })
+    return await this.present(this.ids, ids)
+  }
+
+  /** Which of `keys` are in `sublevel` (one read per CHUNK keys). */
+  private async present (sublevel: KeyReader<string>, keys: string[]): Promise<Set<string>> {
+    const found = new Set<string>()
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const slice = keys.slice(i, i + CHUNK)
+      const values = await readKeys(sublevel, slice)
+      slice.forEach((k, j) => { if (values[j] != null) found.add(k) })
     }
-    return known
+    return found
   }
 
   async getMessage (id: string): Promise<StoredMessage | undefined> {
