@@ -169,7 +169,7 @@ async function meshchatRoom (report: Report, config: BenchConfig): Promise<void>
     const pids = [server.proc.pid!, process.pid, ...listeners.map(l => l.proc.pid!)]
     const runs = await measureRoom({ arrivals, pids, send: async text => (await s.sendRoom('global', text)).id }, config, 'room')
     const rss = listeners.map(l => rssOf(l.proc.pid!))
-    reportRoom(report, config, runs, 'fanout', 'meshchat room', `${config.fanout} \`meshchat listen --json\` processes and the rendezvous node (\`meshchat serve\`); sentAt is set when the sender signs, receivedAt when a receiver stores (1 ms clock); the node's validator writes room history before it forwards`, rss.reduce((x, y) => x + y, 0) / rss.length / MiB)
+    reportRoom(report, config, runs, 'fanout', 'meshchat room', `${config.fanout} \`meshchat listen --json\` processes and the rendezvous node (\`meshchat serve\`); sentAt is set when the sender signs, receivedAt when a receiver has validated it and hands it to its store (1 ms clock); the node forwards a valid message at once and writes its room history behind it`, rss.reduce((x, y) => x + y, 0) / rss.length / MiB)
   } finally {
     await sender?.stop().catch(() => {})
     await procs.stopAll()

@@ -126,6 +126,8 @@ export class MeshClient {
   private readonly stopController = new AbortController()
   private sessionTask?: Promise<void>
   private readonly seen = new Set<string>()
+  /** Room messages this device's validator accepted, by their bytes: gossipsub hands the same bytes on, so they are not decoded twice. */
+  private readonly checkedRoom = new WeakMap<Uint8Array, Envelope>()
   private dmChannels?: RequestChannels<typeof dmAck>
   /** The addresses last put in the peer store per device (knowPeer). */
   private readonly knownAddrs = new Map<string, string>()
@@ -505,8 +507,10 @@ export class MeshClient {
     // a private room's message goes sealed with the room key; this device keeps it as written
     const env = await signEnvelope(this.requireKey(), login.cert, { conv, ...this.roomList.sealFor(room, content), n: await this.store!.nextSeq(conv) })
     this.seen.add(env.id)
-    await this.history.receive(env.kind === 'sealed-room' ? { ...env, ...content } as Envelope : env)
+    // out first, kept here next: the local write no longer sits between signing and the room
+    // (a message that could not be published is not kept; one nobody got is, with the error)
     const res = await pubsub.publish(topic, encodeFrame(env, MAX_ROOM_ENVELOPE_BYTES))
+    await this.history.receive(env.kind === 'sealed-room' ? { ...env, ...content } as Envelope : env)
     if (res.recipients.length === 0) {
       throw new OfflineError(`nobody could be reached in #${room}`)
     }
@@ -696,7 +700,11 @@ export class MeshClient {
       // a private room: only members on its owner-signed list (a list older than the sender's is not their fault)
       const admitted = this.roomList.admits(room, verdict.envelope.author)
       // plaintext in a private room (or sealed in a public one) is not passed on
-      if (admitted === 'yes') return this.roomList.admitsKind(room, verdict.envelope.kind) ? TopicValidatorResult.Accept : TopicValidatorResult.Reject
+      if (admitted === 'yes') {
+        if (!this.roomList.admitsKind(room, verdict.envelope.kind)) return TopicValidatorResult.Reject
+        this.checkedRoom.set(msg.data, verdict.envelope)
+        return TopicValidatorResult.Accept
+      }
       return admitted === 'no' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     })
     this.subscribed.add(room)
@@ -741,11 +749,13 @@ export class MeshClient {
   private receiveRoom (topic: string, data: Uint8Array): void {
     const room = [...this.subscribed].find(r => roomTopic(r) === topic)
     if (room == null) return
-    let env: Envelope
-    try {
-      env = decodeFrame(data, envelopeSchema, MAX_ROOM_ENVELOPE_BYTES)
-    } catch {
-      return
+    let env = this.checkedRoom.get(data)
+    if (env == null) {
+      try {
+        env = decodeFrame(data, envelopeSchema, MAX_ROOM_ENVELOPE_BYTES)
+      } catch {
+        return
+      }
     }
     if ((env.kind !== 'text' && env.kind !== 'file' && env.kind !== 'sealed-room') || !this.remember(env.id)) return
     if (env.kind !== 'sealed-room') {

@@ -24,6 +24,7 @@ import { FileStore } from './files.js'
 import { Semaphore } from './semaphore.js'
 import { silentLogger } from './log.js'
 import { Metrics } from './metrics.js'
+import { RoomHistory } from './room-history.js'
 import {
   DEFAULT_HEARTBEAT_MS, MAX_CONCURRENT_HASHES, MAX_AUTH_QUEUE, ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES,
   FAILURE_BASE_DELAY_MS, FAILURE_MAX_DELAY_MS, FAILURE_FORGET_MS, MAX_SESSION_BACKLOG, MAX_DEVICES_PER_ACCOUNT, DEFAULT_PORT,
@@ -151,6 +152,7 @@ export class RendezvousNode {
   private admin?: AdminOps
   private adminServer?: AdminServer
   private readonly openRooms = new Set<string>()
+  private readonly roomHistory: RoomHistory
   /** Files waiting for accounts, sealed (files.ts). */
   private files?: FileStore
   /** Profiles and the room registry (people.ts). */
@@ -158,6 +160,7 @@ export class RendezvousNode {
 
   constructor (private readonly init: RendezvousInit) {
     this.log = init.logger ?? silentLogger
+    this.roomHistory = new RoomHistory(() => this.store, ROOM_HISTORY_LIMIT, this.log)
     this.people = new PeopleService({
       store: () => this.store,
       presence: this.presence,
@@ -290,6 +293,7 @@ export class RendezvousNode {
     this.metrics.gauge('meshchat_online_users', 'Accounts with at least one device online', () => this.presence.onlineCount())
     this.metrics.gauge('meshchat_accounts', 'Registered accounts', () => this.accounts)
     this.metrics.gauge('meshchat_relay_reservations', 'Devices holding a relay slot', () => this.node?.services.relay?.reservations.size ?? 0)
+    this.metrics.gauge('meshchat_room_history_writes', 'Room messages forwarded whose history write is under way', () => this.roomHistory.inFlight)
     this.metrics.gauge('meshchat_process_resident_bytes', 'Resident memory of the node', () => process.memoryUsage().rss)
   }
 
@@ -325,11 +329,8 @@ export class RendezvousNode {
         return verdict.ignore === true ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
       }
       this.count.room({ result: 'accepted' })
-      // keep recent room history for people who join later
-      const env = verdict.envelope
-      await this.store.addRoomMessage(room, { sentAt: env.sentAt, id: env.id, envelope: env }, ROOM_HISTORY_LIMIT).catch(err => {
-        this.log.error('room history write failed', { room, error: (err as Error).message })
-      })
+      // keep recent room history for people who join later: forwarded without waiting for the write
+      await this.roomHistory.add(room, verdict.envelope)
       return TopicValidatorResult.Accept
     })
     pubsub.subscribe(topic)
@@ -516,6 +517,7 @@ export class RendezvousNode {
     }
     if (req.room !== GLOBAL_ROOM && !isRoomName(req.room)) throw new InvalidInputError(`no room named #${printable(req.room)}`)
     if (!await this.people.canRead(req.room, account.user)) throw new NotMemberError(`you are not a member of #${req.room}`)
+    await this.roomHistory.settled()
     const rows = await this.store.readRoom(req.room, req.after, req.limit)
     const envelopes = []
     let bytes = 1024
