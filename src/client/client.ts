@@ -1,16 +1,17 @@
 /**
- * The headless client core: one device's node, its session with the rendezvous node, direct
- * messages, the global room and presence. It emits typed events and never touches a terminal.
+ * The headless client core: one device's node, direct messages and rooms, and the parts it wires
+ * together: the session with the rendezvous node and who is online (session.ts), history,
+ * people, rooms, files and the archive. It emits typed events and never touches a terminal.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, SESSION_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
-  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, sessionServerFrame, peopleResponse, checkRoomName, MAX_PEOPLE_FRAME_BYTES,
+  AUTH_PROTOCOL, DIRECTORY_PROTOCOL, DM_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
+  authResponse, directoryResponse, dmAck, envelope as envelopeSchema, peopleResponse, checkRoomName, MAX_PEOPLE_FRAME_BYTES,
   checkUsername, dmConversation, roomConversation, encodeFrame, decodeFrame, fromWireError, parseTarget,
   InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
-  InvalidCertificateError, AccountDisabledError, NotMemberError, MAX_ROOM_ENVELOPE_BYTES, text as textSchema
+  AccountDisabledError, NotMemberError, MAX_ROOM_ENVELOPE_BYTES, text as textSchema
 } from '../protocol/index.js'
 import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator, forgetSealCaches } from '../crypto/index.js'
 import { ClientStore } from '../store/index.js'
@@ -22,25 +23,26 @@ import { nodeFiles } from './file-node-source.js'
 import type { FilesInit, FileEntry, GetFileOptions, GetFileResult, SendFileOptions, SendFileResult } from './files.js'
 import { wantsRelay } from './reachability.js'
 import { ArchiveSync, isForMe } from './archive.js'
-import { askDirectoryPages, readDirectoryPages } from './directory-pages.js'
+import { askDirectoryPages } from './directory-pages.js'
 import type { RelayMode } from './reachability.js'
-import { createMeshNode, frameStream, handleRequests, readFrame, request, writeFrame, isRelayed, pingPeer, RequestChannels } from '../net/index.js'
+import { createMeshNode, handleRequests, request, isRelayed, pingPeer, RequestChannels } from '../net/index.js'
 import { Home } from './home.js'
+import { Session } from './session.js'
 import { EventHub } from './events.js'
 import { dialError, parseServerAddress, peerIdOfAddress } from './server-address.js'
 import {
-  DEFAULT_RECONNECT_MIN_MS, DEFAULT_RECONNECT_MAX_MS, DEFAULT_PEER_DIALS, DEFAULT_SESSION_TIMEOUT_MS,
-  DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, RELAY_GRACE_MS, MAIL_FETCH_DELAY_MS, ARCHIVE_DEFER_MS
+  DEFAULT_SESSION_TIMEOUT_MS,
+  DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, ARCHIVE_DEFER_MS
 } from './constants.js'
-import type { ChatMessage, ClientEvent, ClientEventListener, ConnectionState } from './events.js'
+import type { ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
-import type { FileOffer, Certificate, Envelope, UserInfo, PresenceEvent, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, DirectoryRequest, RoomInfo, RoomMember } from '../protocol/index.js'
+import type { FileOffer, Envelope, UserInfo, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, DirectoryRequest, RoomInfo, RoomMember } from '../protocol/index.js'
 import type { ChatRequest, ChatState, Contact, Profile, ProfileChange } from './people-types.js'
 import type { AccountKeyFile } from './home.js'
 import type { MessageStatus } from '../store/index.js'
 import type { ConversationSummary } from './history.js'
-import type { GossipInit, MeshNode, FrameStream } from '../net/index.js'
-import type { AbortOptions, Connection, PeerId, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
+import type { GossipInit, MeshNode } from '../net/index.js'
+import type { AbortOptions, Connection, PeerId, PrivateKey, PublicKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export interface ClientInit {
@@ -104,11 +106,6 @@ export interface WhoAmI {
   certExpires: number
 }
 
-interface LiveSession {
-  stream: Stream
-  lp: FrameStream
-}
-
 export class MeshClient {
   readonly home: Home
   private readonly hub = new EventHub()
@@ -118,9 +115,6 @@ export class MeshClient {
   private serverKey?: PublicKey
   private serverAddr?: Multiaddr
   private serverPeer?: PeerId
-  private readonly directory = new Map<string, UserInfo>()
-  private directoryLive = false
-  private live?: LiveSession
   private state: ConnectionState = 'offline'
   private stopped = false
   private readonly stopController = new AbortController()
@@ -135,9 +129,8 @@ export class MeshClient {
   /** Room topics this device is subscribed to (and validates). */
   private readonly subscribed = new Set<string>()
   private accountKey?: AccountKeyFile
-  /** This device asked for a relay slot; `hasRelayAddress` says whether it holds one now. */
+  /** This device asks the node for a relay slot (session.ts says when it holds none). */
   private relayed = false
-  private hasRelayAddress = false
   private store?: ClientStore
   private historyApi?: History
   /** The sealed archive at the rendezvous node: what offline devices and new devices rely on. */
@@ -159,6 +152,9 @@ export class MeshClient {
     openRoom: async (room, env) => await this.roomList.open(room, env),
     stopped: () => this.stopped
   })
+
+  /** The session with the rendezvous node and the live directory of users (session.ts). */
+  private readonly session: Session
 
   /** Chat requests, contacts and profiles (people.ts). */
   readonly people = new People({
@@ -203,7 +199,7 @@ export class MeshClient {
     send: async (to, offer, options) => await this.sendContent(to, { kind: 'file', body: offer }, options),
     devicesOf: async (user, options) => await this.devicesOf(user, options),
     accountKeyOf: async (user, options) => (await this.userInfo(user, options)).accountKey,
-    otherDevices: () => [...this.directory.values()].filter(u => u.online && u.disabled !== true).flatMap(u => u.devices.filter(d => d.peer !== this.peerId).map(device => ({ user: u.user, device }))),
+    otherDevices: () => this.session.all().filter(u => u.online && u.disabled !== true).flatMap(u => u.devices.filter(d => d.peer !== this.peerId).map(device => ({ user: u.user, device }))),
     knowPeer: async device => await this.knowPeer(device),
     roomAdmits: (room, user) => this.roomList.admits(room, user),
     emit: ev => { this.hub.emit(ev) },
@@ -213,6 +209,29 @@ export class MeshClient {
 
   constructor (private readonly init: ClientInit) {
     this.home = new Home(init.home)
+    this.session = new Session({
+      node: () => this.libp2p,
+      serverPeer: () => this.serverPeer!,
+      login: () => this.requireLogin(),
+      saveCertificate: async cert => {
+        this.login = { ...this.requireLogin(), cert }
+        await this.home.saveCertificate(cert)
+      },
+      state: () => this.state,
+      setState: (state, reason) => { this.setState(state, reason) },
+      emit: ev => { this.hub.emit(ev) },
+      stopSignal: this.stopController.signal,
+      knowPeer: async device => await this.knowPeer(device),
+      profile: profile => { void this.people.applyProfile(profile).catch(() => {}) },
+      room: room => { void this.roomList.apply(room).catch(() => {}) },
+      welcomed: () => { void this.roomList.sync().then(async () => { await this.catchUp() }, async () => { await this.catchUp() }).catch(() => {}) },
+      mail: () => { void this.archive.fetchMine().catch(() => {}) }
+    }, {
+      relayed: () => this.relayed,
+      ...(init.peerDials == null ? {} : { peerDials: init.peerDials }),
+      ...(init.reconnectMinMs == null ? {} : { reconnectMinMs: init.reconnectMinMs }),
+      ...(init.reconnectMaxMs == null ? {} : { reconnectMaxMs: init.reconnectMaxMs })
+    })
     // a file left sealed at the rendezvous node is a source too, after the sender's devices
     // (and where a file for someone offline waits for them, sealed to their account key)
     this.fileList.useNode(nodeFiles({ node: () => this.libp2p, server: () => this.serverPeer!, cert: () => this.requireLogin().cert, accountKey: () => this.accountKey! }))
@@ -281,7 +300,7 @@ export class MeshClient {
     // file bytes on their own streams (issue 9); relayed connections only when the requester allows it
     await this.fileList.start()
     this.dmChannels = new RequestChannels(this.node, DM_PROTOCOL, dmAck, { runOnLimitedConnection: true })
-    this.node.addEventListener('self:peer:update', () => { this.addressesChanged() })
+    this.node.addEventListener('self:peer:update', () => { this.session.addressesChanged() })
     this.node.services.pubsub.addEventListener('gossipsub:message', evt => {
       this.receiveRoom(evt.detail.msg.topic, evt.detail.msg.data)
     })
@@ -301,7 +320,7 @@ export class MeshClient {
       this.setState('connected')
     } else {
       const first = Promise.withResolvers<void>()
-      this.sessionTask = this.sessionLoop(first)
+      this.sessionTask = this.session.run(first)
       const timeout = options.signal ?? AbortSignal.timeout(DEFAULT_SESSION_TIMEOUT_MS)
       await Promise.race([
         first.promise,
@@ -316,9 +335,7 @@ export class MeshClient {
     if (this.stopped) return
     this.stopped = true
     this.stopController.abort()
-    clearTimeout(this.relayWatch)
-    clearTimeout(this.mailTimer)
-    this.live?.stream.abort(new Error('client stopping'))
+    this.session.stop()
     await this.fileList.stop()
     this.dmChannels?.close()
     await this.node?.stop()
@@ -363,7 +380,7 @@ export class MeshClient {
       await this.archivePut(env, item.to === me ? [me] : [item.to, me], options)
       await this.store!.deleteOutbox(item)
       await this.history.raise([env.id], 'sent')
-      const devices = this.directory.get(item.to)?.devices ?? []
+      const devices = this.session.get(item.to)?.devices ?? []
       void Promise.allSettled(devices.filter(d => d.peer !== this.peerId).map(async d => { await this.deliver(d, env, options) }))
       sent++
     }
@@ -393,8 +410,8 @@ export class MeshClient {
 
   /** Every registered user with presence; from the live session, or asked of the rendezvous node. */
   async users (options: AbortOptions = {}): Promise<UserInfo[]> {
-    if (this.directoryLive) {
-      return [...this.directory.values()].sort((a, b) => a.user.localeCompare(b.user))
+    if (this.session.live) {
+      return this.session.all().sort((a, b) => a.user.localeCompare(b.user))
     }
     const all = await askDirectoryPages(async after => await this.askDirectory({ op: 'users', cert: this.requireLogin().cert, ...(after == null ? {} : { after }) }, options))
     return all.sort((a, b) => a.user.localeCompare(b.user))
@@ -430,7 +447,7 @@ export class MeshClient {
     this.remember(env.id)
 
     const recipients = target.devices.filter(d => d.peer !== this.peerId)
-    const own = to === login.user ? [] : (this.directory.get(login.user)?.devices ?? []).filter(d => d.peer !== this.peerId)
+    const own = to === login.user ? [] : (this.session.get(login.user)?.devices ?? []).filter(d => d.peer !== this.peerId)
     // the archive copy is what offline devices (and this account's other devices) rely on: the
     // signed envelope waits in the outbox until the node has it, even if this process dies. The
     // stream to the recipient goes at once and this device's own write right behind it (on the
@@ -722,7 +739,7 @@ export class MeshClient {
 
   /** True when the operator disabled the account: its messages are refused. */
   private isDisabled (user: string): boolean {
-    return this.directory.get(user)?.disabled === true
+    return this.session.get(user)?.disabled === true
   }
 
   /** Envelopes that are not messages or receipts: chat controls and contact changes. */
@@ -810,19 +827,19 @@ export class MeshClient {
 
   /** A user's directory entry: from the live session, else asked of the node, else the last known. */
   private async userInfo (user: string, options: AbortOptions): Promise<UserInfo> {
-    if (this.directoryLive) {
-      const info = this.directory.get(user)
+    if (this.session.live) {
+      const info = this.session.get(user)
       if (info == null) throw new UnknownUserError(`no user named "${user}"`)
       return info
     }
     try {
       const [info] = (await this.askDirectory({ op: 'user', cert: this.requireLogin().cert, user }, options)).users
       if (info == null) throw new UnknownUserError(`no user named "${user}"`)
-      this.directory.set(user, info)
+      this.session.set(info)
       return info
     } catch (err) {
       // the node is down: chat on with what the last session told us
-      const known = this.directory.get(user)
+      const known = this.session.get(user)
       if (known != null && (err as Error).name !== 'UnknownUserError') return known
       throw err
     }
@@ -847,7 +864,7 @@ export class MeshClient {
     const signal = AbortSignal.timeout(DEFAULT_SEND_TIMEOUT_MS)
     const peer = to === login.user ? null : to
     const mine = peer == null || body.status !== 'delivered'
-    const targets = [...(peer == null ? [] : (this.directory.get(peer)?.devices ?? [])), ...(mine ? (this.directory.get(login.user)?.devices ?? []) : [])]
+    const targets = [...(peer == null ? [] : (this.session.get(peer)?.devices ?? [])), ...(mine ? (this.session.get(login.user)?.devices ?? []) : [])]
       .filter(d => d.peer !== this.peerId)
     await Promise.allSettled([
       this.archivePut(env, peer == null ? [login.user] : mine ? [peer, login.user] : [peer], { signal }),
@@ -869,7 +886,7 @@ export class MeshClient {
     await this.store!.putOutbox(queued)
     const archived = this.archivePut(env, recipient === me ? [me] : [recipient, me], { signal })
       .then(async () => { await this.store!.deleteOutbox(queued); return true }, () => false)
-    const targets = [...(recipient === me ? [] : (this.directory.get(recipient)?.devices ?? [])), ...(this.directory.get(me)?.devices ?? [])]
+    const targets = [...(recipient === me ? [] : (this.session.get(recipient)?.devices ?? [])), ...(this.session.get(me)?.devices ?? [])]
       .filter(d => d.peer !== this.peerId)
     const delivered = await Promise.allSettled(targets.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
     const ok = delivered.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
@@ -897,195 +914,6 @@ export class MeshClient {
     } catch (err) {
       throw dialError(err, this.requireLogin().server)
     }
-  }
-
-  private applyPresence (ev: PresenceEvent): void {
-    if (ev.type === 'profile') {
-      void this.people.applyProfile(ev.profile).catch(() => {})
-      return
-    }
-    if (ev.type === 'room') {
-      void this.roomList.apply(ev.room).catch(() => {})
-      return
-    }
-    if (ev.type === 'disabled') {
-      const before = this.directory.get(ev.user)
-      if (before != null) this.directory.set(ev.user, { ...before, disabled: ev.disabled, ...(ev.disabled ? { online: false, devices: [] } : {}) })
-      this.hub.emit({ type: 'disabled', user: ev.user, disabled: ev.disabled })
-      return
-    }
-    if (ev.type === 'registered') {
-      const known = this.directory.get(ev.user)
-      if (known == null) {
-        this.directory.set(ev.user, { user: ev.user, online: false, lastSeen: null, createdAt: ev.at, devices: [], accountKey: ev.accountKey ?? null })
-        this.hub.emit({ type: 'registered', user: ev.user, at: ev.at })
-      } else if (ev.accountKey != null && ev.accountKey !== known.accountKey) {
-        // an account added by the operator got its key at its first login, or a reset made a new one
-        this.directory.set(ev.user, { ...known, accountKey: ev.accountKey })
-      }
-      return
-    }
-    const before = this.directory.get(ev.user)
-    const after: UserInfo = { user: ev.user, online: ev.online, lastSeen: ev.lastSeen ?? before?.lastSeen ?? null, createdAt: before?.createdAt ?? ev.at, devices: ev.devices, accountKey: before?.accountKey ?? null, ...(before?.disabled === true ? { disabled: true } : {}) }
-    this.directory.set(ev.user, after)
-    if (before?.online !== after.online) {
-      this.hub.emit({ type: 'presence', user: ev.user, online: ev.online, lastSeen: after.lastSeen, at: ev.at })
-    }
-    this.dialPeers()
-  }
-
-  /** Keeps connections to a few other online devices so rooms do not hang on the rendezvous node. */
-  private dialPeers (): void {
-    if (this.stopped) return
-    const want = this.init.peerDials ?? DEFAULT_PEER_DIALS
-    const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
-    let count = [...connected].filter(p => p !== this.serverPeer!.toString()).length
-    for (const info of this.directory.values()) {
-      for (const d of info.devices) {
-        if (count >= want) return
-        if (d.peer === this.peerId || connected.has(d.peer)) continue
-        count++
-        void this.knowPeer(d).then(async peer => await this.libp2p.dial(peer, { signal: AbortSignal.timeout(10_000) })).catch(() => {})
-      }
-    }
-  }
-
-  private myAddrs (): string[] {
-    // direct addresses first, the relayed one last (peers try them in that order)
-    // loopback addresses mean something to peers only when everyone is on this machine
-    const loopbackServer = /^\/(ip4\/127\.|ip6\/::1\/)/.test(this.requireLogin().server)
-    const all = this.libp2p.getMultiaddrs().map(a => a.toString()).filter(a => loopbackServer || !/^\/(ip4\/127\.|ip6\/::1\/)/.test(a))
-    return [...all.filter(a => !isRelayed(a)), ...all.filter(a => isRelayed(a))].slice(0, 16)
-  }
-
-  private relayWatch?: NodeJS.Timeout
-  private mailTimer?: NodeJS.Timeout
-
-  /**
-   * New items wait in the archive. Most are copies of what came straight from a peer a moment
-   * ago, so notices arriving close together are answered with one fetch, a little later.
-   */
-  private mailArrived (): void {
-    if (this.mailTimer != null || this.stopped) return
-    this.mailTimer = setTimeout(() => {
-      this.mailTimer = undefined
-      void this.archive.fetchMine().catch(() => {})
-    }, MAIL_FETCH_DELAY_MS)
-  }
-
-  /**
-   * A device that wants a relay slot and has none a while after connecting says why: peers then
-   * reach it only through the copies the rendezvous node keeps (relay full, or refused).
-   */
-  private watchRelaySlot (): void {
-    if (!this.relayed || this.relayWatch != null) return
-    this.relayWatch = setTimeout(() => {
-      this.relayWatch = undefined
-      if (this.stopped || this.hasRelayAddress) return
-      this.hub.emit({ type: 'relay', reserved: false, reason: 'the rendezvous node gave this device no relay slot (it may be full): peers cannot reach it directly, messages to it go through the node\'s stored copies' })
-    }, RELAY_GRACE_MS)
-    this.relayWatch.unref()
-  }
-
-  /** The device learned or lost an address (a relay slot, say): tell the node and the UI. */
-  private addressesChanged (): void {
-    if (this.stopped) return
-    const addrs = this.myAddrs()
-    const relayedNow = addrs.some(a => isRelayed(a))
-    if (relayedNow !== this.hasRelayAddress) {
-      this.hasRelayAddress = relayedNow
-      this.hub.emit({ type: 'relay', reserved: relayedNow, ...(relayedNow ? {} : { reason: 'the relay slot on the rendezvous node is gone; renewing' }) })
-    }
-    if (this.live != null) void this.live.lp.write(encodeFrame({ t: 'addrs', addrs })).catch(() => {})
-  }
-
-  /** Runs sessions with the rendezvous node, reconnecting with backoff until stopped. */
-  private async sessionLoop (first: PromiseWithResolvers<void>): Promise<void> {
-    const min = this.init.reconnectMinMs ?? DEFAULT_RECONNECT_MIN_MS
-    const max = this.init.reconnectMaxMs ?? DEFAULT_RECONNECT_MAX_MS
-    let delay = min
-    let settled = false
-    while (!this.stopped) {
-      this.setState(this.state === 'offline' || this.state === 'connecting' ? 'connecting' : 'reconnecting')
-      try {
-        await this.runSession(() => {
-          delay = min
-          if (!settled) { settled = true; first.resolve() }
-        })
-      } catch (err) {
-        if (this.stopped) break
-        const name = (err as Error).name
-        const fatal = ['InvalidCertificateError', 'AccountDisabledError', 'UnknownUserError', 'ServerKeyChangedError'].includes(name) ||
-          dialError(err, this.requireLogin().server).name === 'ServerKeyChangedError'
-        if (fatal) {
-          const e = err as MeshchatError
-          this.hub.emit({ type: 'error', error: { name: e.name, message: e.message } })
-          this.setState('offline', e.message)
-          if (!settled) { settled = true; first.reject(dialError(err, this.requireLogin().server)) }
-          return
-        }
-        // a passing failure (the node is down or unreachable): this device works on with its own
-        // history and the peers it knows, and keeps trying in the background
-        const reason = dialError(err, this.requireLogin().server).message
-        if (!settled) { settled = true; first.resolve() }
-        this.directoryLive = false
-        this.setState('reconnecting', reason)
-      }
-      if (this.stopped) break
-      this.directoryLive = false
-      this.setState('reconnecting')
-      await sleep(delay + Math.random() * delay * 0.2, this.stopController.signal)
-      delay = Math.min(max, delay * 2)
-    }
-  }
-
-  private async runSession (onWelcome: () => void): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(10_000), this.stopController.signal])
-    const stream = await this.libp2p.dialProtocol(this.serverPeer!, SESSION_PROTOCOL, { signal })
-    const lp = frameStream(stream)
-    this.live = { stream, lp }
-    let beat: NodeJS.Timeout | undefined
-    try {
-      await writeFrame(lp, { t: 'hello', cert: this.requireLogin().cert, addrs: this.myAddrs() }, { signal })
-      const welcome = await readFrame(lp, sessionServerFrame, { signal })
-      if (welcome.t === 'error') throw fromWireError(welcome.error)
-      if (welcome.t !== 'welcome') throw new InvalidMessageError('session did not start with welcome')
-      await this.renewCertificate(welcome.cert)
-      const users = await readDirectoryPages(welcome, async () => await readFrame(lp, sessionServerFrame, { signal }))
-      this.directory.clear()
-      for (const u of users) this.directory.set(u.user, u)
-      this.directoryLive = true
-      this.setState('connected')
-      this.watchRelaySlot()
-      onWelcome()
-      this.dialPeers()
-      void this.roomList.sync().then(async () => { await this.catchUp() }, async () => { await this.catchUp() }).catch(() => {})
-      let n = 0
-      const hb = welcome.heartbeatMs
-      beat = setInterval(() => {
-        lp.write(encodeFrame({ t: 'ping', n: n++ })).catch(() => {})
-      }, hb)
-      for (;;) {
-        const frame = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.any([AbortSignal.timeout(hb * 3), this.stopController.signal]) })
-        if (frame.t === 'event') this.applyPresence(frame.ev)
-        else if (frame.t === 'mail') this.mailArrived()
-        else if (frame.t === 'error') throw fromWireError(frame.error)
-      }
-    } finally {
-      clearInterval(beat)
-      this.directoryLive = false
-      stream.abort(new Error('session ended'))
-      this.live = undefined
-    }
-  }
-
-  private async renewCertificate (cert: Certificate): Promise<void> {
-    const login = this.requireLogin()
-    if (cert.user !== login.user || cert.device !== this.peerId) {
-      throw new InvalidCertificateError('the rendezvous node sent a certificate for someone else')
-    }
-    this.login = { ...login, cert }
-    await this.home.saveCertificate(cert)
   }
 }
 
