@@ -1,6 +1,7 @@
 /**
  * Files on one device (issue 9): offering a file (hash it chunk by chunk, share it, send the
- * offer as a message), serving shared files to the devices allowed to have them, and fetching
+ * offer as a message), serving shared files to the devices allowed to have them (who may, how many
+ * at once and what the cards show of it: file-serving.ts), and fetching
  * offered files: chunk by chunk from whichever source has them (the sender's devices, other
  * room members, the rendezvous node's sealed copy), each chunk verified against the signed offer
  * and fsynced before its progress is recorded, so a killed process repeats at most one chunk. A
@@ -16,9 +17,9 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { basename, join, resolve } from 'node:path'
 import {
   FILE_PROTOCOL, CHUNK_HASH_BYTES, DEFAULT_MAX_FILE_SIZE, MAX_FILE_SIZE_LIMIT, chunkSizeFor, checkFileName, formatBytes,
-  dmConversation, printable, fromWireError,
+  printable, fromWireError,
   DiskFullError, FileTooLargeError, FileVerificationError, InvalidInputError, InvalidMessageError, OfflineError,
-  ServerBusyError, UnknownFileError, MeshchatError, TimeoutError
+  UnknownFileError, MeshchatError, TimeoutError
 } from '../protocol/index.js'
 import { isRelayed } from '../net/index.js'
 import { DeviceSource, DEFAULT_FILE_IDLE_MS, DEFAULT_FILE_WINDOW, firstLine, serveFile } from './file-transfer.js'
@@ -27,10 +28,12 @@ import { conversationOf, targetOf } from './history.js'
 import { newMeter, rateOf, snapshot, tick } from './file-meter.js'
 import { FINAL_UPLOAD_ERRORS, SealedUploads } from './file-uploads.js'
 import { AutoGet, DEFAULT_AUTO_GET_MAX } from './file-auto.js'
+import { FileServing } from './file-serving.js'
+import type { ServedNow } from './file-serving.js'
 import type { Meter } from './file-meter.js'
 import type { AutoGetMode } from './file-auto.js'
 import type { NodeFileStore } from './file-node-source.js'
-import type { ChunkSink, ChunkSource, ServeStart, ServeWatch } from './file-transfer.js'
+import type { ChunkSink, ChunkSource } from './file-transfer.js'
 import type { ClientEvent, ClientEventListener } from './events.js'
 import type { SendResult } from './client.js'
 import type { Certificate, DeviceInfo, FileOffer } from '../protocol/index.js'
@@ -212,24 +215,7 @@ export interface FilesDeps {
 }
 
 /** Transfers of one file an entry lists in `serving`, at most (the rest still run). */
-export const MAX_SERVING_SHOWN = 4
-/** People an entry lists in `sentTo`, at most (the latest), and files this remembers them for. */
-const MAX_SENT_TO = 16
-const MAX_SENT_FILES = 256
-
-/** A transfer this device serves now (see ServingState); `conv` admitted it (null: this account's own device). */
-interface Serve {
-  peer: string
-  user: string
-  conv: string | null
-  meter: Meter
-}
-
-/** A moment's view of what this device sends of one file (see Files.servedNow). */
-interface ServedNow {
-  moving: Array<{ serve: Serve, bytes: number, total: number, rate: number }>
-  sent: Array<{ user: string, conv: string | null }>
-}
+export { MAX_SERVING_SHOWN } from './file-serving.js'
 
 /** More sources than this are not tried for one room file in one round. */
 export const MAX_ROOM_SOURCES = 8
@@ -288,13 +274,16 @@ export class Files {
   private offConnections?: () => void
   /** Sources that are this account's own devices (not the sender's): see fetchAll. */
   private readonly helpers = new WeakSet<ChunkSource>()
-  private readonly serving = new Map<string, number>()
-  /** Transfers served now, by sha256; and who got all of a file, by sha256 (this process only). */
-  private readonly outgoing = new Map<string, Serve[]>()
-  private readonly sent = new Map<string, Array<{ user: string, conv: string | null }>>()
-  /** The events about a file served now, in order, by sha256. */
-  private readonly telling = new Map<string, Promise<void>>()
-  private servingTotal = 0
+  /** Who may fetch what from this device, how many at once, and what the cards show of it (file-serving.ts). */
+  private readonly serving: FileServing = new FileServing({
+    me: () => this.deps.me(),
+    store: () => this.deps.store(),
+    roomAdmits: (room, user) => this.deps.roomAdmits(room, user),
+    emit: ev => { this.deps.emit(ev) },
+    cardOf: async (o, served) => await this.entryOf(o, undefined, undefined, served),
+    limits: () => ({ perPeer: this.init.maxServedPerPeer ?? 4, total: this.init.maxServed ?? 32 }),
+    busy: () => { this.stats.busy++ }
+  })
   private downloads = 0
   private readonly queue: Array<() => void> = []
   private readonly extraSources: SourceFactory[] = []
@@ -338,6 +327,11 @@ export class Files {
     this.addSource(store.source)
   }
 
+  /** Transfers this device serves now (for tests). */
+  get servingNow (): number {
+    return this.serving.count
+  }
+
   /** Automatic fetches begun by this instance (the auto-get setting; for tests). */
   get autoFetches (): number {
     return this.auto.started
@@ -351,15 +345,15 @@ export class Files {
     await this.deps.node().handle(FILE_PROTOCOL, async (stream, connection) => {
       await serveFile(stream, connection, {
         serverKey: this.deps.serverKey,
-        authorize: async (sha, user) => await this.authorize(sha, user),
+        authorize: async (sha, user) => await this.serving.authorize(sha, user),
         manifestPath: sha => this.sharedManifest(sha),
-        acquire: peer => this.acquire(peer),
-        changed: sha => { this.changed(sha) },
+        acquire: peer => this.serving.acquire(peer),
+        changed: sha => { this.serving.changed(sha) },
         served: (sha, index, peer) => {
           this.stats.served.set(sha, (this.stats.served.get(sha) ?? 0) + 1)
           this.uploads.served(sha, index, peer)
         },
-        watch: t => this.watchServe(t),
+        watch: t => this.serving.watch(t),
         idleMs: this.init.idleMs
       })
     }, { maxInboundStreams: perPeer * 2, runOnLimitedConnection: true })
@@ -541,7 +535,7 @@ export class Files {
   }
 
   /** `served`: what this device sent of it at some moment (an event tells that moment, not a later one). */
-  private async entryOf (o: OfferRecord, t?: TransferRecord, share?: ShareRecord, served: ServedNow = this.servedNow(o.offer.sha256)): Promise<FileEntry> {
+  private async entryOf (o: OfferRecord, t?: TransferRecord, share?: ShareRecord, served: ServedNow = this.serving.now(o.offer.sha256)): Promise<FileEntry> {
     const store = this.deps.store().files
     const sha = o.offer.sha256
     t ??= await store.transfer(sha)
@@ -568,6 +562,11 @@ export class Files {
       const up = to === me ? undefined : await store.upload(to, sha)
       if (up != null) sealed = { to, state: up.state, bytes: this.sealedBytes(up), ...(up.error == null || up.state === 'stored' ? {} : { error: up.error }) }
     }
+    // a file going up to the node for someone offline is listed after the device transfers
+    const meter = sealed?.state === 'uploading' ? this.uploads.meterOf(sealed.to, sha) : undefined
+    const upload: ServingState | undefined = sealed?.state === 'uploading'
+      ? { to: sealed.to, via: 'node', bytes: sealed.bytes, total: o.offer.size, rate: meter == null ? 0 : Math.round(rateOf(meter)) }
+      : undefined
     return {
       id: o.id,
       conv: o.conv,
@@ -584,7 +583,7 @@ export class Files {
       ...(path == null ? {} : { path }),
       ...(t?.error == null || state === 'done' ? {} : { error: t.error }),
       ...(sealed == null ? {} : { sealed }),
-      ...this.servingOf(o, sealed, served)
+      ...this.serving.of(o, served, upload)
     }
   }
 
@@ -976,138 +975,6 @@ export class Files {
   private async forgetAtNode (o: OfferRecord): Promise<void> {
     if (this.nodeStore == null || !o.conv.startsWith('dm:') || o.author === this.deps.me()) return
     await this.nodeStore.delete({ sha256: o.offer.sha256, sender: o.author }, { signal: AbortSignal.timeout(NODE_DELETE_TIMEOUT_MS) }).catch(() => {})
-  }
-
-  // ---- serving -------------------------------------------------------------------------------
-
-  /** The share `user` may fetch: their own account's, or offered in a chat or room they are in. */
-  private async authorize (sha256: string, user: string): Promise<ShareRecord> {
-    const share = await this.deps.store().files.share(sha256)
-    if (share == null || this.admitting(share, user) === undefined) throw new UnknownFileError('this device has no such file for you')
-    return share
-  }
-
-  /** The conversation through which `user` may fetch `share` (null: this account's own), or undefined. */
-  private admitting (share: ShareRecord, user: string): string | null | undefined {
-    const me = this.deps.me()
-    if (user === me) return null
-    for (const conv of share.convs) {
-      if (conv.startsWith('dm:') && conv === dmConversation(me, user)) return conv
-      if (conv.startsWith('room:') && this.deps.roomAdmits(conv.slice(5), user) === 'yes') return conv
-    }
-    return undefined
-  }
-
-  /**
-   * A device began fetching a file from this one: its offers' cards show how far it got
-   * (throttled like downloads), and once it ends whether all of it went ("sent to bob").
-   */
-  private watchServe (t: ServeStart): ServeWatch {
-    const meter = newMeter('uploading', t.total)
-    meter.bytes = t.from
-    const serve: Serve = { peer: t.peer, user: t.user, conv: null, meter }
-    const list = this.outgoing.get(t.sha256) ?? []
-    list.push(serve)
-    this.outgoing.set(t.sha256, list)
-    // which conversation admitted it decides which cards show it (read once; authorize checked it)
-    const ready = this.deps.store().files.share(t.sha256).then(share => {
-      serve.conv = share == null ? null : this.admitting(share, t.user) ?? null
-    }).catch(() => {})
-    const changed = (): void => {
-      const now = this.servedNow(t.sha256)
-      void ready.then(() => { this.servingChanged(t.sha256, serve.conv, now) })
-    }
-    changed()
-    let ended = false
-    return {
-      sent: bytes => {
-        if (ended || !tick(meter, bytes)) return
-        changed()
-      },
-      end: whole => {
-        if (ended) return
-        ended = true
-        const left = (this.outgoing.get(t.sha256) ?? []).filter(s => s !== serve)
-        if (left.length === 0) this.outgoing.delete(t.sha256)
-        else this.outgoing.set(t.sha256, left)
-        if (whole) this.rememberSent(t.sha256, t.user, serve.conv)
-        changed()
-      }
-    }
-  }
-
-  private rememberSent (sha256: string, user: string, conv: string | null): void {
-    const list = (this.sent.get(sha256) ?? []).filter(s => s.user !== user || s.conv !== conv)
-    list.push({ user, conv })
-    this.sent.delete(sha256)
-    this.sent.set(sha256, list.slice(-MAX_SENT_TO))
-    // the oldest files are forgotten first (a Map keeps insertion order)
-    while (this.sent.size > MAX_SENT_FILES) this.sent.delete(this.sent.keys().next().value!)
-  }
-
-  /** A transfer of `sha256` through `conv` (null: to this account's own device, every offer) moved or ended. */
-  private servingChanged (sha256: string, conv: string | null, served: ServedNow): void {
-    // one after the other, so a later moment is never told before an earlier one
-    const next = (this.telling.get(sha256) ?? Promise.resolve()).then(async () => {
-      for (const o of await this.deps.store().files.offersOf(sha256)) {
-        if (conv == null || o.conv === conv) this.deps.emit({ type: 'file', file: await this.entryOf(o, undefined, undefined, served) })
-      }
-    }).catch(() => {})
-    this.telling.set(sha256, next)
-    void next.then(() => { if (this.telling.get(sha256) === next) this.telling.delete(sha256) })
-  }
-
-  /** The transfers of `sha256` this device serves now, as they stand, and who got all of it. */
-  private servedNow (sha256: string): ServedNow {
-    return {
-      moving: (this.outgoing.get(sha256) ?? []).map(s => ({ serve: s, bytes: s.meter.bytes, total: s.meter.total, rate: Math.round(rateOf(s.meter)) })),
-      sent: [...(this.sent.get(sha256) ?? [])]
-    }
-  }
-
-  /** What this device sends of `o`'s file, and to whom it sent all of it (FileEntry.serving, sentTo). */
-  private servingOf (o: OfferRecord, sealed: SealedState | undefined, served: ServedNow): Pick<FileEntry, 'serving' | 'sentTo'> {
-    const sha = o.offer.sha256
-    const relevant = (conv: string | null): boolean => conv == null || conv === o.conv
-    const serving: ServingState[] = served.moving.filter(m => relevant(m.serve.conv)).slice(0, MAX_SERVING_SHOWN)
-      .map(m => ({ to: m.serve.user, via: 'device', bytes: m.bytes, total: m.total, rate: m.rate }))
-    if (sealed?.state === 'uploading' && serving.length < MAX_SERVING_SHOWN) {
-      const meter = this.uploads.meterOf(sealed.to, sha)
-      serving.push({ to: sealed.to, via: 'node', bytes: sealed.bytes, total: o.offer.size, rate: meter == null ? 0 : Math.round(rateOf(meter)) })
-    }
-    const sentTo = [...new Set(served.sent.filter(s => relevant(s.conv)).map(s => s.user))]
-    return { ...(serving.length === 0 ? {} : { serving }), ...(sentTo.length === 0 ? {} : { sentTo }) }
-  }
-
-  private acquire (peer: string): () => void {
-    const perPeer = this.init.maxServedPerPeer ?? 4
-    const total = this.init.maxServed ?? 32
-    const n = this.serving.get(peer) ?? 0
-    if (n >= perPeer || this.servingTotal >= total) {
-      this.stats.busy++
-      throw new ServerBusyError(n >= perPeer ? `this device already sends ${n} files to yours; retry when one is done` : `this device already sends ${this.servingTotal} files; retry shortly`)
-    }
-    this.serving.set(peer, n + 1)
-    this.servingTotal++
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      this.servingTotal--
-      const left = (this.serving.get(peer) ?? 1) - 1
-      if (left <= 0) this.serving.delete(peer)
-      else this.serving.set(peer, left)
-    }
-  }
-
-  private readonly warned = new Set<string>()
-
-  private changed (sha256: string): void {
-    if (this.warned.has(sha256)) return
-    this.warned.add(sha256)
-    void this.deps.store().files.share(sha256).then(share => {
-      this.deps.emit({ type: 'error', error: { name: 'UnknownFileError', message: `${share?.path ?? sha256} changed or went away since it was offered: it is not served; offer it again` } })
-    }).catch(() => {})
   }
 
   // ---- progress ------------------------------------------------------------------------------

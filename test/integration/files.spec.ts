@@ -512,7 +512,7 @@ describe('files: device to device', function () {
     } finally {
       await rogue.stop()
     }
-    await eventually(() => alice.fileList['servingTotal'] === 0, 5_000, 'every serving slot free')
+    await eventually(() => alice.fileList.servingNow === 0, 5_000, 'every serving slot free')
     const { id } = await offerAt(bobLog, 'after.bin')
     const got = await bob.getFile(id)
     assert.equal(await sha256Of(got.path), sent.offer.sha256)
