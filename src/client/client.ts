@@ -30,10 +30,7 @@ import { Home } from './home.js'
 import { Session } from './session.js'
 import { EventHub } from './events.js'
 import { dialError, parseServerAddress, peerIdOfAddress } from './server-address.js'
-import {
-  DEFAULT_SESSION_TIMEOUT_MS,
-  DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, ARCHIVE_DEFER_MS
-} from './constants.js'
+import { DEFAULT_SESSION_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, ARCHIVE_DEFER_MS } from './constants.js'
 import type { ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
 import type { FileOffer, Envelope, UserInfo, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, DirectoryRequest, RoomInfo, RoomMember } from '../protocol/index.js'
