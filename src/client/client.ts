@@ -28,6 +28,7 @@ import type { RelayMode } from './reachability.js'
 import { createMeshNode, handleRequests, request, isRelayed, pingPeer, RequestChannels } from '../net/index.js'
 import { Home } from './home.js'
 import { Session } from './session.js'
+import { sleep } from './wait.js'
 import { EventHub } from './events.js'
 import { dialError, parseServerAddress, peerIdOfAddress } from './server-address.js'
 import { DEFAULT_SESSION_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, ARCHIVE_DEFER_MS } from './constants.js'
@@ -931,13 +932,6 @@ function checkText (text: string): string {
     throw new InvalidInputError(parsed.error.issues[0]?.message === 'Too small: expected string to have >=1 characters' ? 'message is empty' : `message ${parsed.error.issues[0]?.message ?? 'is invalid'}`)
   }
   return text
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>(resolve => {
-    const t = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
-  })
 }
 
 async function waitFor (cond: () => boolean, signal: AbortSignal): Promise<void> {

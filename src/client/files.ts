@@ -29,6 +29,7 @@ import { newMeter, rateOf, snapshot, tick } from './file-meter.js'
 import { FINAL_UPLOAD_ERRORS, SealedUploads } from './file-uploads.js'
 import { AutoGet, DEFAULT_AUTO_GET_MAX } from './file-auto.js'
 import { FileServing } from './file-serving.js'
+import { sleep } from './wait.js'
 import type { ServedNow } from './file-serving.js'
 import type { Meter } from './file-meter.js'
 import type { AutoGetMode } from './file-auto.js'
@@ -1010,13 +1011,6 @@ async function writeAtomic (path: string, bytes: Uint8Array): Promise<void> {
   const fd = await open(tmp, 'r+')
   try { await fd.sync() } finally { await fd.close() }
   await rename(tmp, path)
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>(resolve => {
-    const t = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
-  })
 }
 
 /** `promise`, or a rejection when `signal` aborts first (the work itself goes on). */

@@ -13,6 +13,7 @@ import {
 import { frameStream, readFrame, writeFrame, isRelayed } from '../net/index.js'
 import { readDirectoryPages } from './directory-pages.js'
 import { dialError } from './server-address.js'
+import { sleep } from './wait.js'
 import { DEFAULT_RECONNECT_MIN_MS, DEFAULT_RECONNECT_MAX_MS, DEFAULT_PEER_DIALS, RELAY_GRACE_MS, MAIL_FETCH_DELAY_MS } from './constants.js'
 import type { ClientEvent, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
@@ -295,9 +296,3 @@ export class Session {
   }
 }
 
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>(resolve => {
-    const t = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
-  })
-}
