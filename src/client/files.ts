@@ -282,7 +282,7 @@ export class Files {
     roomAdmits: (room, user) => this.deps.roomAdmits(room, user),
     emit: ev => { this.deps.emit(ev) },
     cardOf: async (o, served) => await this.entryOf(o, undefined, undefined, served),
-    limits: () => ({ perPeer: this.init.maxServedPerPeer ?? 4, total: this.init.maxServed ?? 32 }),
+    limits: () => this.servedLimits,
     busy: () => { this.stats.busy++ }
   })
   private downloads = 0
@@ -297,6 +297,11 @@ export class Files {
 
   private get init (): FilesInit {
     return this.initOf() ?? {}
+  }
+
+  /** Transfers this device serves at once to one device, and in all. */
+  private get servedLimits (): { perPeer: number, total: number } {
+    return { perPeer: this.init.maxServedPerPeer ?? 4, total: this.init.maxServed ?? 32 }
   }
 
   get maxFileSize (): number {
@@ -342,7 +347,7 @@ export class Files {
   async start (): Promise<void> {
     this.stopped = false
     this.controller = new AbortController()
-    const perPeer = this.init.maxServedPerPeer ?? 4
+    const perPeer = this.servedLimits.perPeer
     await this.deps.node().handle(FILE_PROTOCOL, async (stream, connection) => {
       await serveFile(stream, connection, {
         serverKey: this.deps.serverKey,
