@@ -154,14 +154,14 @@ export class FileServing {
 
   /**
    * What this device sends of `o`'s file at the moment `served` was taken (at most
-   * MAX_SERVING_SHOWN, with `sealed`, an upload to the node, after the device transfers), and
+   * MAX_SERVING_SHOWN, with `upload`, the file going up to the node, after the device transfers), and
    * to whom it sent all of it: FileEntry.serving and sentTo, for the offer's conversation.
    */
-  of (o: OfferRecord, served: ServedNow, sealed?: ServingState): Pick<FileEntry, 'serving' | 'sentTo'> {
+  of (o: OfferRecord, served: ServedNow, upload?: ServingState): Pick<FileEntry, 'serving' | 'sentTo'> {
     const relevant = (conv: string | null): boolean => conv == null || conv === o.conv
     const serving: ServingState[] = served.moving.filter(m => relevant(m.serve.conv)).slice(0, MAX_SERVING_SHOWN)
       .map(m => ({ to: m.serve.user, via: 'device', bytes: m.bytes, total: m.total, rate: m.rate }))
-    if (sealed != null && serving.length < MAX_SERVING_SHOWN) serving.push(sealed)
+    if (upload != null && serving.length < MAX_SERVING_SHOWN) serving.push(upload)
     const sentTo = [...new Set(served.sent.filter(s => relevant(s.conv)).map(s => s.user))]
     return { ...(serving.length === 0 ? {} : { serving }), ...(sentTo.length === 0 ? {} : { sentTo }) }
   }

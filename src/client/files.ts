@@ -569,10 +569,11 @@ export class Files {
       if (up != null) sealed = { to, state: up.state, bytes: this.sealedBytes(up), ...(up.error == null || up.state === 'stored' ? {} : { error: up.error }) }
     }
     // a file going up to the node for someone offline is listed after the device transfers
-    const meter = sealed?.state === 'uploading' ? this.uploads.meterOf(sealed.to, sha) : undefined
-    const upload: ServingState | undefined = sealed?.state === 'uploading'
-      ? { to: sealed.to, via: 'node', bytes: sealed.bytes, total: o.offer.size, rate: meter == null ? 0 : Math.round(rateOf(meter)) }
-      : undefined
+    let upload: ServingState | undefined
+    if (sealed?.state === 'uploading') {
+      const meter = this.uploads.meterOf(sealed.to, sha)
+      upload = { to: sealed.to, via: 'node', bytes: sealed.bytes, total: o.offer.size, rate: meter == null ? 0 : Math.round(rateOf(meter)) }
+    }
     return {
       id: o.id,
       conv: o.conv,

@@ -8,7 +8,7 @@
  * change.
  */
 import {
-  SESSION_PROTOCOL, sessionServerFrame, encodeFrame, fromWireError, InvalidMessageError, InvalidCertificateError, MeshchatError
+  SESSION_PROTOCOL, sessionServerFrame, encodeFrame, fromWireError, InvalidMessageError, InvalidCertificateError
 } from '../protocol/index.js'
 import { frameStream, readFrame, writeFrame, isRelayed } from '../net/index.js'
 import { readDirectoryPages } from './directory-pages.js'
@@ -16,6 +16,7 @@ import { dialError } from './server-address.js'
 import { sleep } from './wait.js'
 import { DEFAULT_RECONNECT_MIN_MS, DEFAULT_RECONNECT_MAX_MS, DEFAULT_PEER_DIALS, RELAY_GRACE_MS, MAIL_FETCH_DELAY_MS } from './constants.js'
 import type { ClientEvent, ConnectionState } from './events.js'
+import type { MeshchatError } from '../protocol/index.js'
 import type { SavedLogin } from './home.js'
 import type { Certificate, DeviceInfo, PresenceEvent, UserInfo } from '../protocol/index.js'
 import type { MeshNode, FrameStream } from '../net/index.js'
@@ -72,7 +73,7 @@ export class Session {
   private relayWatch?: NodeJS.Timeout
   private mailTimer?: NodeJS.Timeout
 
-  constructor (private readonly deps: SessionDeps, private readonly init: SessionInit = { relayed: () => false }) {}
+  constructor (private readonly deps: SessionDeps, private readonly init: SessionInit) {}
 
   /** True while a session is up and the directory is the node's current one. */
   get live (): boolean {
