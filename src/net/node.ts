@@ -10,6 +10,7 @@ import { ping } from '@libp2p/ping'
 import { gossipsub } from '@libp2p/gossipsub'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
+import { IDONTWANT_MIN_BYTES } from './constants.js'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -30,6 +31,8 @@ export interface GossipInit {
    * devices that publish over their rate. @default () => 0
    */
   appSpecificScore?: (peer: string) => number
+  /** Messages from this size on are announced with IDONTWANT to mesh peers. @default IDONTWANT_MIN_BYTES */
+  idontwantMinBytes?: number
 }
 
 export interface NodeInit {
@@ -124,6 +127,7 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         fastMsgIdFn: fastMessageId,
+        idontwantMinDataSize: init.gossip?.idontwantMinBytes ?? IDONTWANT_MIN_BYTES,
         scoreParams: {
           IPColocationFactorWeight: init.gossip?.ipColocationFactorWeight ?? -5,
           IPColocationFactorWhitelist: whitelist,

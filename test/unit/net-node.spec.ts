@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { Socket } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
-import { createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites } from '../../src/net/index.js'
-import { eventually } from '../../src/testing/index.js'
+import { IDONTWANT_MIN_BYTES, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites } from '../../src/net/index.js'
+import { LOOPBACK_GOSSIP, eventually } from '../../src/testing/index.js'
+import type { GossipInit, MeshNode } from '../../src/net/index.js'
 
 /** Echoes every frame on '/test/echo/1' (frames up to `maxBytes`). */
 async function serveEcho (node: Awaited<ReturnType<typeof createMeshNode>>, maxBytes?: number): Promise<void> {
@@ -179,5 +180,60 @@ describe('mesh node: one socket write per noise message', function () {
       Socket.prototype.write = write
       await Promise.all([a!.stop(), b!.stop()])
     }
+  })
+})
+
+describe('mesh node: IDONTWANT only for large room messages', function () {
+  this.timeout(30_000)
+
+  /**
+   * Three nodes meshed on one topic; `a` publishes one message of each size in turn. How many
+   * IDONTWANTs went round for each? (b and c each tell their other mesh peer, if anyone.)
+   */
+  async function idontwantsFor (sizes: number[], gossip: GossipInit = {}): Promise<number[]> {
+    const nodes = await Promise.all([0, 1, 2].map(async () => await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], gossip: { ...LOOPBACK_GOSSIP, ...gossip } })))
+    const [a, b, c] = nodes as [MeshNode, MeshNode, MeshNode]
+    try {
+      for (const n of nodes) n.services.pubsub.subscribe('t')
+      await b.dial(a.getMultiaddrs()[0]!)
+      await c.dial(a.getMultiaddrs()[0]!)
+      await c.dial(b.getMultiaddrs()[0]!)
+      // (the mesh is gossipsub's own state; its public type does not show it)
+      const meshOf = (n: MeshNode): string[] => (n.services.pubsub as unknown as { getMeshPeers: (topic: string) => string[] }).getMeshPeers('t')
+      await eventually(() => nodes.every(n => meshOf(n).length === 2), 10_000, 'a full mesh of three')
+      const total = (): number => nodes.reduce((sum, n) => sum + receivedIdontwants(n), 0)
+      const counts: number[] = []
+      for (const [i, size] of sizes.entries()) {
+        const before = total()
+        const arrived = [b, c].map(async n => await new Promise<void>(resolve => {
+          const on = (evt: CustomEvent<{ data: Uint8Array }>): void => {
+            if (evt.detail.data[0] !== i) return
+            n.services.pubsub.removeEventListener('message', on as never)
+            resolve()
+          }
+          n.services.pubsub.addEventListener('message', on as never)
+        }))
+        await a.services.pubsub.publish('t', new Uint8Array(size).fill(i))
+        await Promise.all(arrived)
+        // an IDONTWANT leaves as soon as a copy arrives, before it is checked: long since here
+        await new Promise(resolve => setTimeout(resolve, 300))
+        counts.push(total() - before)
+      }
+      return counts
+    } finally {
+      await Promise.all(nodes.map(async n => { await n.stop() }))
+    }
+  }
+
+  /** IDONTWANT message ids this node has received from its peers (gossipsub's own record of them). */
+  function receivedIdontwants (node: MeshNode): number {
+    const record = (node.services.pubsub as unknown as { idontwants: Map<string, Map<string, number>> }).idontwants
+    return [...record.values()].reduce((n, ids) => n + ids.size, 0)
+  }
+
+  it('announces a message past IDONTWANT_MIN_BYTES, not a chat-sized one, and the limit can be set', async () => {
+    // (a message's IDONTWANTs are forgotten three heartbeats later: the announced one goes last)
+    assert.deepEqual(await idontwantsFor([1200, 2048, IDONTWANT_MIN_BYTES + 100]), [0, 0, 2], 'only the large one is announced')
+    assert.deepEqual(await idontwantsFor([100, 1200], { idontwantMinBytes: 512 }), [0, 2], 'with gossipsub\'s own limit, a chat-sized message is announced too')
   })
 })
