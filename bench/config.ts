@@ -11,7 +11,7 @@ export interface BenchConfig {
    * slot), of which the receiving handler works on 32 at a time.
    */
   dmWindow: number
-  /** Seconds of the DM throughput run. BENCH_DM_SECONDS */
+  /** Seconds of the DM throughput run (a minute: issue 10 asks for memory flat over one). BENCH_DM_SECONDS */
   dmSeconds: number
   /** Receiver processes in the room. BENCH_FANOUT */
   fanout: number
@@ -55,7 +55,7 @@ export function loadConfig (): BenchConfig {
     rttCount: 2_000,
     dmCount: int('BENCH_DM_COUNT', 2_000),
     dmWindow: int('BENCH_DM_WINDOW', 64, 1, 256),
-    dmSeconds: int('BENCH_DM_SECONDS', 10, 1, 120),
+    dmSeconds: int('BENCH_DM_SECONDS', 60, 1, 120),
     fanout,
     // every device (and the node) drops room messages over 20/s from one device (RoomValidator)
     fanoutRate: int('BENCH_FANOUT_RATE', wide ? 2 : 20, 1, 20),

@@ -130,11 +130,16 @@ export async function dmBench (report: Report, config: BenchConfig): Promise<voi
     const rssBefore = { alice: rssOf(), bob: rssOf(pids.bob), server: rssOf(pids.server) }
     const cpuBefore = { alice: cpuMsOf(), bob: cpuMsOf(pids.bob), server: cpuMsOf(pids.server) }
     const rssPeak = { ...rssBefore }
+    // every process's RSS twice a second, to tell growth from GC's sawtooth over the run
+    const samples: Array<{ at: number, alice: number, bob: number, server: number }> = []
+    const sampleStart = now()
     const sampler = setInterval(() => {
       try {
-        rssPeak.alice = Math.max(rssPeak.alice, rssOf())
-        rssPeak.bob = Math.max(rssPeak.bob, rssOf(pids.bob))
-        rssPeak.server = Math.max(rssPeak.server, rssOf(pids.server))
+        const s = { at: (now() - sampleStart) / 1000, alice: rssOf(), bob: rssOf(pids.bob), server: rssOf(pids.server) }
+        samples.push(s)
+        rssPeak.alice = Math.max(rssPeak.alice, s.alice)
+        rssPeak.bob = Math.max(rssPeak.bob, s.bob)
+        rssPeak.server = Math.max(rssPeak.server, s.server)
       } catch { /* a process ended: the run reports its error */ }
     }, 500)
     let acked = 0
@@ -172,8 +177,23 @@ export async function dmBench (report: Report, config: BenchConfig): Promise<voi
       target: '≥ 10,000 msg/s per pair', pass: rate >= 10_000,
       note: `${acked} acked in ${elapsed.toFixed(1)} s (slowest whole second ${Math.min(...full)} msg/s, fastest ${Math.max(...full)}); ${sentOnly} only archived, ${failed} failed${firstError === '' ? '' : ` (${firstError.slice(0, 160)})`}. Receipts, archive fetches prompted by the node's mail notices and bob's output all run meanwhile, as they do for real`
     })
+    // flat: the mean RSS of the run's last sixth no more than 10% (and 8 MiB) above that of its
+    // second sixth (the first sixth is warm-up: stores, caches and pools filling)
+    const sixth = config.dmSeconds / 6
+    const meanOver = (who: 'alice' | 'bob' | 'server', from: number, to: number): number => {
+      const xs = samples.filter(x => x.at >= from && x.at < to).map(x => x[who])
+      return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length
+    }
     const mem = (who: 'alice' | 'bob' | 'server', label: string): void => {
-      report.add({ id: `dm.rss.${who}`, group, label: `RSS of the ${label} after the run`, value: rssAfter[who] / MiB, unit: 'MiB', target: 'flat over 1 minute', note: `before ${(rssBefore[who] / MiB).toFixed(1)} MiB, peak ${(rssPeak[who] / MiB).toFixed(1)} MiB, after ${(rssAfter[who] / MiB).toFixed(1)} MiB over ${config.dmSeconds} s (a ${config.dmSeconds} s run cannot judge 1 minute)` })
+      const early = meanOver(who, sixth, 2 * sixth)
+      const late = meanOver(who, 5 * sixth, 6 * sixth)
+      const growth = (late - early) / MiB
+      const judged = config.dmSeconds >= 60 && Number.isFinite(growth)
+      report.add({
+        id: `dm.rss.${who}`, group, label: `RSS growth of the ${label} under load, second to last sixth of ${config.dmSeconds} s`, value: growth, unit: 'MiB',
+        target: 'flat over 1 minute (≤ 10% and ≤ 8 MiB)', pass: judged ? growth <= Math.min(8, 0.1 * early / MiB) : undefined,
+        note: `mean RSS ${(early / MiB).toFixed(1)} MiB over ${sixth.toFixed(0)}–${(2 * sixth).toFixed(0)} s, ${(late / MiB).toFixed(1)} MiB over ${(5 * sixth).toFixed(0)}–${(6 * sixth).toFixed(0)} s; before the run ${(rssBefore[who] / MiB).toFixed(1)}, peak ${(rssPeak[who] / MiB).toFixed(1)}, after ${(rssAfter[who] / MiB).toFixed(1)} MiB${judged ? '' : ` (a ${config.dmSeconds} s run cannot judge 1 minute: BENCH_DM_SECONDS=60)`}`
+      })
     }
     mem('alice', 'sender (bench process)')
     mem('bob', 'receiver (listen process)')
