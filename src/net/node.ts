@@ -55,6 +55,11 @@ export interface NodeInit {
    * direct ones by hole punching (DCUtR). Clients turn it on. @default false
    */
   relayClient?: boolean
+  /**
+   * How often libp2p's connection monitor pings every connection (a new stream each time) and
+   * aborts one that does not answer. @default 10_000 (libp2p's own)
+   */
+  pingIntervalMs?: number
 }
 
 export interface RelayServerInit {
@@ -100,6 +105,7 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
     transports: init.relayClient === true ? [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })] : [tcp()],
     connectionEncrypters: [noiseOneWrite()],
     streamMuxers: [yamux()],
+    ...(init.pingIntervalMs == null ? {} : { connectionMonitor: { pingInterval: init.pingIntervalMs } }),
     connectionManager: {
       maxConnections: init.maxConnections ?? 300,
       inboundConnectionThreshold: init.inboundConnectionThreshold ?? 5,

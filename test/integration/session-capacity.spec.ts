@@ -11,7 +11,12 @@ import { Home, logout } from '../../src/client/index.js'
 import { issueCertificate, loadOrCreateKey } from '../../src/crypto/index.js'
 import { openAdmin, withAdmin } from '../../src/rendezvous/admin.js'
 import { CERT_REUSE_MS } from '../../src/rendezvous/constants.js'
-import { MAX_FRAME_BYTES } from '../../src/protocol/index.js'
+import { MAX_FRAME_BYTES, SESSION_PROTOCOL, sessionServerFrame } from '../../src/protocol/index.js'
+import { authRequest } from '../../src/client/index.js'
+import { createMeshNode, frameStream, readFrame, writeFrame } from '../../src/net/index.js'
+import { LOOPBACK_GOSSIP } from '../../src/testing/index.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { MeshClient } from '../../src/client/index.js'
 import { rejectsNamed } from '../assert.js'
 
@@ -139,3 +144,37 @@ describe('a directory larger than one frame', function () {
     await carol.stop()
   })
 })
+
+describe('session heartbeat', function () {
+  let h: Harness
+  beforeEach(async () => { h = new Harness(); await h.startRendezvous() })
+  afterEach(async () => { await h.stop() })
+
+  it('closes the connection of a device whose session stopped beating, and leaves the others alone', async () => {
+    const alice = await h.client('alice')
+    const server = multiaddr(h.serverAddress)
+    // a second device of alice that logs in and opens a session, then reads but never pings
+    const quiet = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], gossip: LOOPBACK_GOSSIP })
+    try {
+      const { cert } = await authRequest(quiet, server, { op: 'login', user: 'alice', password: TEST_PASSWORD }, { signal: AbortSignal.timeout(10_000) })
+      const lp = frameStream(await quiet.dialProtocol(server, SESSION_PROTOCOL))
+      await writeFrame(lp, { t: 'hello', cert, addrs: [] })
+      const welcome = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.timeout(5_000) })
+      assert.equal(welcome.t, 'welcome')
+      void (async () => { for (;;) await lp.read() })().catch(() => {})
+      const node = h.rendezvous!.libp2p
+      const quietPeer = quiet.peerId
+      await eventually(() => h.rendezvous!.presence.devices('alice').length === 2, 5_000, 'both of alice\'s devices online')
+      // three missed beats (heartbeatMs 500 in the harness): the session ends, and its connection with it
+      await eventually(() => node.getConnections(quietPeer).length === 0, 10_000, 'the silent device\'s connection to close')
+      assert.equal(quiet.getConnections(node.peerId).length, 0, 'closed on the device\'s side too')
+      assert.deepEqual(h.rendezvous!.presence.devices('alice').map(d => d.peer), [alice.peerId])
+      // the device that beats keeps its session and its connection
+      assert.equal(alice.connectionState, 'connected')
+      assert.ok(node.getConnections(alice.libp2p.peerId).length > 0)
+    } finally {
+      await quiet.stop()
+    }
+  })
+})
+
