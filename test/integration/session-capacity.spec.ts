@@ -2,21 +2,20 @@
  * What the rendezvous node does to make a reconnect cheaper (issue 10) keeps what a session
  * promises: a certificate handed back again is refused once its account is disabled or its device
  * logged out, an old one is replaced, and the directory in a welcome is never an old snapshot.
+ * And a session that stops beating takes its connection with it.
  */
 import assert from 'node:assert/strict'
 import { cp } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Harness, eventually, TEST_SCRYPT, TEST_PASSWORD } from '../../src/testing/index.js'
-import { Home, logout } from '../../src/client/index.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { Harness, eventually, LOOPBACK_GOSSIP, TEST_SCRYPT, TEST_PASSWORD } from '../../src/testing/index.js'
+import { Home, authRequest, logout } from '../../src/client/index.js'
 import { issueCertificate, loadOrCreateKey } from '../../src/crypto/index.js'
 import { openAdmin, withAdmin } from '../../src/rendezvous/admin.js'
 import { CERT_REUSE_MS } from '../../src/rendezvous/constants.js'
 import { MAX_FRAME_BYTES, SESSION_PROTOCOL, sessionServerFrame } from '../../src/protocol/index.js'
-import { authRequest } from '../../src/client/index.js'
 import { createMeshNode, frameStream, readFrame, writeFrame } from '../../src/net/index.js'
-import { LOOPBACK_GOSSIP } from '../../src/testing/index.js'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { multiaddr } from '@multiformats/multiaddr'
 import type { MeshClient } from '../../src/client/index.js'
 import { rejectsNamed } from '../assert.js'
 
@@ -177,4 +176,3 @@ describe('session heartbeat', function () {
     }
   })
 })
-
