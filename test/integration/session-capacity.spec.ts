@@ -107,6 +107,33 @@ describe('session capacity', function () {
     assert.equal((await seen(frank, 'carol'))?.online, false)
     await bob2.stop()
   })
+
+  it('closes the connection of a device whose session stopped beating, and leaves the others alone', async () => {
+    const alice = await h.client('alice')
+    const server = multiaddr(h.serverAddress)
+    // a second device of alice that logs in and opens a session, then reads but never pings
+    const quiet = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], gossip: LOOPBACK_GOSSIP })
+    try {
+      const { cert } = await authRequest(quiet, server, { op: 'login', user: 'alice', password: TEST_PASSWORD }, { signal: AbortSignal.timeout(10_000) })
+      const lp = frameStream(await quiet.dialProtocol(server, SESSION_PROTOCOL))
+      await writeFrame(lp, { t: 'hello', cert, addrs: [] })
+      const welcome = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.timeout(5_000) })
+      assert.equal(welcome.t, 'welcome')
+      void (async () => { for (;;) await lp.read() })().catch(() => {})
+      const node = h.rendezvous!.libp2p
+      const quietPeer = quiet.peerId
+      await eventually(() => h.rendezvous!.presence.devices('alice').length === 2, 5_000, 'both of alice\'s devices online')
+      // three missed beats (heartbeatMs 500 in the harness): the session ends, and its connection with it
+      await eventually(() => node.getConnections(quietPeer).length === 0, 10_000, 'the silent device\'s connection to close')
+      assert.equal(quiet.getConnections(node.peerId).length, 0, 'closed on the device\'s side too')
+      assert.deepEqual(h.rendezvous!.presence.devices('alice').map(d => d.peer), [alice.peerId])
+      // the device that beats keeps its session and its connection
+      assert.equal(alice.connectionState, 'connected')
+      assert.ok(node.getConnections(alice.libp2p.peerId).length > 0)
+    } finally {
+      await quiet.stop()
+    }
+  })
 })
 
 describe('a directory larger than one frame', function () {
@@ -141,38 +168,5 @@ describe('a directory larger than one frame', function () {
     const carol = await h.client('carol')
     await eventually(async () => (await alice.users()).find(u => u.user === 'carol')?.online === true, 5_000, 'alice to see carol come online')
     await carol.stop()
-  })
-})
-
-describe('session heartbeat', function () {
-  let h: Harness
-  beforeEach(async () => { h = new Harness(); await h.startRendezvous() })
-  afterEach(async () => { await h.stop() })
-
-  it('closes the connection of a device whose session stopped beating, and leaves the others alone', async () => {
-    const alice = await h.client('alice')
-    const server = multiaddr(h.serverAddress)
-    // a second device of alice that logs in and opens a session, then reads but never pings
-    const quiet = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], gossip: LOOPBACK_GOSSIP })
-    try {
-      const { cert } = await authRequest(quiet, server, { op: 'login', user: 'alice', password: TEST_PASSWORD }, { signal: AbortSignal.timeout(10_000) })
-      const lp = frameStream(await quiet.dialProtocol(server, SESSION_PROTOCOL))
-      await writeFrame(lp, { t: 'hello', cert, addrs: [] })
-      const welcome = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.timeout(5_000) })
-      assert.equal(welcome.t, 'welcome')
-      void (async () => { for (;;) await lp.read() })().catch(() => {})
-      const node = h.rendezvous!.libp2p
-      const quietPeer = quiet.peerId
-      await eventually(() => h.rendezvous!.presence.devices('alice').length === 2, 5_000, 'both of alice\'s devices online')
-      // three missed beats (heartbeatMs 500 in the harness): the session ends, and its connection with it
-      await eventually(() => node.getConnections(quietPeer).length === 0, 10_000, 'the silent device\'s connection to close')
-      assert.equal(quiet.getConnections(node.peerId).length, 0, 'closed on the device\'s side too')
-      assert.deepEqual(h.rendezvous!.presence.devices('alice').map(d => d.peer), [alice.peerId])
-      // the device that beats keeps its session and its connection
-      assert.equal(alice.connectionState, 'connected')
-      assert.ok(node.getConnections(alice.libp2p.peerId).length > 0)
-    } finally {
-      await quiet.stop()
-    }
   })
 })
