@@ -6,6 +6,7 @@
  * at BENCH_MAX_SECONDS.
  */
 import '../src/polyfill.js'
+import { heapGrowingPercent, tuneHeap } from '../src/heap.js'
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, loadavg, release, totalmem } from 'node:os'
@@ -67,6 +68,8 @@ function machine (): Record<string, unknown> {
     gossipsub: version('@libp2p/gossipsub'),
     level: version('level'),
     loadavgAtStart: loadavg().map(l => Number(l.toFixed(2))),
+    // what the in-process clients and the `meshchat` processes ran with (src/heap.ts; 0: V8's own)
+    heapGrowingPercent: heapGrowingPercent(),
     commit: git(['rev-parse', '--short', 'HEAD']),
     dirty: git(['status', '--porcelain', '--', 'src']) !== ''
   }
@@ -99,6 +102,8 @@ async function machineBusy (ms = 1_000): Promise<number> {
 }
 
 async function main (): Promise<number> {
+  // the in-process clients run with the heap setting of the `meshchat` command (src/heap.ts)
+  tuneHeap()
   const config = loadConfig()
   const report = new Report()
   const started = new Date()

@@ -3,6 +3,7 @@
  * people run it. The tests run the compiled code in dist/ (build first: `npm run build`).
  */
 import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { ProcessGroup, assertFailure, assertOk, commandsIn, isText, uniqueName as unique } from '../../src/testing/index.js'
 import type { ListenLine, ListenProcess, ServeProcess } from '../../src/testing/index.js'
@@ -258,6 +259,17 @@ describe('meshchat cli (separate processes)', function () {
 
     it('an unknown command exits 2 with one line', async function () {
       assertFailure(await run(['frobnicate']), 2, 'frobnicate')
+    })
+
+    it('a bad MESHCHAT_HEAP_GROWING_PERCENT exits 2 with one line, before any command runs', async function () {
+      const home = await each.tempDir('bad-heap')
+      for (const bad of ['abc', '-5', '1.5', '301']) {
+        const res = await run(['register', '--home', home, '--server', server.address, '--user', unique('heap')], { env: { MESHCHAT_HEAP_GROWING_PERCENT: bad } })
+        assertFailure(res, 2, `"${bad}"`)
+        assert.match(res.stderr, /MESHCHAT_HEAP_GROWING_PERCENT must be an integer from 0 to 300/)
+      }
+      assert.deepEqual(readdirSync(home), [], 'nothing was written to the home')
+      assertOk(await run(['--version'], { env: { MESHCHAT_HEAP_GROWING_PERCENT: '0' } }))
     })
 
     it('serve on a port already in use says so in one line', async function () {
