@@ -79,11 +79,36 @@ export class History {
       await this.deps.other?.(env)
       return
     }
+    await this.admit(env, arrivedAt)
+    // a message this device is sending was just made here: nothing to look for first
+    await this.announce(await this.store.addMessages([this.toStored(env, status)], outbox == null ? {} : { outbox: [outbox], fresh: true }))
+  }
+
+  /**
+   * As receive, for a direct message whose sender waits for this device's ack: stored before it
+   * resolves, but its events (and its delivered receipt) go out on the next turn of the event
+   * loop, so that the ack, written as this resolves, does not wait for what listeners do with
+   * them. That was ~0.2 ms of every DM's round trip in a `listen --json` process (its JSON lines).
+   */
+  async receiveForAck (env: Envelope): Promise<void> {
+    if (env.kind !== 'text' && env.kind !== 'file') {
+      await this.receive(env)
+      return
+    }
+    await this.admit(env)
+    const added = await this.store.addMessages([this.toStored(env)])
+    setImmediate(() => {
+      this.announce(added).catch((err: unknown) => {
+        this.deps.emit({ type: 'error', error: { name: (err as Error).name, message: `message ${env.id} was stored, but could not be announced: ${(err as Error).message}` } })
+      })
+    })
+  }
+
+  /** Throws the reason a direct message is refused (and holds it back), if the chat does not admit it. */
+  private async admit (env: TextEnvelope | FileEnvelope, arrivedAt?: number): Promise<void> {
     if (!await this.admits(env, arrivedAt)) {
       throw await this.deps.refusal?.(env) ?? new InvalidInputError('message refused')
     }
-    // a message this device is sending was just made here: nothing to look for first
-    await this.announce(await this.store.addMessages([this.toStored(env, status)], outbox == null ? {} : { outbox: [outbox], fresh: true }))
   }
 
   /**

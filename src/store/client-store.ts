@@ -154,11 +154,13 @@ export class ClientStore {
   /** raiseStatus calls applied in order and written together. */
   private readonly raises = this.grouped<{ ids: string[], status: MessageStatus }, StoredMessage[]>(async calls => await this.raiseAll(calls))
   /**
-   * nextSeq calls numbered and written together, on a chain of their own: only nextSeq reads or
+   * Numbers given out by takeSeq, written together, on a chain of their own: only takeSeq reads or
    * writes these records, so a number never waits behind a queue of history writes (a sender
    * under load numbers the next messages while the last ones are stored).
    */
-  private readonly numbering = this.grouped<string, number>(async convs => await this.numberAll(convs), { ownChain: true })
+  private readonly numbering = this.grouped<{ conv: string, n: number }, void>(async calls => await this.numberAll(calls), { ownChain: true })
+  /** The last sequence number given out per conversation by this process (ahead of the disk while its write is out). */
+  private readonly givenSeq = new Map<string, number>()
   /** The last transaction of the groups with a chain of their own (numbering); close waits for it. */
   private sideChain: Promise<unknown> = Promise.resolve()
   /** Outbox writes of this turn of the event loop, and the batch they go out in. */
@@ -528,23 +530,43 @@ export class ClientStore {
     })
   }
 
-  /** This device's next sequence number in `conv`: 1, 2, 3 … across restarts. */
+  /** This device's next sequence number in `conv`: 1, 2, 3 … across restarts; resolves once it is on disk. */
   async nextSeq (conv: string): Promise<number> {
-    checkConv(conv)
-    return await this.numbering(conv)
+    const { n, written } = await this.takeSeq(conv)
+    await written
+    return n
   }
 
-  /** The transaction of nextSeq: the numbers in the order asked, per conversation, one batch. */
-  private async numberAll (convs: string[]): Promise<number[]> {
-    const last = new Map<string, number>()
-    const numbers: number[] = []
-    for (const conv of convs) {
-      const n = (last.get(conv) ?? await this.outSeqCache.get(conv) ?? 0) + 1
-      last.set(conv, n)
-      numbers.push(n)
+  /**
+   * This device's next sequence number in `conv` at once, and the write that keeps it across a
+   * restart: a sender signs and sends while the number is written, and waits for `written` before
+   * it calls the message sent (awaiting the write first cost ~0.25 ms of a lone DM's ~3 ms here).
+   * A number is given out once by this process, even when its write fails (a message may carry
+   * it already). One given out just before a crash, before its write landed, may be given again
+   * after the restart: a receiver keeps one record per number, so two messages with the same
+   * number leave it no false gap.
+   */
+  async takeSeq (conv: string): Promise<{ n: number, written: Promise<void> }> {
+    checkConv(conv)
+    if (!this.givenSeq.has(conv)) {
+      const stored = await this.outSeqCache.get(conv) ?? 0
+      // another call may have loaded it while this one read
+      if (!this.givenSeq.has(conv)) this.givenSeq.set(conv, stored)
     }
+    const n = this.givenSeq.get(conv)! + 1
+    this.givenSeq.set(conv, n)
+    const written = this.numbering({ conv, n })
+    // the caller may attach its handler after a failure: not an unhandled rejection meanwhile
+    written.catch(() => {})
+    return { n, written }
+  }
+
+  /** The transaction of takeSeq: the highest number given out per conversation, one batch. */
+  private async numberAll (calls: Array<{ conv: string, n: number }>): Promise<void[]> {
+    const last = new Map<string, number>()
+    for (const { conv, n } of calls) last.set(conv, Math.max(last.get(conv) ?? 0, n))
     await this.commit([...last].map(([key, value]) => ({ type: 'put' as const, sublevel: this.outSeq, key, value })))
-    return numbers
+    return calls.map(() => undefined)
   }
 
   /** Sequence numbers not yet seen, per author device, in `conv` (from 1 to the highest seen). */

@@ -562,19 +562,54 @@ describe('ClientStore', function () {
 
     it('numbers calls that come together in one write, each number once, and fails them all if it fails', async () => {
       const store = await open()
+      // (a conversation's first number waits for its last one to be read from disk)
       await store.nextSeq(DM)
+      await store.nextSeq(ROOM)
       const written = countBatches(store)
       const got = await Promise.all([DM, DM, ROOM, DM, ROOM].map(async conv => await store.nextSeq(conv)))
-      assert.deepEqual(got, [2, 3, 1, 4, 2], 'in the order asked, per conversation')
+      assert.deepEqual(got, [2, 3, 2, 4, 3], 'in the order asked, per conversation')
       assert.equal(written.batches, 1, 'one write for the five')
       written.failing = true
       const failed = await Promise.allSettled([store.nextSeq(DM), store.nextSeq(DM)])
       assert.deepEqual(failed.map(r => r.status), ['rejected', 'rejected'])
       written.failing = false
-      assert.equal(await store.nextSeq(DM), 5, 'numbers of a failed write are given out again')
+      assert.equal(await store.nextSeq(DM), 7, 'numbers whose write failed are not given out again (a message may carry one)')
       await close(store)
       const again = await open()
-      assert.equal(await again.nextSeq(DM), 6, 'and the last one written is on disk')
+      assert.equal(await again.nextSeq(DM), 8, 'and the last one written is on disk')
+    })
+
+    it('takeSeq gives the number before its write lands; close waits for the write, and a restart goes on after it', async () => {
+      const store = await open()
+      assert.equal(await store.nextSeq(DM), 1)
+      const db = (store as unknown as { db: { batch: (ops: unknown[]) => Promise<void> } }).db
+      const original = db.batch.bind(db)
+      let release!: () => void
+      const held = new Promise<void>(resolve => { release = resolve })
+      db.batch = async (ops: unknown[]) => { await held; await original(ops) }
+      const first = await store.takeSeq(DM)
+      const second = await store.takeSeq(DM)
+      assert.deepEqual([first.n, second.n], [2, 3], 'given out while the write is held')
+      let landed = false
+      void second.written.then(() => { landed = true })
+      await new Promise(resolve => setImmediate(resolve))
+      assert.equal(landed, false)
+      const closing = close(store)
+      release()
+      await Promise.all([first.written, second.written, closing])
+      const again = await open()
+      assert.equal(await again.nextSeq(DM), 4)
+      await close(again)
+
+      // a write that fails: the taker hears it from `written`, and the number is not given again
+      const third = await open()
+      const failing = countBatches(third)
+      failing.failing = true
+      const lost = await third.takeSeq(DM)
+      assert.equal(lost.n, 5)
+      await assert.rejects(lost.written, /disk full/)
+      failing.failing = false
+      assert.equal(await third.nextSeq(DM), 6)
     })
 
     it('gives out a number while a history write is still out, and close waits for both', async () => {
