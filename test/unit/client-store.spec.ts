@@ -586,17 +586,25 @@ describe('ClientStore', function () {
       const original = db.batch.bind(db)
       let release!: () => void
       const held = new Promise<void>(resolve => { release = resolve })
-      db.batch = async (ops: unknown[]) => { await held; await original(ops) }
-      const first = await store.takeSeq(DM)
-      const second = await store.takeSeq(DM)
-      assert.deepEqual([first.n, second.n], [2, 3], 'given out while the write is held')
-      let landed = false
-      void second.written.then(() => { landed = true })
-      await new Promise(resolve => setImmediate(resolve))
-      assert.equal(landed, false)
-      const closing = close(store)
-      release()
-      await Promise.all([first.written, second.written, closing])
+      let batches = 0
+      db.batch = async (ops: unknown[]) => { batches++; await held; await original(ops) }
+      let closing: Promise<void> | undefined
+      let taken: Array<{ n: number, written: Promise<void> }> = []
+      try {
+        taken = [await store.takeSeq(DM), await store.takeSeq(DM)]
+        assert.deepEqual(taken.map(t => t.n), [2, 3], 'given out while the write is held')
+        assert.equal(batches, 0, 'nothing of the write runs in the taker\'s turn (it signs and sends first)')
+        await new Promise(resolve => setImmediate(resolve))
+        assert.equal(batches, 1, 'both numbers in one write, from the next turn')
+        let landed = false
+        void taken[1]!.written.then(() => { landed = true })
+        await new Promise(resolve => setImmediate(resolve))
+        assert.equal(landed, false)
+        closing = close(store)
+      } finally {
+        release()
+      }
+      await Promise.all([...taken.map(t => t.written), closing])
       const again = await open()
       assert.equal(await again.nextSeq(DM), 4)
       await close(again)
