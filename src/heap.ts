@@ -4,7 +4,7 @@
  * V8 picks the factor itself, between 1.1 and 4, from how fast it collects against how fast the
  * program allocates. Under a steady stream of messages it picked close to 4: a `meshchat listen`
  * taking ~1,700 DMs/s kept 40–50 MiB live, yet its heap grew 92 → 215 MiB and its RSS 170 →
- * 333 MiB within 90 s, and still rose at the end. With the factor fixed at 1.5 the heap settled
+ * 316 MiB within 90 s, and still rose at the end. With the factor fixed at 1.5 the heap settled
  * at ~85 MiB and the RSS at ~190 MiB for the same messages and the same CPU (57.7 against 58.6 s
  * of CPU in 90 s). docs/benchmarks.md (run M) has the figures of every process.
  *
