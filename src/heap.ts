@@ -9,8 +9,8 @@
  * of CPU in 90 s). docs/benchmarks.md (run M) has the figures of every process.
  *
  * The cost is more full collections when much is live and much is promoted: in a synthetic churn
- * (30 MiB live, 2 GiB promoted and dropped) the run took ~15% longer, in return for 227 instead
- * of 521 MiB of heap.
+ * (30 MiB live, ~1 GiB allocated and dropped, much of it after promotion) the run took ~15%
+ * longer, in return for 227 instead of 521 MiB of heap.
  */
 import { setFlagsFromString } from 'node:v8'
 

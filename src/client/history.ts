@@ -79,7 +79,7 @@ export class History {
       await this.deps.other?.(env)
       return
     }
-    await this.admit(env, arrivedAt)
+    await this.checkAdmitted(env, arrivedAt)
     // a message this device is sending was just made here: nothing to look for first
     await this.announce(await this.store.addMessages([this.toStored(env, status)], outbox == null ? {} : { outbox: [outbox], fresh: true }))
   }
@@ -95,7 +95,7 @@ export class History {
       await this.receive(env)
       return
     }
-    await this.admit(env)
+    await this.checkAdmitted(env)
     const added = await this.store.addMessages([this.toStored(env)])
     setImmediate(() => {
       this.announce(added).catch((err: unknown) => {
@@ -105,7 +105,7 @@ export class History {
   }
 
   /** Throws the reason a direct message is refused (and holds it back), if the chat does not admit it. */
-  private async admit (env: TextEnvelope | FileEnvelope, arrivedAt?: number): Promise<void> {
+  private async checkAdmitted (env: TextEnvelope | FileEnvelope, arrivedAt?: number): Promise<void> {
     if (!await this.admits(env, arrivedAt)) {
       throw await this.deps.refusal?.(env) ?? new InvalidInputError('message refused')
     }

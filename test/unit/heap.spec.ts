@@ -12,7 +12,8 @@ import { REPO_ROOT } from '../../src/testing/index.js'
 
 /**
  * A child that calls tuneHeap() (from dist/, as the binary does), keeps ~30 MiB live and then
- * promotes and drops ~1 GiB; it prints the largest heap it had.
+ * allocates and drops a few hundred MiB, much of it after promotion; it prints the largest heap
+ * it had.
  */
 const CHURN = `
 const { tuneHeap } = await import(${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist/src/heap.js')).href)})
