@@ -71,17 +71,8 @@ export class History {
    */
   /** `outbox`: a message this device sends (new here), written to the outbox in the same batch as to history. */
   async receive (env: Envelope, status?: MessageStatus, arrivedAt?: number, outbox?: OutboxItem): Promise<void> {
-    if (env.kind === 'receipt') {
-      await this.applyReceipt(env.conv, env.author, env.body)
-      return
-    }
-    if (env.kind !== 'text' && env.kind !== 'file') {
-      await this.deps.other?.(env)
-      return
-    }
-    await this.checkAdmitted(env, arrivedAt)
-    // a message this device is sending was just made here: nothing to look for first
-    await this.announce(await this.store.addMessages([this.toStored(env, status)], outbox == null ? {} : { outbox: [outbox], fresh: true }))
+    const added = await this.keep(env, status, arrivedAt, outbox)
+    if (added != null) await this.announce(added)
   }
 
   /**
@@ -91,12 +82,8 @@ export class History {
    * them. That was ~0.2 ms of every DM's round trip in a `listen --json` process (its JSON lines).
    */
   async receiveForAck (env: Envelope): Promise<void> {
-    if (env.kind !== 'text' && env.kind !== 'file') {
-      await this.receive(env)
-      return
-    }
-    await this.checkAdmitted(env)
-    const added = await this.store.addMessages([this.toStored(env)])
+    const added = await this.keep(env)
+    if (added == null) return
     setImmediate(() => {
       this.announce(added).catch((err: unknown) => {
         this.deps.emit({ type: 'error', error: { name: (err as Error).name, message: `message ${env.id} was stored, but could not be announced: ${(err as Error).message}` } })
@@ -104,11 +91,21 @@ export class History {
     })
   }
 
-  /** Throws the reason a direct message is refused (and holds it back), if the chat does not admit it. */
-  private async checkAdmitted (env: TextEnvelope | FileEnvelope, arrivedAt?: number): Promise<void> {
+  /** receive without the events: the messages newly stored, or undefined for a receipt or another kind (applied or handed on). */
+  private async keep (env: Envelope, status?: MessageStatus, arrivedAt?: number, outbox?: OutboxItem): Promise<StoredMessage[] | undefined> {
+    if (env.kind === 'receipt') {
+      await this.applyReceipt(env.conv, env.author, env.body)
+      return undefined
+    }
+    if (env.kind !== 'text' && env.kind !== 'file') {
+      await this.deps.other?.(env)
+      return undefined
+    }
     if (!await this.admits(env, arrivedAt)) {
       throw await this.deps.refusal?.(env) ?? new InvalidInputError('message refused')
     }
+    // a message this device is sending was just made here: nothing to look for first
+    return await this.store.addMessages([this.toStored(env, status)], outbox == null ? {} : { outbox: [outbox], fresh: true })
   }
 
   /**
