@@ -56,6 +56,21 @@ function countBatches (store: ClientStore): { batches: number, failing: boolean 
   return counter
 }
 
+/** Holds the store's LevelDB batches that `which` picks until `release()`; `batches` counts every batch begun. */
+function holdBatches (store: ClientStore, which: (ops: unknown[]) => boolean = () => true): { batches: number, release: () => void } {
+  const db = (store as unknown as { db: { batch: (ops: unknown[]) => Promise<void> } }).db
+  const original = db.batch.bind(db)
+  let release!: () => void
+  const held = new Promise<void>(resolve => { release = resolve })
+  const hold = { batches: 0, release }
+  db.batch = async (ops: unknown[]) => {
+    hold.batches += 1
+    if (which(ops)) await held
+    await original(ops)
+  }
+  return hold
+}
+
 interface Countable {
   next: () => Promise<unknown>
   nextv: (size: number, options?: unknown) => Promise<unknown[]>
@@ -582,27 +597,22 @@ describe('ClientStore', function () {
     it('takeSeq gives the number before its write lands; close waits for the write, and a restart goes on after it', async () => {
       const store = await open()
       assert.equal(await store.nextSeq(DM), 1)
-      const db = (store as unknown as { db: { batch: (ops: unknown[]) => Promise<void> } }).db
-      const original = db.batch.bind(db)
-      let release!: () => void
-      const held = new Promise<void>(resolve => { release = resolve })
-      let batches = 0
-      db.batch = async (ops: unknown[]) => { batches++; await held; await original(ops) }
+      const hold = holdBatches(store)
       let closing: Promise<void> | undefined
       let taken: Array<{ n: number, written: Promise<void> }> = []
       try {
         taken = [await store.takeSeq(DM), await store.takeSeq(DM)]
         assert.deepEqual(taken.map(t => t.n), [2, 3], 'given out while the write is held')
-        assert.equal(batches, 0, 'nothing of the write runs in the taker\'s turn (it signs and sends first)')
+        assert.equal(hold.batches, 0, 'nothing of the write runs in the taker\'s turn (it signs and sends first)')
         await new Promise(resolve => setImmediate(resolve))
-        assert.equal(batches, 1, 'both numbers in one write, from the next turn')
+        assert.equal(hold.batches, 1, 'both numbers in one write, from the next turn')
         let landed = false
         void taken[1]!.written.then(() => { landed = true })
         await new Promise(resolve => setImmediate(resolve))
         assert.equal(landed, false)
         closing = close(store)
       } finally {
-        release()
+        hold.release()
       }
       await Promise.all([...taken.map(t => t.written), closing])
       const again = await open()
@@ -622,12 +632,8 @@ describe('ClientStore', function () {
 
     it('gives out a number while a history write is still out, and close waits for both', async () => {
       const store = await open()
-      const db = (store as unknown as { db: { batch: (ops: unknown[]) => Promise<void> } }).db
-      const original = db.batch.bind(db)
-      let release!: () => void
-      const held = new Promise<void>(resolve => { release = resolve })
       // holds the history write (several records); a number is one record
-      db.batch = async (ops: unknown[]) => { if (ops.length > 1) await held; await original(ops) }
+      const hold = holdBatches(store, ops => ops.length > 1)
       const adding = store.addMessages([message(1, { n: 1 })])
       const marking = store.markRead(DM).catch(() => undefined)
       assert.equal(await store.nextSeq(DM), 1, 'not behind the add and the markRead queued before it')
@@ -635,7 +641,7 @@ describe('ClientStore', function () {
       void adding.then(() => { added = true })
       await new Promise(resolve => setImmediate(resolve))
       assert.equal(added, false)
-      release()
+      hold.release()
       assert.equal((await adding).length, 1)
       await marking
       const numbering = store.nextSeq(DM)
