@@ -12,7 +12,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { LOOPBACK_GOSSIP, TEST_PASSWORD, TEST_SCRYPT } from '../src/testing/index.js'
 import { authRequest } from '../src/client/index.js'
 import { DEFAULT_SCRYPT, generateAccountKey, hashPassword, wrapAccountKey } from '../src/crypto/index.js'
-import { createMeshNode, frameStream, readFrame, writeFrame } from '../src/net/index.js'
+import { DEFAULT_PING_INTERVAL_MS, createMeshNode, frameStream, readFrame, writeFrame } from '../src/net/index.js'
 import { GLOBAL_ROOM, SESSION_PROTOCOL, encodeFrame, roomTopic, sessionServerFrame } from '../src/protocol/index.js'
 import { DEFAULT_HEARTBEAT_MS, MAX_CONCURRENT_HASHES, PRESENCE_FLUSH_MS } from '../src/rendezvous/constants.js'
 import { ChildGroup } from './children.js'
@@ -241,7 +241,7 @@ export async function rendezvousBench (report: Report, config: BenchConfig): Pro
     await children.stopAll()
     const bareRe = meanRound(bareRounds)
     report.add({ id: 'rdv.bare.rss', group, label: 'bare libp2p node: RSS per connection', value: bareRss.perDevice / KiB, unit: 'KiB', note: `createMeshNode (tcp, noise, yamux, identify, ping, gossipsub subscribed to the room) in a fresh child process: ${rssNote(bareRss, config.devices)}` })
-    report.add({ id: 'rdv.bare.idlecpu', group, label: `bare libp2p node: CPU holding ${config.devices} idle connections`, value: bareIdle, unit: 'ms/s', note: 'over 5 s; libp2p pings every connection every 10 s, gossipsub heartbeats every second' })
+    report.add({ id: 'rdv.bare.idlecpu', group, label: `bare libp2p node: CPU holding ${config.devices} idle connections`, value: bareIdle, unit: 'ms/s', note: `over 5 s; libp2p pings every connection once every ${DEFAULT_PING_INTERVAL_MS / 1000} s (at both ends: a 5 s window holds a round of them or none), gossipsub heartbeats every second` })
     report.add({ id: 'rdv.bare.reconnect', group, label: 'bare libp2p node: reconnects/s', value: bareRe.rate, unit: '/s', note: `mean of 2 rounds (${bareRounds.map(r => r.rate.toFixed(0)).join(', ')}/s) of ${config.devices} dials, 64 at once (first connect ${bareFirst.rate.toFixed(0)}/s, 32 at once); bench-side CPU ${bareRe.benchCpuMs.toFixed(2)} ms per dial on the same cores` })
     report.add({ id: 'rdv.bare.cpu', group, label: 'bare libp2p node: CPU per reconnect', value: bareRe.serverCpuMs, unit: 'ms', note: 'tcp + noise handshake + yamux + identify both ways + gossipsub subscriptions' })
 
@@ -284,7 +284,7 @@ export async function rendezvousBench (report: Report, config: BenchConfig): Pro
       note: `sessions (connection + session + gossipsub peer) on a freshly restarted node: ${rssNote(rss, config.devices)}. ${config.devices} devices cannot show the 10,000 target; BENCH_DEVICES raises it`
     })
     const held = await idleCpu(pid, 5_000)
-    report.add({ id: 'rdv.idlecpu', group, label: `node CPU holding ${config.devices} idle devices`, value: held, unit: 'ms/s', refs: ['rdv.bare.idlecpu'], note: `over 5 s, ${(held / config.devices * 1000).toFixed(0)} µs/s per device; session heartbeats every ${DEFAULT_HEARTBEAT_MS} ms on top of libp2p's pings and gossipsub heartbeats` })
+    report.add({ id: 'rdv.idlecpu', group, label: `node CPU holding ${config.devices} idle devices`, value: held, unit: 'ms/s', refs: ['rdv.bare.idlecpu'], note: `over 5 s, ${(held / config.devices * 1000).toFixed(0)} µs/s per device; session heartbeats every ${DEFAULT_HEARTBEAT_MS} ms on top of libp2p's pings (every ${DEFAULT_PING_INTERVAL_MS / 1000} s) and gossipsub heartbeats` })
 
     // reconnects of devices already logged in: new connection + session, 64 at once
     const rounds: RoundResult[] = []

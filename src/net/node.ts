@@ -10,7 +10,7 @@ import { ping } from '@libp2p/ping'
 import { gossipsub } from '@libp2p/gossipsub'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import { IDONTWANT_MIN_BYTES } from './constants.js'
+import { DEFAULT_PING_INTERVAL_MS, IDONTWANT_MIN_BYTES } from './constants.js'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -57,7 +57,7 @@ export interface NodeInit {
   relayClient?: boolean
   /**
    * How often libp2p's connection monitor pings every connection (a new stream each time) and
-   * aborts one that does not answer. @default 10_000 (libp2p's own)
+   * aborts one that does not answer. @default DEFAULT_PING_INTERVAL_MS (60 s; libp2p's own is 10 s)
    */
   pingIntervalMs?: number
 }
@@ -105,7 +105,7 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
     transports: init.relayClient === true ? [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })] : [tcp()],
     connectionEncrypters: [noiseOneWrite()],
     streamMuxers: [yamux()],
-    ...(init.pingIntervalMs == null ? {} : { connectionMonitor: { pingInterval: init.pingIntervalMs } }),
+    connectionMonitor: { pingInterval: init.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS },
     connectionManager: {
       maxConnections: init.maxConnections ?? 300,
       inboundConnectionThreshold: init.inboundConnectionThreshold ?? 5,

@@ -3,16 +3,6 @@
 export const DEFAULT_PORT = 4001
 /** Session heartbeat: clients ping this often; a session silent for 3 beats is dropped. */
 export const DEFAULT_HEARTBEAT_MS = 2_000
-/**
- * The node's own liveness pings of every connection (libp2p's connection monitor; its default is
- * 10 s). A device with a session is watched by the session's heartbeat, and its connection is
- * closed when the heartbeat stops; these pings are the backstop for connections without a session.
- * Each opens a stream (protocol negotiation, a logger, a peer-store write): with libp2p's 10 s,
- * these pings and the devices' own were about half of the node's CPU while holding 200 idle
- * devices (~45 of ~95 ms/s). Devices keep libp2p's interval, so the node still answers theirs;
- * its own at 60 s took its idle CPU from 98–122 to 82–111 ms/s (three alternating runs each).
- */
-export const NODE_PING_INTERVAL_MS = 60_000
 /** Password hashes computed at once; more wait in a queue of at most MAX_AUTH_QUEUE. */
 export const MAX_CONCURRENT_HASHES = 2
 export const MAX_AUTH_QUEUE = 64

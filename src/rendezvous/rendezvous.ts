@@ -26,7 +26,7 @@ import { silentLogger } from './log.js'
 import { Metrics } from './metrics.js'
 import { RoomHistory } from './room-history.js'
 import {
-  DEFAULT_HEARTBEAT_MS, NODE_PING_INTERVAL_MS, MAX_CONCURRENT_HASHES, MAX_AUTH_QUEUE, ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES,
+  DEFAULT_HEARTBEAT_MS, MAX_CONCURRENT_HASHES, MAX_AUTH_QUEUE, ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES,
   FAILURE_BASE_DELAY_MS, FAILURE_MAX_DELAY_MS, FAILURE_FORGET_MS, MAX_SESSION_BACKLOG, MAX_DEVICES_PER_ACCOUNT, DEFAULT_PORT,
   DEFAULT_RELAY_RESERVATIONS, DEFAULT_RELAY_RESERVATION_TTL_MS, DEFAULT_RELAY_DATA_LIMIT_BYTES, DEFAULT_RELAY_DURATION_LIMIT_MS,
   DEFAULT_REQUESTS_PER_SECOND, DEFAULT_MAX_STREAMS, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_ROOM_RATE, DEFAULT_ROOM_BURST,
@@ -224,7 +224,6 @@ export class RendezvousNode {
         inboundConnectionThreshold: this.init.inboundConnectionThreshold ?? 200,
         maxIncomingPendingConnections: this.init.maxIncomingPendingConnections ?? 1_000,
         maxConnectionsPerHost: this.init.maxConnectionsPerHost ?? DEFAULT_MAX_CONNECTIONS_PER_HOST,
-        pingIntervalMs: NODE_PING_INTERVAL_MS,
         // devices flooding a room lose score here (RoomValidator.score)
         gossip: { ...this.init.gossip, appSpecificScore: peer => this.roomValidator?.score(peer) ?? 0 },
         ...(this.init.relay === false
@@ -606,7 +605,7 @@ export class RendezvousNode {
       }
       stream.abort(err as Error)
       // a device that stopped beating (gone without a word, or not reading) loses its connection
-      // too: it is not kept open until the node's own pings (NODE_PING_INTERVAL_MS) find it dead,
+      // too: it is not kept open until the node's own pings (DEFAULT_PING_INTERVAL_MS) find it dead,
       // and a device still there dials afresh
       if (reason === 'heartbeat timeout') connection.abort(err as Error)
     } finally {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { Socket } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
+import { byteStream } from '@libp2p/utils'
 import { IDONTWANT_MIN_BYTES, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites } from '../../src/net/index.js'
 import { LOOPBACK_GOSSIP, eventually } from '../../src/testing/index.js'
 import type { GossipInit, MeshNode } from '../../src/net/index.js'
@@ -235,5 +236,41 @@ describe('mesh node: IDONTWANT only for large room messages', function () {
     // (a message's IDONTWANTs are forgotten three heartbeats later: the announced one goes last)
     assert.deepEqual(await idontwantsFor([1200, 2048, IDONTWANT_MIN_BYTES + 100]), [0, 0, 2], 'only the large one is announced')
     assert.deepEqual(await idontwantsFor([100, 1200], { idontwantMinBytes: 512 }), [0, 2], 'with gossipsub\'s own limit, a chat-sized message is announced too')
+  })
+})
+
+describe('mesh node: connection monitor', function () {
+  this.timeout(30_000)
+  const PING = '/ipfs/ping/1.0.0'
+
+  /** Answers libp2p pings as the ping service does, and counts them. */
+  async function countPings (node: MeshNode): Promise<{ count: number }> {
+    const seen = { count: 0 }
+    await node.unhandle(PING)
+    await node.handle(PING, async stream => {
+      seen.count++
+      const bytes = byteStream(stream)
+      await bytes.write(await bytes.read({ bytes: 32 }))
+      await stream.close().catch(() => {})
+    })
+    return seen
+  }
+
+  it('pings each connection every pingIntervalMs and measures its round trip; a node left at the default has not pinged yet', async () => {
+    const fast = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], pingIntervalMs: 200 })
+    const usual = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    try {
+      const fromFast = await countPings(usual)
+      const fromUsual = await countPings(fast)
+      await fast.dial(usual.getMultiaddrs()[0]!)
+      await eventually(() => fromFast.count >= 5, 10_000, 'five pings from the node set to 200 ms')
+      const [conn] = fast.getConnections(usual.peerId)
+      assert.equal(typeof conn?.rtt, 'number', 'each ping measures the round trip')
+      // the other end is left at DEFAULT_PING_INTERVAL_MS (a minute): it has not pinged yet
+      assert.equal(fromUsual.count, 0)
+      assert.equal(usual.getConnections(fast.peerId)[0]?.rtt, undefined)
+    } finally {
+      await Promise.all([fast.stop(), usual.stop()])
+    }
   })
 })
