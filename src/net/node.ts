@@ -226,6 +226,7 @@ function noiseOneWrite (): ReturnType<typeof noise> {
     const joined = <A extends unknown[], T extends { connection: unknown }>(secure: (...args: A) => Promise<T>) => async (...args: A): Promise<T> => {
       const secured = await secure(...args)
       joinNoiseWrites(secured.connection)
+      corkTransportWrites((secured.connection as { stream?: unknown }).stream)
       return secured
     }
     encrypter.secureOutbound = joined(encrypter.secureOutbound.bind(encrypter))
@@ -258,6 +259,48 @@ export function joinNoiseWrites (connection: unknown): boolean {
     return new List(out.subarray())
   }
   proto.meshchatOneWrite = true
+  return true
+}
+
+interface TransportInternals {
+  sendData: (data: Iterable<Uint8Array> & { bufs?: unknown[], byteLength?: number }) => { sentBytes: number, canSendMore: boolean }
+  socket?: { cork?: () => void, uncork?: () => void, write?: (buf: Uint8Array) => boolean, writableLength?: number, writableHighWaterMark?: number }
+  meshchatCorked?: boolean
+}
+
+/**
+ * Under load noise's own send queue fills, and the next encryption takes many muxer frames at
+ * once: its ciphertext comes out as one buffer per frame piece (header, data, tag), and
+ * @libp2p/tcp 11 writes each with its own `socket.write`, one system call each. A direct message
+ * pipeline (64 in flight) made ~3 socket writes per message at the sender, most of them 2, 12,
+ * 16 or ~645 bytes. This writes the buffers of one send to a corked socket, so Node hands them to
+ * the kernel together (one writev) without copying them. All of them are written, as the kernel
+ * would have taken them one by one; the transport asks for no more until the socket drains, as
+ * before. Applied once per process to the class of the transport connection under noise (TCP; a
+ * relayed connection has no socket and is left alone); returns true when it applied.
+ */
+export function corkTransportWrites (connection: unknown): boolean {
+  const proto = (connection == null ? undefined : Object.getPrototypeOf(connection)) as TransportInternals | undefined
+  if (proto == null || typeof proto.sendData !== 'function') return false
+  if (proto.meshchatCorked === true) return true
+  const original = proto.sendData
+  proto.sendData = function (this: TransportInternals, data) {
+    const socket = this.socket
+    if (!Array.isArray(data?.bufs) || data.bufs.length < 2 || typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function' ||
+      typeof socket.write !== 'function' || typeof socket.writableLength !== 'number' || typeof socket.writableHighWaterMark !== 'number') return original.call(this, data)
+    let sentBytes = 0
+    socket.cork()
+    try {
+      for (const buf of data) {
+        socket.write(buf)
+        sentBytes += buf.byteLength
+      }
+    } finally {
+      socket.uncork()
+    }
+    return { sentBytes, canSendMore: socket.writableLength < socket.writableHighWaterMark }
+  }
+  proto.meshchatCorked = true
   return true
 }
 

@@ -3,7 +3,7 @@ import { Socket } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
 import { byteStream } from '@libp2p/utils'
-import { IDONTWANT_MIN_BYTES, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites } from '../../src/net/index.js'
+import { IDONTWANT_MIN_BYTES, corkTransportWrites, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites } from '../../src/net/index.js'
 import { LOOPBACK_GOSSIP, eventually } from '../../src/testing/index.js'
 import type { GossipInit, MeshNode } from '../../src/net/index.js'
 
@@ -179,6 +179,92 @@ describe('mesh node: one socket write per noise message', function () {
       await stream.close()
     } finally {
       Socket.prototype.write = write
+      await Promise.all([a!.stop(), b!.stop()])
+    }
+  })
+})
+
+describe('mesh node: several buffers of one send in one system call', function () {
+  this.timeout(60_000)
+
+  it('writes the buffers of one send to a corked socket, all of them, and sends one buffer or another shape as before', function () {
+    const calls: string[] = []
+    class FakeSocket {
+      corked = 0
+      writableLength = 0
+      writableHighWaterMark = 1000
+      cork (): void { this.corked++; calls.push('cork') }
+      uncork (): void {
+        this.corked--
+        calls.push('uncork')
+        // the kernel takes up to 1,000 bytes; the rest waits in Node's buffer
+        this.writableLength = Math.max(0, this.writableLength - 1000)
+      }
+
+      write (buf: Uint8Array): boolean {
+        calls.push(`write ${buf.byteLength}${this.corked > 0 ? ' corked' : ''}`)
+        this.writableLength += buf.byteLength
+        return this.writableLength < this.writableHighWaterMark
+      }
+    }
+    class FakeTransport {
+      socket?: FakeSocket = new FakeSocket()
+      sendData (data: { bufs: Uint8Array[] }): { sentBytes: number, canSendMore: boolean } {
+        calls.push('library')
+        for (const b of data.bufs) calls.push(`write ${b.byteLength}`)
+        return { sentBytes: data.bufs.reduce((n, b) => n + b.byteLength, 0), canSendMore: true }
+      }
+    }
+    const list = (...sizes: number[]): { bufs: Uint8Array[], [Symbol.iterator]: () => Iterator<Uint8Array> } => {
+      const bufs = sizes.map(n => new Uint8Array(n))
+      return { bufs, [Symbol.iterator]: () => bufs[Symbol.iterator]() }
+    }
+    assert.equal(corkTransportWrites(new FakeTransport()), true)
+    assert.equal(corkTransportWrites(new FakeTransport()), true, 'applying it again is harmless')
+    assert.equal(corkTransportWrites({}), false, 'another shape is left alone')
+    assert.equal(corkTransportWrites(undefined), false)
+    const t = new FakeTransport()
+    assert.deepEqual(t.sendData(list(2, 600)), { sentBytes: 602, canSendMore: true })
+    assert.deepEqual(calls.splice(0), ['cork', 'write 2 corked', 'write 600 corked', 'uncork'])
+    // past the high-water mark every buffer is still written, and the transport waits for the drain
+    assert.deepEqual(t.sendData(list(900, 900, 900)), { sentBytes: 2700, canSendMore: false })
+    assert.deepEqual(calls.splice(0), ['cork', 'write 900 corked', 'write 900 corked', 'write 900 corked', 'uncork'])
+    t.sendData(list(5))
+    assert.deepEqual(calls.splice(0), ['library', 'write 5'], 'one buffer goes as before')
+    // a transport without a socket (a relayed connection) sends as before
+    const relayed = new FakeTransport()
+    relayed.socket = undefined
+    relayed.sendData(list(1, 1))
+    assert.deepEqual(calls.splice(0), ['library', 'write 1', 'write 1'])
+  })
+
+  it('sends a burst of small frames in far fewer system calls than frames, all intact and in order', async () => {
+    const [a, b] = await Promise.all([0, 1].map(async () => await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
+    const internals = Socket.prototype as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>
+    const original = { _write: internals._write, _writev: internals._writev }
+    let flushes = 0
+    try {
+      await serveEcho(b!)
+      const stream = await a!.dialProtocol(b!.getMultiaddrs()[0]!, '/test/echo/1')
+      const lp = frameStream(stream)
+      await lp.write(new TextEncoder().encode('warm up'))
+      await lp.read()
+      // what Node hands to the kernel from a's side: one _write or _writev is one system call
+      const port = Number(/\/tcp\/(\d+)/.exec(b!.getMultiaddrs()[0]!.toString())![1])
+      for (const k of ['_write', '_writev'] as const) {
+        internals[k] = function (this: Socket, ...args: unknown[]) { if (this.remotePort === port) flushes++; return original[k].apply(this, args) }
+      }
+      const frames = 3_000
+      const body = (i: number): Uint8Array => new Uint8Array(600).fill(i % 251)
+      // written in one turn, as a pipeline of direct messages is: the socket fills, and noise's queue with it
+      // (the echo answers each as it comes: its side is not counted)
+      const sent = Promise.all(Array.from({ length: frames }, async (_, i) => { await lp.write(body(i)) }))
+      for (let i = 0; i < frames; i++) assert.deepEqual(Buffer.from((await lp.read()).subarray()), Buffer.from(body(i)))
+      await sent
+      assert.ok(flushes < frames / 2, `${flushes} system calls for ${frames} frames`)
+      await stream.close()
+    } finally {
+      Object.assign(internals, original)
       await Promise.all([a!.stop(), b!.stop()])
     }
   })
