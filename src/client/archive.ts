@@ -10,6 +10,7 @@ import {
 import { verifyEnvelope, seal, open as openSealed } from '../crypto/index.js'
 import { RequestChannels } from '../net/index.js'
 import { dialError } from './server-address.js'
+import { ARCHIVE_LINGER_MS } from './constants.js'
 import type { Envelope, ArchiveResponse, ArchivedItem, FileEnvelope, RoomSealedEnvelope, TextEnvelope } from '../protocol/index.js'
 import type { ClientStore } from '../store/index.js'
 import type { MeshNode } from '../net/index.js'
@@ -59,6 +60,8 @@ export function isForMe (env: Envelope, me: string): boolean {
 
 type PutItem = { to: string, sealed: string, id: string }
 interface QueuedPut {
+  /** When it must leave (Date.now() ms): now, or a little later for a copy that may wait for others (ARCHIVE_LINGER_MS). */
+  due: number
   items: PutItem[]
   bytes: number
   resolve: () => void
@@ -71,14 +74,21 @@ const PUT_TIMEOUT_MS = 10_000
 export class ArchiveSync {
   private readonly puts: QueuedPut[] = []
   private putsInFlight = 0
+  private lingering?: NodeJS.Timeout
+  /** Resolved when nothing is queued or in flight (drain()). */
+  private readonly idleWaiters: Array<() => void> = []
   private channels?: RequestChannels<typeof archiveResponse>
   private syncing?: Promise<void>
   private again = false
 
   constructor (private readonly deps: ArchiveDeps) {}
 
-  /** Leaves sealed copies of `env` in the archives of `accounts`. */
-  async put (env: Envelope, accounts: string[], options: AbortOptions): Promise<void> {
+  /**
+   * Leaves sealed copies of `env` in the archives of `accounts`. `linger`: nobody waits on this
+   * copy (a device of the recipient has the message), so it may wait up to ARCHIVE_LINGER_MS to
+   * leave with the next ones.
+   */
+  async put (env: Envelope, accounts: string[], options: AbortOptions & { linger?: boolean }): Promise<void> {
     const plain = encodeFrame(env, MAX_ENVELOPE_BYTES)
     const me = this.deps.login().user
     const items = []
@@ -87,7 +97,23 @@ export class ArchiveSync {
       if (key == null) throw new UnknownUserError(`${user} has no account key`)
       items.push({ to: user, sealed: seal(key, plain, this.deps.accountKey().publicKey), id: env.id })
     }
-    await this.enqueue(items, options)
+    await this.enqueue(items, options, options.linger === true ? Date.now() + ARCHIVE_LINGER_MS : 0)
+  }
+
+  /**
+   * Sends the copies that wait for company now and waits (at most `ms`) until every queued copy
+   * has been answered: what is still unsent after it stays in the caller's outbox.
+   */
+  async drain (ms: number): Promise<void> {
+    for (const e of this.puts) e.due = 0
+    this.pump()
+    if (this.puts.length === 0 && this.putsInFlight === 0) return
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      new Promise<void>(resolve => { this.idleWaiters.push(resolve) }),
+      new Promise<void>(resolve => { timer = setTimeout(resolve, ms) })
+    ])
+    clearTimeout(timer)
   }
 
   /**
@@ -95,15 +121,16 @@ export class ArchiveSync {
    * in one request (up to MAX_ARCHIVE_PUT_ITEMS copies): under load the node checks one
    * certificate and writes one batch for several messages.
    */
-  private async enqueue (items: PutItem[], options: AbortOptions): Promise<void> {
+  private async enqueue (items: PutItem[], options: AbortOptions, due: number): Promise<void> {
     const signal = options.signal
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         const i = this.puts.indexOf(entry)
-        if (i >= 0) { this.puts.splice(i, 1); reject(new TimeoutError('the copy for the node did not go out in time')) }
+        if (i >= 0) { this.puts.splice(i, 1); reject(new TimeoutError('the copy for the node did not go out in time')); this.pump() }
       }
       const done = (): void => { signal?.removeEventListener('abort', onAbort) }
       const entry: QueuedPut = {
+        due,
         items,
         bytes: items.reduce((n, i) => n + i.sealed.length + 200, 0),
         resolve: () => { done(); resolve() },
@@ -116,7 +143,11 @@ export class ArchiveSync {
   }
 
   private pump (): void {
-    while (this.putsInFlight < PUTS_IN_FLIGHT && this.puts.length > 0) {
+    if (this.putsInFlight < PUTS_IN_FLIGHT && this.puts.length > 0 && !this.mayWait()) {
+      clearTimeout(this.lingering)
+      this.lingering = undefined
+    }
+    while (this.putsInFlight < PUTS_IN_FLIGHT && this.puts.length > 0 && !this.mayWait()) {
       const batch: QueuedPut[] = []
       let count = 0
       let bytes = 1024
@@ -130,6 +161,22 @@ export class ArchiveSync {
       this.putsInFlight++
       void this.send(batch).finally(() => { this.putsInFlight--; this.pump() })
     }
+    if (this.puts.length > 0 && this.lingering == null && this.mayWait()) {
+      // the oldest waiting copy is due first (copies wait in the order they came)
+      this.lingering = setTimeout(() => { this.lingering = undefined; this.pump() }, Math.max(0, this.puts[0]!.due - Date.now()))
+    }
+    if (this.puts.length === 0 && this.putsInFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake()
+  }
+
+  /** May the queued copies wait for more? Only while every one of them may, and they do not fill a put yet. */
+  private mayWait (): boolean {
+    const now = Date.now()
+    let items = 0
+    for (const e of this.puts) {
+      if (e.due <= now) return false
+      items += e.items.length
+    }
+    return items < MAX_ARCHIVE_PUT_ITEMS
   }
 
   private async send (batch: QueuedPut[]): Promise<void> {

@@ -31,7 +31,7 @@ import { Session } from './session.js'
 import { sleep } from './wait.js'
 import { EventHub } from './events.js'
 import { dialError, parseServerAddress, peerIdOfAddress } from './server-address.js'
-import { DEFAULT_SESSION_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, ARCHIVE_DEFER_MS } from './constants.js'
+import { DEFAULT_SESSION_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS, SEEN_IDS, ROOM_PEER_WAIT_MS, ARCHIVE_DEFER_MS, ARCHIVE_STOP_WAIT_MS } from './constants.js'
 import type { ClientEvent, ClientEventListener, ConnectionState } from './events.js'
 import type { SavedLogin } from './home.js'
 import type { FileOffer, Envelope, UserInfo, DeviceInfo, AuthResponse, ReceiptBody, PeopleRequest, PeopleResponse, DirectoryRequest, RoomInfo, RoomMember } from '../protocol/index.js'
@@ -334,6 +334,9 @@ export class MeshClient {
     this.stopped = true
     this.stopController.abort()
     this.session.stop()
+    // archive copies still waiting or on their way leave now; what the node does not answer in
+    // time stays in the outbox for the next start
+    await this.archive.drain(ARCHIVE_STOP_WAIT_MS)
     await this.fileList.stop()
     this.dmChannels?.close()
     await this.node?.stop()
@@ -453,8 +456,9 @@ export class MeshClient {
     // stream to the recipient goes at once and this device's own write right behind it (on the
     // next turn, so that its synchronous work does not hold the frame back); the copy to the
     // node once the recipient's devices answered or ARCHIVE_DEFER_MS passed, so that sealing it
-    // and the node's work on it do not compete with the direct delivery for the CPU. The send
-    // resolves only once this device has stored it too.
+    // and the node's work on it do not compete with the direct delivery for the CPU; when a
+    // device answered, it may wait a little more to leave with the next copies (ArchiveSync,
+    // ARCHIVE_LINGER_MS). The send resolves only once this device has stored it too.
     const queued = { id: env.id, queuedAt: Date.now(), to, envelope: env }
     const delivering = Promise.allSettled(recipients.map(async d => { await this.deliver(d, env, { signal }); return d.peer }))
     void Promise.allSettled(own.map(async d => { await this.deliver(d, env, { signal }) }))
@@ -464,9 +468,11 @@ export class MeshClient {
     let archiveError: unknown
     let deferred: NodeJS.Timeout | undefined
     const archived = Promise.race([delivering, new Promise<void>(resolve => { deferred = setTimeout(resolve, ARCHIVE_DEFER_MS) })])
-      .then(async () => {
+      .then(async first => {
         clearTimeout(deferred)
-        await this.archivePut(env, to === login.user ? [to] : [to, login.user], { signal })
+        // a copy of what a device of the recipient already has may wait to leave with the next ones (ARCHIVE_LINGER_MS)
+        const linger = Array.isArray(first) && first.some(r => r.status === 'fulfilled')
+        await this.archivePut(env, to === login.user ? [to] : [to, login.user], { signal, linger })
         await local
         await this.store!.deleteOutbox(queued)
         return true
@@ -849,7 +855,7 @@ export class MeshClient {
   }
 
   /** Leaves sealed copies of `env` in the archives of `accounts`. */
-  private async archivePut (env: Envelope, accounts: string[], options: AbortOptions): Promise<void> {
+  private async archivePut (env: Envelope, accounts: string[], options: AbortOptions & { linger?: boolean }): Promise<void> {
     await this.archive.put(env, accounts, options)
   }
 

@@ -131,6 +131,7 @@ export class RendezvousNode {
     registrations: this.metrics.counter('meshchat_registrations_total', 'Registration attempts by result'),
     sessions: this.metrics.counter('meshchat_sessions_total', 'Device sessions opened'),
     archived: this.metrics.counter('meshchat_archive_items_total', 'Sealed copies stored in archives'),
+    puts: this.metrics.counter('meshchat_archive_puts_total', 'Archive put requests stored (each holds one or more sealed copies)'),
     fetched: this.metrics.counter('meshchat_archive_fetched_total', 'Sealed copies fetched by devices'),
     room: this.metrics.counter('meshchat_room_messages_total', 'Room messages validated, by result'),
     rejected: this.metrics.counter('meshchat_rejections_total', 'Requests and messages refused, by reason')
@@ -490,6 +491,7 @@ export class RendezvousNode {
         if (to.disabled) throw new AccountDisabledError(`account "${item.to}" is disabled`)
       }
       this.count.archived({}, req.items.length)
+      this.count.puts({})
       const seqs = await this.store.appendArchive(req.items.map(i => ({ to: i.to, from: account.user, sealed: i.sealed, at, ...(i.id == null ? {} : { id: i.id }) })))
       const heads = new Map<string, number>()
       req.items.forEach((item, i) => heads.set(item.to, Math.max(heads.get(item.to) ?? 0, seqs[i]!)))

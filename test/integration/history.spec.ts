@@ -246,6 +246,29 @@ describe('history', function () {
     assert.deepEqual(texts, Array.from({ length: 40 }, (_, i) => `burst ${i}`).sort())
   })
 
+  it('lets the archive copies of acknowledged messages wait to leave together, and sends a waiting one before the device stops', async () => {
+    const [alice, bob] = await h.clientsFor(['alice', 'bob'])
+    await h.connect(alice!, bob!)
+    const node = h.rendezvous! as unknown as { handleArchive: (req: { op: string, cert?: { user: string } }, conn: unknown) => Promise<unknown> }
+    const original = node.handleArchive.bind(node)
+    let puts = 0
+    node.handleArchive = async (req, conn) => {
+      if (req.op === 'put' && req.cert?.user === 'alice') puts++
+      return await original(req, conn)
+    }
+    // one at a time, each acknowledged by bob's device before the next: before, one put each
+    for (let i = 0; i < 20; i++) assert.equal((await alice!.send('bob', `one by one ${i}`)).status, 'delivered')
+    assert.equal((await alice!.send('bob', 'last word')).status, 'delivered')
+    // its copy may still be waiting for company: stop() sends it before the device goes
+    await alice!.stop()
+    assert.ok(puts <= 10, `${puts} put requests from alice for 21 messages sent one by one`)
+    // a new device of bob's has only the archive to learn them from
+    const fresh = await secondDevice('bob')
+    const want = [...Array.from({ length: 20 }, (_, i) => `one by one ${i}`), 'last word'].sort()
+    await eventually(async () => (await fresh.history.page('alice', { limit: 100 })).messages.length === want.length, 10_000, 'all 21 at bob\'s new device')
+    assert.deepEqual((await fresh.history.page('alice', { limit: 100 })).messages.map(m => m.text).sort(), want)
+  })
+
   it('knows when messages are missing and says so in the page', async () => {
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
     await h.connect(alice!, bob!)
