@@ -143,11 +143,10 @@ export class ArchiveSync {
   }
 
   private pump (): void {
-    if (this.putsInFlight < PUTS_IN_FLIGHT && this.puts.length > 0 && !this.mayWait()) {
+    while (this.putsInFlight < PUTS_IN_FLIGHT && this.puts.length > 0 && !this.mayWait()) {
+      // what was waiting leaves with this batch (or the next)
       clearTimeout(this.lingering)
       this.lingering = undefined
-    }
-    while (this.putsInFlight < PUTS_IN_FLIGHT && this.puts.length > 0 && !this.mayWait()) {
       const batch: QueuedPut[] = []
       let count = 0
       let bytes = 1024
