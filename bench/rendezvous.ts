@@ -25,7 +25,7 @@ import type { FrameStream, MeshNode } from '../src/net/index.js'
 import type { Report } from './report.js'
 import type { BenchConfig } from './config.js'
 
-class LightDevice {
+export class LightDevice {
   cert?: Certificate
   private stream?: Stream
   private beat?: NodeJS.Timeout
@@ -54,18 +54,21 @@ class LightDevice {
     const signal = AbortSignal.timeout(30_000)
     const stream = await this.node.dialProtocol(server, SESSION_PROTOCOL, { signal })
     const lp: FrameStream = frameStream(stream)
+    let heartbeatMs: number
     try {
       await writeFrame(lp, { t: 'hello', cert: this.cert, addrs: this.node.getMultiaddrs().map(a => a.toString()).slice(0, 16) }, { signal })
       const welcome = await readFrame(lp, sessionServerFrame, { signal })
       if (welcome.t !== 'welcome') throw new Error(`session refused: ${JSON.stringify(welcome).slice(0, 200)}`)
       this.cert = welcome.cert
+      heartbeatMs = welcome.heartbeatMs
     } catch (err) {
       stream.abort(err as Error)
       throw err
     }
     this.stream = stream
     let n = 0
-    this.beat = setInterval(() => { void lp.write(encodeFrame({ t: 'ping', n: n++ })).catch(() => {}) }, DEFAULT_HEARTBEAT_MS)
+    // beats as often as the node's welcome says, as a device's session does
+    this.beat = setInterval(() => { void lp.write(encodeFrame({ t: 'ping', n: n++ })).catch(() => {}) }, heartbeatMs)
     void (async () => {
       // read (and drop) every frame: a device that stops reading is dropped as too slow
       for (;;) {

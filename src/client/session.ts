@@ -10,7 +10,7 @@
 import {
   SESSION_PROTOCOL, sessionServerFrame, encodeFrame, fromWireError, InvalidMessageError, InvalidCertificateError
 } from '../protocol/index.js'
-import { frameStream, readFrame, writeFrame, isRelayed } from '../net/index.js'
+import { frameStream, readFrame, silenceTimer, writeFrame, isRelayed } from '../net/index.js'
 import { readDirectoryPages } from './directory-pages.js'
 import { dialError } from './server-address.js'
 import { sleep } from './wait.js'
@@ -19,7 +19,7 @@ import type { ClientEvent, ConnectionState } from './events.js'
 import type { MeshchatError } from '../protocol/index.js'
 import type { SavedLogin } from './home.js'
 import type { Certificate, DeviceInfo, PresenceEvent, UserInfo } from '../protocol/index.js'
-import type { MeshNode, FrameStream } from '../net/index.js'
+import type { MeshNode, FrameStream, SilenceTimer } from '../net/index.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 
 /** Errors after which reconnecting cannot help: the session loop stops and says why. */
@@ -165,6 +165,7 @@ export class Session {
     const lp = frameStream(stream)
     this.stream = { stream, lp }
     let beat: NodeJS.Timeout | undefined
+    let silence: SilenceTimer | undefined
     try {
       await writeFrame(lp, { t: 'hello', cert: this.deps.login().cert, addrs: this.myAddrs() }, { signal })
       const welcome = await readFrame(lp, sessionServerFrame, { signal })
@@ -185,14 +186,19 @@ export class Session {
       beat = setInterval(() => {
         lp.write(encodeFrame({ t: 'ping', n: n++ })).catch(() => {})
       }, hb)
+      // the node pongs every beat: three beats without a frame and it is gone
+      silence = silenceTimer(hb * 3)
+      const readSignal = AbortSignal.any([silence.signal, this.deps.stopSignal])
       for (;;) {
-        const frame = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.any([AbortSignal.timeout(hb * 3), this.deps.stopSignal]) })
+        const frame = await readFrame(lp, sessionServerFrame, { signal: readSignal })
+        silence.refresh()
         if (frame.t === 'event') this.apply(frame.ev)
         else if (frame.t === 'mail') this.mailArrived()
         else if (frame.t === 'error') throw fromWireError(frame.error)
       }
     } finally {
       clearInterval(beat)
+      silence?.clear()
       this.directoryLive = false
       stream.abort(new Error('session ended'))
       this.stream = undefined

@@ -22,6 +22,30 @@ export async function writeFrame (lp: FrameStream, value: unknown, options: Abor
   await lp.write(encodeFrame(value, maxBytes), options)
 }
 
+/** A signal that aborts after `ms` without a refresh(): the read deadline of a long-lived stream. */
+export interface SilenceTimer {
+  readonly signal: AbortSignal
+  /** Starts the wait again (a frame arrived). */
+  refresh: () => void
+  clear: () => void
+}
+
+/**
+ * One timer for all the reads of a long-lived stream, pushed back after each frame, instead of a
+ * timeout signal per read: each of those is a timer that still fires (and builds an abort error)
+ * long after its read is done.
+ */
+export function silenceTimer (ms: number): SilenceTimer {
+  const controller = new AbortController()
+  const timer = setTimeout(() => { controller.abort(new TimeoutError(`silent for ${ms} ms`)) }, ms)
+  timer.unref()
+  return {
+    signal: controller.signal,
+    refresh: () => { if (!controller.signal.aborted) timer.refresh() },
+    clear: () => { clearTimeout(timer) }
+  }
+}
+
 /** Reads one frame and validates it; a closed or reset stream becomes InvalidMessageError. */
 export async function readFrame<S extends z.ZodType> (lp: FrameStream, schema: S, options: AbortOptions = {}, maxBytes = MAX_FRAME_BYTES): Promise<z.infer<S>> {
   let data

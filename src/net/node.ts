@@ -104,7 +104,9 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
     transports: init.relayClient === true ? [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })] : [tcp()],
     connectionEncrypters: [noiseOneWrite()],
-    streamMuxers: [yamux()],
+    // yamux's own keep-alive pings every connection every 30 s and only logs a failure: the
+    // connection monitor's pings (above) already find dead connections, so it is pure cost
+    streamMuxers: [yamux({ enableKeepAlive: false })],
     connectionMonitor: { pingInterval: init.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS },
     connectionManager: {
       maxConnections: init.maxConnections ?? 300,

@@ -14,7 +14,7 @@ import {
 } from '../protocol/index.js'
 import { issueCertificate, verifyCertificate, hashPassword, verifyPassword, loadOrCreateKey, RoomValidator, DEFAULT_SCRYPT } from '../crypto/index.js'
 import { LevelRendezvousState } from '../store/index.js'
-import { createMeshNode, frameStream, handleRequests, readFrame, writeFrame } from '../net/index.js'
+import { createMeshNode, frameStream, handleRequests, readFrame, silenceTimer, writeFrame } from '../net/index.js'
 import { Presence } from './presence.js'
 import { Outboxes } from './outbox.js'
 import { DirectoryCache, pages } from './directory.js'
@@ -37,7 +37,7 @@ import type { SessionSink } from './presence.js'
 import type { Outbox } from './outbox.js'
 import type { AccountRecord, RendezvousState } from '../store/index.js'
 import type { Certificate, UserInfo, AuthRequest, DirectoryRequest, ArchiveRequest } from '../protocol/index.js'
-import type { GossipInit, MeshNode, RelayServerInit } from '../net/index.js'
+import type { GossipInit, MeshNode, RelayServerInit, SilenceTimer } from '../net/index.js'
 import type { Connection, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
 import type { GossipsubMessage } from '@libp2p/gossipsub'
 
@@ -538,6 +538,7 @@ export class RendezvousNode {
     let session: SessionSink | undefined
     let outbox: Outbox | undefined
     let reason = 'ended'
+    let silence: SilenceTimer | undefined
     try {
       const hello = await readFrame(lp, sessionClientFrame, { signal: AbortSignal.timeout(5_000) })
       if (hello.t !== 'hello') throw new InvalidMessageError('a session starts with hello')
@@ -587,9 +588,13 @@ export class RendezvousNode {
       // checked, before this session was there to be closed
       await this.authenticate(hello.cert, connection)
 
-      // the client beats every heartbeatMs; three missed beats end the session
+      // the client beats every heartbeatMs; three missed beats end the session. One timer for
+      // the session, pushed back by every frame (a timeout signal per frame cost the node a timer
+      // that fired, uselessly, for every beat)
+      silence = silenceTimer(this.heartbeatMs * 3)
       for (;;) {
-        const frame = await readFrame(lp, sessionClientFrame, { signal: AbortSignal.timeout(this.heartbeatMs * 3) })
+        const frame = await readFrame(lp, sessionClientFrame, { signal: silence.signal })
+        silence.refresh()
         if (frame.t === 'ping') {
           if (!box.pushFrame({ t: 'pong', n: frame.n })) throw new TimeoutError('session too far behind')
         } else if (frame.t === 'addrs') {
@@ -611,6 +616,7 @@ export class RendezvousNode {
       // and a device still there dials afresh
       if (reason === 'heartbeat timeout') connection.abort(err as Error)
     } finally {
+      silence?.clear()
       outbox?.close()
       if (session != null) {
         const now = Date.now()

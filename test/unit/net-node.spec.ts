@@ -359,4 +359,22 @@ describe('mesh node: connection monitor', function () {
       await Promise.all([fast.stop(), usual.stop()])
     }
   })
+
+  it('leaves yamux keep-alive off: no muxer pings of its own, at either end', async () => {
+    const a = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const b = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    try {
+      await a.dial(b.getMultiaddrs()[0]!)
+      await eventually(() => b.getConnections(a.peerId).length === 1, 5_000, 'the connection at both ends')
+      // with keep-alive on, yamux pings as soon as the connection opens and records the round trip
+      await new Promise(resolve => setTimeout(resolve, 300))
+      for (const conn of [a.getConnections(b.peerId)[0], b.getConnections(a.peerId)[0]]) {
+        const muxer = (conn as unknown as { muxer: { rtt: number, keepAlive?: unknown } }).muxer
+        assert.equal(muxer.keepAlive, undefined)
+        assert.equal(muxer.rtt, -1, 'the muxer never pinged')
+      }
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
 })
