@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { FatalError } from './output.js'
 
 export interface GlobalArgs {
   home: string
@@ -52,4 +53,21 @@ export function defaultDataDir (): string {
 export function gossipFrom (argv: { ipColocationWhitelist?: unknown }): { ipColocationWhitelist: string[] } {
   const list = Array.isArray(argv.ipColocationWhitelist) ? argv.ipColocationWhitelist.map(String) : []
   return { ipColocationWhitelist: list }
+}
+
+/**
+ * A numeric option checked against its range: a typo or a config value out of range stops the
+ * command with one line naming the flag, instead of a node that misbehaves later.
+ */
+export function numberOption (value: unknown, flag: string, min: number, max: number, whole = true): number {
+  if (Array.isArray(value)) throw new FatalError(`--${flag}: given more than once`, 2)
+  const n = typeof value === 'number' ? value : Number.NaN
+  if (!Number.isFinite(n) || n < min || n > max || (whole && !Number.isInteger(n))) {
+    const fmt = (x: number): string => x.toLocaleString('en-US')
+    const want = `${whole ? 'a whole number' : 'a number'} from ${fmt(min)} to ${fmt(max)}`
+    // yargs turns text into NaN: there is no value worth repeating
+    if (Number.isNaN(n)) throw new FatalError(`--${flag}: not a number (want ${want})`, 2)
+    throw new FatalError(`--${flag}: "${String(value)}" is not ${want}`, 2)
+  }
+  return n
 }

@@ -18,6 +18,13 @@ export function roomTopic (room: string): string {
 }
 export const GLOBAL_ROOM = 'global'
 
+/**
+ * Session heartbeats the node may ask for in its welcome: a device refuses a welcome outside
+ * these (a beat every millisecond would be a flood of its own making).
+ */
+export const MIN_HEARTBEAT_MS = 100
+export const MAX_HEARTBEAT_MS = 600_000
+
 /** Largest frame any meshchat protocol accepts (JSON, UTF-8). */
 export const MAX_FRAME_BYTES = 64 * 1024
 /**

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod'
 import {
-  MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MAX_PROFILE_ABOUT, MAX_ROOM_MEMBERS, MAX_ROOMS_LISTED, MAX_DIRECTORY_USERS,
+  MAX_PROFILE_NAME, MAX_PROFILE_STATUS, MAX_PROFILE_ABOUT, MAX_ROOM_MEMBERS, MAX_ROOMS_LISTED, MAX_DIRECTORY_USERS, MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS,
   MAX_ADDR_LENGTH, MAX_ADDRS, MAX_PASSWORD_LENGTH, MAX_TEXT_BYTES, MAX_SEALED_CHARS, MAX_ARCHIVE_PUT_ITEMS, MAX_ROOM_SEALED_CHARS
 } from './constants.js'
 import { fileOffer } from './files.js'
@@ -226,7 +226,7 @@ export type PresenceEvent = z.infer<typeof presenceEvent>
 
 export const sessionServerFrame = z.discriminatedUnion('t', [
   /** The first page of the directory; `more`: `users` frames with the rest follow before anything else. */
-  z.object({ t: z.literal('welcome'), cert: certificate, heartbeatMs: z.number().int().positive(), users: z.array(userInfo).max(MAX_DIRECTORY_USERS), more: z.boolean().optional() }),
+  z.object({ t: z.literal('welcome'), cert: certificate, heartbeatMs: z.number().int().min(MIN_HEARTBEAT_MS).max(MAX_HEARTBEAT_MS), users: z.array(userInfo).max(MAX_DIRECTORY_USERS), more: z.boolean().optional() }),
   /** The next page of the directory, after the welcome. */
   z.object({ t: z.literal('users'), users: z.array(userInfo).max(MAX_DIRECTORY_USERS), more: z.boolean() }),
   z.object({ t: z.literal('event'), ev: presenceEvent }),

@@ -7,7 +7,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import {
   AUTH_PROTOCOL, DIRECTORY_PROTOCOL, SESSION_PROTOCOL, ARCHIVE_PROTOCOL, PEOPLE_PROTOCOL, GLOBAL_ROOM, roomTopic,
   authRequest, directoryRequest, sessionClientFrame, archiveRequest, peopleRequest, MAX_ROOMS_TOTAL, MAX_PEOPLE_FRAME_BYTES, NotMemberError,
-  MAX_ARCHIVE_FRAME_BYTES, ROOM_HISTORY_LIMIT, InvalidInputError, MAX_FRAME_BYTES, MAX_DIRECTORY_PAGE_BYTES, CERT_LIFETIME_MS,
+  MAX_ARCHIVE_FRAME_BYTES, ROOM_HISTORY_LIMIT, InvalidInputError, MAX_FRAME_BYTES, MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS, MAX_DIRECTORY_PAGE_BYTES, CERT_LIFETIME_MS,
   checkUsername, checkPassword, printable, isRoomName, FailureThrottle, RateLimiter,
   AccountDisabledError, InvalidCertificateError, InvalidMessageError, RateLimitedError, UnknownUserError,
   UsernameTakenError, WrongPasswordError, TimeoutError
@@ -172,6 +172,9 @@ export class RendezvousNode {
       ...(init.roomsPageBytes == null ? {} : { roomsPageBytes: init.roomsPageBytes })
     })
     this.heartbeatMs = init.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+    if (!Number.isInteger(this.heartbeatMs) || this.heartbeatMs < MIN_HEARTBEAT_MS || this.heartbeatMs > MAX_HEARTBEAT_MS) {
+      throw new InvalidInputError(`heartbeatMs ${String(this.heartbeatMs)}: a whole number of ms from ${MIN_HEARTBEAT_MS} to ${MAX_HEARTBEAT_MS}`)
+    }
     const base = init.failureBaseDelayMs ?? FAILURE_BASE_DELAY_MS
     this.accountFailures = new FailureThrottle({ freeFailures: init.accountFreeFailures ?? ACCOUNT_FREE_FAILURES, baseDelayMs: base, maxDelayMs: FAILURE_MAX_DELAY_MS, forgetAfterMs: FAILURE_FORGET_MS })
     this.addressFailures = new FailureThrottle({ freeFailures: init.addressFreeFailures ?? ADDRESS_FREE_FAILURES, baseDelayMs: base, maxDelayMs: FAILURE_MAX_DELAY_MS, forgetAfterMs: FAILURE_FORGET_MS })

@@ -272,6 +272,22 @@ describe('meshchat cli (separate processes)', function () {
       assertOk(await run(['--version'], { env: { MESHCHAT_HEAP_GROWING_PERCENT: '0' } }))
     })
 
+    it('serve with a numeric option out of range or not a number exits 2 with one line naming it', async function () {
+      const dataDir = await each.tempDir('bad-numbers')
+      const cases: Array<[string, string]> = [
+        ['--heartbeat-ms', '5'], ['--heartbeat-ms', 'abc'], ['--heartbeat-ms', '600001'], ['--port', '70000'], ['--max-connections', '-1'],
+        ['--room-rate', '0'], ['--max-streams', '2.5'], ['--relay-ttl', 'NaN'], ['--metrics-port', '-80']
+      ]
+      for (const [flag, value] of cases) {
+        const res = await run(['serve', '--host', '127.0.0.1', '--data', dataDir, ...(flag === '--port' ? [] : ['--port', '0']), flag, value])
+        assertFailure(res, 2, flag)
+        // a value yargs could read as a number is repeated; text is named as not a number
+        assert.ok(res.stderr.includes(Number.isNaN(Number(value)) ? 'not a number' : `"${value}"`), res.stderr)
+      }
+      assertFailure(await run(['serve', '--data', dataDir, '--port', '0', '--heartbeat-ms', '500', '--heartbeat-ms', '600']), 2, '--heartbeat-ms: given more than once')
+      assert.deepEqual(readdirSync(dataDir), [], 'nothing was written to the data folder')
+    })
+
     it('serve on a port already in use says so in one line', async function () {
       const dataDir = await each.tempDir('port-in-use')
       const res = await run(['serve', '--host', '127.0.0.1', '--port', String(server.port), '--data', dataDir])
@@ -310,6 +326,21 @@ describe('meshchat cli (separate processes)', function () {
       // the clients back off up to 5 s between attempts
       await aliceListen.waitFor(() => connectedCount(aliceListen) >= 2, 12_000, 'alice connected again')
       await bobListen.waitFor(() => connectedCount(bobListen) >= 2, 12_000, 'bob connected again')
+    })
+
+    it('notices a node that stops answering (frozen, its socket still open) within three beats, and is back when it wakes', async function () {
+      const own = await each.startServe({ args: SERVE_ARGS })
+      const aliceListen = await listening(await registered(unique('alice'), own.address))
+      await aliceListen.waitFor(l => l.type === 'connection' && l.state === 'connected', 5_000, 'alice connected')
+      const pid = own.proc.pid!
+      process.kill(pid, 'SIGSTOP')
+      try {
+        // no pong for 3 × 500 ms: the session is given up although no socket closed
+        await aliceListen.waitFor(l => l.type === 'connection' && l.state === 'reconnecting', 10_000, 'alice to give up on the frozen node')
+      } finally {
+        process.kill(pid, 'SIGCONT')
+      }
+      await aliceListen.waitFor(() => connectionStates(aliceListen).filter(s => s === 'connected').length >= 2, 30_000, 'alice connected again')
     })
 
     it('a one-shot ping through a running listen names the unreachable node', async function () {

@@ -3,7 +3,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Harness, LOOPBACK_GOSSIP } from '../../src/testing/index.js'
 import { createMeshNode, request } from '../../src/net/index.js'
-import { DIRECTORY_PROTOCOL, directoryResponse } from '../../src/protocol/index.js'
+import { DIRECTORY_PROTOCOL, MAX_HEARTBEAT_MS, MIN_HEARTBEAT_MS, directoryResponse } from '../../src/protocol/index.js'
+import { RendezvousNode } from '../../src/rendezvous/index.js'
 import type { MeshNode } from '../../src/net/index.js'
 
 describe('rendezvous limits', function () {
@@ -34,6 +35,14 @@ describe('rendezvous limits', function () {
     // another device is not affected
     const bob = await h.client('bob')
     assert.equal((await bob.users()).length, 2)
+  })
+
+  it('refuses a heartbeat its devices would refuse, before it starts', async () => {
+    h = new Harness()
+    const dataDir = await h.tempDir('bad-heartbeat')
+    for (const heartbeatMs of [0, MIN_HEARTBEAT_MS - 1, MAX_HEARTBEAT_MS + 1, 1.5]) {
+      assert.throws(() => new RendezvousNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], heartbeatMs }), (err: Error) => err.name === 'InvalidInputError' && err.message.includes(String(heartbeatMs)))
+    }
   })
 
   it('refuses connections past the per-host limit', async () => {

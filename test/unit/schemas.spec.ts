@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
-  authRequest, certificate, envelope, sessionClientFrame, text,
+  authRequest, certificate, envelope, sessionClientFrame, sessionServerFrame, text,
+  MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS,
   MAX_ADDR_LENGTH, MAX_ADDRS, MAX_PASSWORD_LENGTH, MAX_TEXT_BYTES
 } from '../../src/protocol/index.js'
 import type { Certificate, Envelope } from '../../src/protocol/index.js'
@@ -231,6 +232,15 @@ describe('schemas', function () {
     it('refuses an unknown frame type', () => {
       rejects(sessionClientFrame, { t: 'bye' })
       rejects(sessionClientFrame, {})
+    })
+  })
+
+  describe('sessionServerFrame: the welcome', function () {
+    it('takes a heartbeat only from MIN_HEARTBEAT_MS to MAX_HEARTBEAT_MS, whole milliseconds', function () {
+      const welcome = (heartbeatMs: unknown): unknown => ({ t: 'welcome', cert, heartbeatMs, users: [] })
+      for (const ok of [MIN_HEARTBEAT_MS, 2_000, 10_000, MAX_HEARTBEAT_MS]) accepts(sessionServerFrame, welcome(ok))
+      // a node asking for a beat every millisecond (or a timer past Node's limit, which fires at once)
+      for (const bad of [0, 1, MIN_HEARTBEAT_MS - 1, MAX_HEARTBEAT_MS + 1, 2 ** 31, 1500.5, -2_000, '2000', null]) rejects(sessionServerFrame, welcome(bad))
     })
   })
 })

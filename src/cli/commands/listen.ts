@@ -1,6 +1,6 @@
 import { MeshClient, runCommand, lineReader } from '../../client/index.js'
 import { startRunningDevice } from '../device.js'
-import { gossipFrom } from '../options.js'
+import { gossipFrom, numberOption } from '../options.js'
 import { formatTime, printJson, printLine, printableLine } from '../output.js'
 import { describeChat } from './requests.js'
 import { filesFrom } from './files.js'
@@ -48,7 +48,7 @@ export const listen = (settings: Settings): CommandModule<GlobalArgs, ListenArgs
     .option('relay', { type: 'string', choices: ['auto', 'always', 'never'], default: settings.relay as string, describe: 'Hold a relay slot on the rendezvous node (auto: when behind NAT)' })
     .option('peer-dials', { type: 'number', default: settings['peer-dials'] as number, describe: 'Other online devices to keep connections to' }) as any,
   handler: async argv => {
-    const client = new MeshClient({ home: argv.home, listen: argv.listen.map(String), peerDials: argv.peerDials, relay: argv.relay, gossip: gossipFrom(argv), files: filesFrom(argv) })
+    const client = new MeshClient({ home: argv.home, listen: argv.listen.map(String), peerDials: numberOption(argv.peerDials, 'peer-dials', 0, 64), relay: argv.relay, gossip: gossipFrom(argv), files: filesFrom(argv) })
     const stopController = new AbortController()
     const printer = (async () => {
       for await (const ev of client.events(stopController.signal)) {

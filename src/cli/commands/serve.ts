@@ -1,4 +1,5 @@
-import { defaultDataDir, gossipFrom } from '../options.js'
+import { defaultDataDir, gossipFrom, numberOption } from '../options.js'
+import { MAX_HEARTBEAT_MS, MIN_HEARTBEAT_MS } from '../../protocol/constants.js'
 import { printJson, printLine, FatalError } from '../output.js'
 import type { LogLevel } from '../../rendezvous/index.js'
 import type { GlobalArgs } from '../options.js'
@@ -82,29 +83,35 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
   handler: async argv => {
     const { RendezvousNode, jsonLogger } = await import('../../rendezvous/index.js')
     const host = argv.host.includes(':') ? `/ip6/${argv.host}` : `/ip4/${argv.host}`
+    const port = numberOption(argv.port, 'port', 0, 65_535)
     const node = new RendezvousNode({
       dataDir: argv.data ?? (settings.data as string | undefined) ?? defaultDataDir(),
-      listen: [`${host}/tcp/${argv.port}`],
+      listen: [`${host}/tcp/${port}`],
       logger: jsonLogger(argv.logLevel),
-      heartbeatMs: argv.heartbeatMs,
-      maxConnections: argv.maxConnections,
-      inboundConnectionThreshold: argv.connectionsPerSecond,
-      accountFreeFailures: argv.accountFreeFailures,
-      addressFreeFailures: argv.addressFreeFailures,
-      registrationsPerSecond: argv.registrationsPerSecond,
+      heartbeatMs: numberOption(argv.heartbeatMs, 'heartbeat-ms', MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS),
+      maxConnections: numberOption(argv.maxConnections, 'max-connections', 1, 1_000_000),
+      inboundConnectionThreshold: numberOption(argv.connectionsPerSecond, 'connections-per-second', 1, 1_000_000),
+      accountFreeFailures: numberOption(argv.accountFreeFailures, 'account-free-failures', 0, 1_000_000),
+      addressFreeFailures: numberOption(argv.addressFreeFailures, 'address-free-failures', 0, 1_000_000),
+      registrationsPerSecond: numberOption(argv.registrationsPerSecond, 'registrations-per-second', 0.001, 1_000_000, false),
       gossip: gossipFrom(argv),
-      requestsPerSecond: argv.requestsPerSecond,
-      maxStreams: argv.maxStreams,
-      maxConnectionsPerHost: argv.maxConnectionsPerHost,
-      roomRate: argv.roomRate,
-      roomBurst: argv.roomBurst,
+      requestsPerSecond: numberOption(argv.requestsPerSecond, 'requests-per-second', 0.001, 1_000_000, false),
+      maxStreams: numberOption(argv.maxStreams, 'max-streams', 1, 10_000),
+      maxConnectionsPerHost: numberOption(argv.maxConnectionsPerHost, 'max-connections-per-host', 1, 1_000_000),
+      roomRate: numberOption(argv.roomRate, 'room-rate', 0.001, 10_000, false),
+      roomBurst: numberOption(argv.roomBurst, 'room-burst', 1, 100_000),
       fileQuotaBytes: parseSize(argv.fileQuota, 'file-quota'),
       ...(argv.fileSenderQuota == null || argv.fileSenderQuota === '' ? {} : { fileSenderQuotaBytes: parseSize(argv.fileSenderQuota, 'file-sender-quota') }),
       fileMaxBytes: parseSize(argv.fileMaxSize, 'file-max-size'),
       fileRetentionDays: retentionDays(argv.fileRetentionDays),
-      ...(argv.metricsPort == null ? {} : { metricsPort: argv.metricsPort, metricsHost: argv.metricsHost }),
+      ...(argv.metricsPort == null ? {} : { metricsPort: numberOption(argv.metricsPort, 'metrics-port', 0, 65_535), metricsHost: argv.metricsHost }),
       relay: argv.relayServer
-        ? { maxReservations: argv.relayReservations, reservationTtlMs: argv.relayTtl * 1000, dataLimitBytes: argv.relayDataLimit, durationLimitMs: argv.relayDurationLimit * 1000 }
+        ? {
+            maxReservations: numberOption(argv.relayReservations, 'relay-reservations', 0, 100_000),
+            reservationTtlMs: numberOption(argv.relayTtl, 'relay-ttl', 1, 7 * 86_400) * 1000,
+            dataLimitBytes: numberOption(argv.relayDataLimit, 'relay-data-limit', 0, Number.MAX_SAFE_INTEGER),
+            durationLimitMs: numberOption(argv.relayDurationLimit, 'relay-duration-limit', 1, 7 * 86_400) * 1000
+          }
         : false
     })
     try {
@@ -113,7 +120,7 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
       // libp2p's message names its own config knobs and puts the reason (EADDRINUSE…) on a later line
       if ((err as Error).name !== 'UnsupportedListenAddressesError') throw err
       const reason = /(E[A-Z]+): ([^\n]*)/.exec((err as Error).message)?.[2]
-      throw new FatalError(`cannot listen on ${host}/tcp/${argv.port}${reason == null ? '' : `: ${reason}`}`, 1)
+      throw new FatalError(`cannot listen on ${host}/tcp/${port}${reason == null ? '' : `: ${reason}`}`, 1)
     }
     if (argv.json) printJson({ peerId: node.peerId, addrs: node.addresses() })
     else printLine(`meshchat rendezvous node listening on ${node.addresses().join(' ')}`)
