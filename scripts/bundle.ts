@@ -34,8 +34,11 @@ await build({
   external: ['sodium-native', 'classic-level', 'react-devtools-core'],
   // CommonJS dependencies inside an ES module bundle still call require() for Node's built-ins
   banner: { js: 'import { createRequire as meshchatCreateRequire } from \'node:module\'; const require = meshchatCreateRequire(import.meta.url);' },
-  // class and function names as written: errors and logs name them
-  keepNames: true,
+  // no keepNames: it wraps every function in __name(), which redefines its `name` and so turns each
+  // closure made at run time (libp2p makes several per stream and per event listener) into one
+  // with a 256-byte property dictionary, and costs a defineProperty per closure. Nothing is
+  // minified, so names stay as written except where two modules' top-level names collide
+  // (`Job2`); errors name themselves (`this.name = …`), which is what meshchat and libp2p check.
   // mapped through tsc's maps back to src/, for `node --enable-source-maps`
   sourcemap: 'linked',
   logLevel: 'warning'
