@@ -15,7 +15,7 @@ import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Libp2p, Logger, PrivateKey } from '@libp2p/interface'
 
 export interface GossipInit {
   /**
@@ -88,11 +88,27 @@ export function hostOfMultiaddr (addr: { toString: () => string }): string {
   return addr.toString().split('/')[2] ?? ''
 }
 
+const silent = (): void => {}
+const QUIET_LOG: Logger = Object.assign((): void => {}, { enabled: false, error: silent, trace: silent, newScope: (): Logger => QUIET_LOG })
+
+/**
+ * libp2p's loggers when DEBUG is not set: one shared logger that does nothing. libp2p asks for a
+ * logger per connection, stream and scope, and its default builds three `debug` instances each
+ * time (with their closures and properties) only to find them disabled; a node holding many
+ * devices kept thousands of them. With DEBUG set, libp2p's own loggers print as usual.
+ */
+export function libp2pLogger (env: NodeJS.ProcessEnv = process.env): ComponentLogger | undefined {
+  if (env.DEBUG != null && env.DEBUG !== '') return undefined
+  return { forComponent: () => QUIET_LOG }
+}
+
 export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
   const whitelist = new Set(init.gossip?.ipColocationWhitelist ?? [])
   // open inbound connections per remote host, for maxConnectionsPerHost
   const perHost = new Map<string, number>()
+  const logger = libp2pLogger()
   const node = await createLibp2p({
+    ...(logger == null ? {} : { logger }),
     ...(init.maxConnectionsPerHost == null
       ? {}
       : {

@@ -3,7 +3,7 @@ import { Socket } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
 import { byteStream } from '@libp2p/utils'
-import { IDONTWANT_MIN_BYTES, corkTransportWrites, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites } from '../../src/net/index.js'
+import { IDONTWANT_MIN_BYTES, corkTransportWrites, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites, libp2pLogger } from '../../src/net/index.js'
 import { LOOPBACK_GOSSIP, eventually } from '../../src/testing/index.js'
 import type { GossipInit, MeshNode } from '../../src/net/index.js'
 
@@ -376,5 +376,19 @@ describe('mesh node: connection monitor', function () {
     } finally {
       await Promise.all([a.stop(), b.stop()])
     }
+  })
+})
+
+describe('mesh node: libp2p loggers', function () {
+  it('without DEBUG, hands every component one shared logger that does nothing; with DEBUG, leaves libp2p its own', function () {
+    const quiet = libp2pLogger({})
+    assert.ok(quiet != null)
+    const a = quiet.forComponent('libp2p:yamux')
+    assert.equal(a, quiet.forComponent('libp2p:tcp'), 'one logger for all')
+    assert.equal(a.newScope('stream'), a)
+    assert.equal(a.enabled, false)
+    assert.doesNotThrow(() => { a('x %s', 1); a.error('y'); a.trace('z') })
+    assert.ok(libp2pLogger({ DEBUG: '' }) != null, 'an empty DEBUG enables nothing')
+    assert.equal(libp2pLogger({ DEBUG: 'libp2p:*' }), undefined)
   })
 })
