@@ -37,7 +37,7 @@ import type { SessionSink } from './presence.js'
 import type { Outbox } from './outbox.js'
 import type { AccountRecord, RendezvousState } from '../store/index.js'
 import type { Certificate, UserInfo, AuthRequest, DirectoryRequest, ArchiveRequest } from '../protocol/index.js'
-import type { GossipInit, MeshNode, RelayServerInit, SilenceTimer } from '../net/index.js'
+import type { FrameStream, GossipInit, MeshNode, RelayServerInit, SilenceTimer } from '../net/index.js'
 import type { Connection, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
 import type { GossipsubMessage } from '@libp2p/gossipsub'
 
@@ -455,6 +455,15 @@ export class RendezvousNode {
     })
   }
 
+  /**
+   * Writes the welcome pages. A method of its own so that the pages (the whole directory, encoded
+   * for this device) are garbage once written: held in a variable of the session's long-running
+   * handler they stayed alive as long as the session (~18 KiB a device with 200 accounts).
+   */
+  private async sendWelcome (lp: FrameStream, cert: Certificate): Promise<void> {
+    for (const frame of await this.welcomeFrames(cert)) await lp.write(frame, { signal: AbortSignal.timeout(10_000) })
+  }
+
   /** One page of the directory's `users` answer: the accounts after `after`, as many as fit a frame. */
   private async usersPage (after: string | undefined): Promise<{ users: UserInfo[], more: boolean }> {
     const entries = await this.directory.encoded()
@@ -583,7 +592,7 @@ export class RendezvousNode {
       if (!wasOnline) this.log.info('online', { user: account.user, device: peer, addr: remoteAddr })
       await this.outboxes.flushed()
       // the whole directory goes out before any event held back since the snapshot
-      for (const frame of await this.welcomeFrames(cert)) await lp.write(frame, { signal: AbortSignal.timeout(10_000) })
+      await this.sendWelcome(lp, cert)
       box.release()
       await this.store.updateDevice(peer, { lastSeen: now, lastAddr: remoteAddr })
       await this.store.updateAccount(account.user, { lastAddr: remoteAddr })
