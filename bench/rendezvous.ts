@@ -25,7 +25,7 @@ import type { FrameStream, MeshNode } from '../src/net/index.js'
 import type { Report } from './report.js'
 import type { BenchConfig } from './config.js'
 
-export class LightDevice {
+class LightDevice {
   cert?: Certificate
   private stream?: Stream
   private beat?: NodeJS.Timeout
