@@ -15,7 +15,7 @@ import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
-import type { ComponentLogger, Libp2p, Logger, PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, Libp2p, Logger, Peer, PeerData, PeerId, PrivateKey } from '@libp2p/interface'
 
 export interface GossipInit {
   /**
@@ -161,6 +161,7 @@ export async function createMeshNode (init: NodeInit): Promise<MeshNode> {
     }
   })
   flattenGetConnections(node)
+  skipKnownProtocolMerges(node)
   halfWindowUpdates()
   if (init.maxConnectionsPerHost != null) {
     node.addEventListener('connection:open', evt => {
@@ -351,6 +352,58 @@ export function flattenGetConnections (node: unknown): boolean {
     return out
   }
   cm.meshchatFlat = true
+  return true
+}
+
+interface PeerStoreInternals {
+  merge: (id: PeerId, data: PeerData, options?: AbortOptions) => Promise<Peer>
+  meshchatKnownProtocols?: boolean
+}
+
+/**
+ * How long a peer's protocols are answered from memory before a stream's merge goes to the peer
+ * store again. Each merge there refreshes the record's age, and libp2p drops a record 6 hours
+ * after its last write (when no address of it was seen for an hour).
+ */
+export const KNOWN_PROTOCOLS_MS = 10 * 60_000
+
+/**
+ * libp2p 3 merges the negotiated protocol into the peer store on every stream it opens or
+ * accepts (`Connection.newStream`, `onIncomingStream`), under the peer's write lock: the record is
+ * read, decoded (every address parsed), merged, encoded and written back, even when it already
+ * lists that protocol, as it does for every stream after the first. Every ping and every request
+ * on a new stream paid it at both ends: two nodes opening streams one after another spent 1.2 ms
+ * of CPU per stream (both ends) with it and 0.69 ms without. This answers such a merge (protocols only, of another peer) from memory when the peer's
+ * record, as the peer store last announced it (`peer:update`, sent after every change), lists
+ * every protocol in it: the answer is that record, which the merge would not have changed. Any
+ * other merge goes to the peer store as before. What is kept is dropped when the peer disconnects
+ * and trusted for KNOWN_PROTOCOLS_MS at most; only connected peers are kept. Returns true when it applied.
+ */
+export function skipKnownProtocolMerges (node: Pick<Libp2p, 'peerId' | 'peerStore' | 'addEventListener' | 'getConnections'>, now: () => number = Date.now): boolean {
+  const store = node.peerStore as unknown as PeerStoreInternals
+  if (typeof store?.merge !== 'function') return false
+  if (store.meshchatKnownProtocols === true) return true
+  const known = new Map<string, { peer: Peer, protocols: Set<string>, until: number }>()
+  node.addEventListener('peer:update', evt => {
+    const { peer } = evt.detail
+    // kept for connected peers only (the peer store also hears of peers it never connects to)
+    if (node.getConnections(peer.id).length === 0) {
+      known.delete(peer.id.toString())
+      return
+    }
+    known.set(peer.id.toString(), { peer, protocols: new Set(peer.protocols), until: now() + KNOWN_PROTOCOLS_MS })
+  })
+  node.addEventListener('peer:disconnect', evt => { known.delete(evt.detail.toString()) })
+  const original = store.merge.bind(store)
+  store.merge = async (id, data, options) => {
+    const keys = Object.keys(data)
+    if (keys.length === 1 && keys[0] === 'protocols' && Array.isArray(data.protocols) && !id.equals(node.peerId)) {
+      const entry = known.get(id.toString())
+      if (entry != null && entry.until > now() && data.protocols.every(p => entry.protocols.has(p))) return entry.peer
+    }
+    return await original(id, data, options)
+  }
+  store.meshchatKnownProtocols = true
   return true
 }
 

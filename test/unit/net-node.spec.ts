@@ -3,7 +3,7 @@ import { Socket } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
 import { byteStream } from '@libp2p/utils'
-import { IDONTWANT_MIN_BYTES, corkTransportWrites, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites, libp2pLogger } from '../../src/net/index.js'
+import { IDONTWANT_MIN_BYTES, KNOWN_PROTOCOLS_MS, corkTransportWrites, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites, libp2pLogger, skipKnownProtocolMerges } from '../../src/net/index.js'
 import { LOOPBACK_GOSSIP, eventually } from '../../src/testing/index.js'
 import type { GossipInit, MeshNode } from '../../src/net/index.js'
 
@@ -42,6 +42,104 @@ describe('mesh node: connection manager fix', function () {
       assert.ok(hub!.getConnections().every(c => !c.remotePeer.equals(others[1]!.peerId)))
     } finally {
       await Promise.all(nodes.map(async n => { await n.stop() }))
+    }
+  })
+})
+
+describe('mesh node: peer-store merges of known protocols', function () {
+  this.timeout(30_000)
+
+  /** A node shape with a peer store that counts the merges reaching it. */
+  function fakeNode (self: string): { node: Parameters<typeof skipKnownProtocolMerges>[0], merges: unknown[], events: EventTarget, connected: Set<string> } {
+    const merges: unknown[] = []
+    const events = new EventTarget()
+    const connected = new Set<string>()
+    const id = (s: string): { toString: () => string, equals: (o: { toString: () => string }) => boolean } => ({ toString: () => s, equals: o => o.toString() === s })
+    const node = {
+      peerId: id(self),
+      peerStore: { merge: async (peer: unknown, data: unknown) => { merges.push(data); return { id: peer, protocols: [] } } },
+      addEventListener: (type: string, fn: (evt: CustomEvent) => void) => { events.addEventListener(type, fn as EventListener) },
+      getConnections: (peer?: { toString: () => string }) => peer != null && connected.has(peer.toString()) ? [{}] : []
+    } as unknown as Parameters<typeof skipKnownProtocolMerges>[0]
+    return { node, merges, events, connected }
+  }
+  const peer = (s: string, protocols: string[]): unknown => ({ id: { toString: () => s, equals: (o: { toString: () => string }) => o.toString() === s }, protocols })
+
+  it('answers a merge of protocols the peer is known to have from memory, and passes every other merge on', async () => {
+    let clock = 1_000
+    const { node, merges, events, connected } = fakeNode('me')
+    assert.equal(skipKnownProtocolMerges(node, () => clock), true)
+    assert.equal(skipKnownProtocolMerges(node, () => clock), true, 'applying it again is harmless')
+    assert.equal(skipKnownProtocolMerges({ peerStore: {} } as unknown as Parameters<typeof skipKnownProtocolMerges>[0]), false, 'another shape is left alone')
+    const store = node.peerStore
+    const bob = (peer('bob', []) as { id: Parameters<typeof store.merge>[0] }).id
+    const me = (peer('me', []) as { id: Parameters<typeof store.merge>[0] }).id
+
+    // nothing known yet: to the peer store
+    await store.merge(bob, { protocols: ['/a/1'] })
+    assert.equal(merges.length, 1)
+    // the peer store announces bob's record while he is connected
+    connected.add('bob')
+    const record = peer('bob', ['/a/1', '/b/1'])
+    events.dispatchEvent(new CustomEvent('peer:update', { detail: { peer: record } }))
+    assert.equal(await store.merge(bob, { protocols: ['/a/1'] }), record, 'answered with the record as announced')
+    await store.merge(bob, { protocols: ['/a/1', '/b/1'] })
+    assert.equal(merges.length, 1, 'known protocols stay in memory')
+    await store.merge(bob, { protocols: ['/a/1', '/c/1'] })
+    await store.merge(bob, { protocols: ['/a/1'], multiaddrs: [] } as Parameters<typeof store.merge>[1])
+    await store.merge(bob, { tags: { x: { value: 1 } } })
+    await store.merge(me, { protocols: ['/a/1'] })
+    assert.equal(merges.length, 5, 'a new protocol, other fields and this node\'s own record go to the peer store')
+
+    // trusted for a while only
+    clock += KNOWN_PROTOCOLS_MS
+    await store.merge(bob, { protocols: ['/a/1'] })
+    assert.equal(merges.length, 6, 'after KNOWN_PROTOCOLS_MS a merge refreshes the record')
+    clock -= KNOWN_PROTOCOLS_MS
+
+    // forgotten when bob disconnects, and not kept for a peer that is not connected
+    events.dispatchEvent(new CustomEvent('peer:disconnect', { detail: bob }))
+    await store.merge(bob, { protocols: ['/a/1'] })
+    assert.equal(merges.length, 7)
+    connected.delete('bob')
+    events.dispatchEvent(new CustomEvent('peer:update', { detail: { peer: record } }))
+    await store.merge(bob, { protocols: ['/a/1'] })
+    assert.equal(merges.length, 8)
+  })
+
+  it('stops writing the peer store for every stream between two real nodes, which still list the protocol', async () => {
+    const [a, b] = await Promise.all([0, 1].map(async () => await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
+    try {
+      await serveEcho(b!)
+      await a!.dial(b!.getMultiaddrs()[0]!)
+      const puts = { a: 0, b: 0 }
+      for (const [name, node] of [['a', a], ['b', b]] as const) {
+        const datastore = (node as unknown as { components: { datastore: { put: (...args: unknown[]) => unknown } } }).components.datastore
+        const put = datastore.put.bind(datastore)
+        datastore.put = (...args: unknown[]) => { puts[name]++; return put(...args) }
+      }
+      const echo = async (): Promise<void> => {
+        const stream = await a!.dialProtocol(b!.peerId, '/test/echo/1')
+        const lp = frameStream(stream)
+        await lp.write(Uint8Array.from([1, 2, 3]))
+        assert.deepEqual([...(await lp.read()).subarray()], [1, 2, 3])
+        await stream.close()
+      }
+      await echo()
+      // identify has run at both ends (it replaces the peer's protocol list with what the peer
+      // announced), then one more stream records the echo protocol at b
+      await eventually(async () => (await a!.peerStore.get(b!.peerId)).protocols.includes('/test/echo/1'), 5_000, 'b\'s protocols at a')
+      await eventually(async () => (await b!.peerStore.get(a!.peerId)).protocols.includes('/ipfs/ping/1.0.0'), 5_000, 'a\'s protocols at b')
+      await echo()
+      assert.ok((await b!.peerStore.get(a!.peerId)).protocols.includes('/test/echo/1'), 'the echo stream is recorded at b')
+      const before = { ...puts }
+      for (let i = 0; i < 20; i++) await echo()
+      // without the fix, each of the 20 streams is one write at each end
+      assert.ok(puts.a - before.a < 5, `${puts.a - before.a} peer-store writes at the opening end`)
+      assert.ok(puts.b - before.b < 5, `${puts.b - before.b} peer-store writes at the answering end`)
+      assert.ok((await a!.peerStore.get(b!.peerId)).protocols.includes('/test/echo/1'))
+    } finally {
+      await Promise.all([a, b].map(async n => { await n!.stop() }))
     }
   })
 })
