@@ -15,7 +15,34 @@ import type { WireError } from '../protocol/index.js'
 export type FrameStream = LengthPrefixedStream<Stream>
 
 export function frameStream (stream: Stream, maxBytes = MAX_FRAME_BYTES): FrameStream {
-  return lpStream(stream, { maxDataLength: maxBytes })
+  return lpStream(stream, { maxDataLength: maxBytes, lengthDecoder: frameLengthDecoder(maxBytes) })
+}
+
+/** Thrown, never built anew, while a length prefix is incomplete (see frameLengthDecoder). */
+const NEED_MORE_BYTES = new RangeError('the length prefix is not complete yet')
+
+/**
+ * The varint length before each frame. lpStream reads it one byte at a time and asks its decoder
+ * after each byte; a RangeError means "not complete yet". uint8-varint builds a new RangeError for
+ * that, which is a stack trace built and thrown away for every frame of 128 bytes or more (5–10
+ * µs each here). This one throws one shared RangeError. A prefix longer than `maxBytes` needs is
+ * refused outright (lpStream would otherwise read 0xff bytes until its read deadline).
+ */
+export function frameLengthDecoder (maxBytes: number): (buf: { byteLength: number, get: (i: number) => number } | Uint8Array) => number {
+  let maxLengthBytes = 1
+  for (let n = maxBytes; n >= 0x80; n = Math.floor(n / 0x80)) maxLengthBytes++
+  return buf => {
+    let value = 0
+    let scale = 1
+    for (let i = 0; i < buf.byteLength; i++) {
+      const b = buf instanceof Uint8Array ? buf[i]! : buf.get(i)
+      value += (b & 0x7f) * scale
+      if (b < 0x80) return value
+      if (i + 1 >= maxLengthBytes) throw new InvalidMessageError(`frame length prefix longer than ${maxLengthBytes} bytes`)
+      scale *= 0x80
+    }
+    throw NEED_MORE_BYTES
+  }
 }
 
 export async function writeFrame (lp: FrameStream, value: unknown, options: AbortOptions = {}, maxBytes = MAX_FRAME_BYTES): Promise<void> {

@@ -3,7 +3,7 @@ import { Socket } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
 import { byteStream } from '@libp2p/utils'
-import { IDONTWANT_MIN_BYTES, KNOWN_PROTOCOLS_MS, corkTransportWrites, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites, libp2pLogger, skipKnownProtocolMerges } from '../../src/net/index.js'
+import { IDONTWANT_MIN_BYTES, KNOWN_PROTOCOLS_MS, corkTransportWrites, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites, libp2pLogger, noiseLength, quietNoiseLengths, skipKnownProtocolMerges } from '../../src/net/index.js'
 import { LOOPBACK_GOSSIP, eventually } from '../../src/testing/index.js'
 import type { GossipInit, MeshNode } from '../../src/net/index.js'
 
@@ -277,6 +277,54 @@ describe('mesh node: one socket write per noise message', function () {
       await stream.close()
     } finally {
       Socket.prototype.write = write
+      await Promise.all([a!.stop(), b!.stop()])
+    }
+  })
+})
+
+describe('mesh node: noise lengths without a new error per read', function () {
+  this.timeout(60_000)
+
+  it('reads the 2-byte length from an array or a list, and says "not yet" with one shared RangeError', function () {
+    assert.equal(noiseLength(Uint8Array.of(0x12, 0x34, 9)), 0x1234)
+    // a list of chunks, read by index (what the decoder holds)
+    const list = (...bytes: number[]): { byteLength: number, get: (i: number) => number } => ({ byteLength: bytes.length, get: i => bytes[i]! })
+    assert.equal(noiseLength(list(0xff, 0xfe, 1)), 0xfffe)
+    const errors = [list(), list(1), new Uint8Array(1)].map(data => {
+      try {
+        noiseLength(data)
+      } catch (err) {
+        return err
+      }
+      return undefined
+    })
+    assert.ok(errors.every(e => e instanceof RangeError), 'the decoder waits for more on a RangeError')
+    assert.equal(errors[0], errors[1], 'one error object, not one per read')
+    assert.equal(errors[1], errors[2])
+    assert.equal(quietNoiseLengths({ decoder: { lengthDecoder: () => 0 } }), true)
+    assert.equal(quietNoiseLengths({ decoder: {} }), false, 'another shape is left alone')
+    assert.equal(quietNoiseLengths(undefined), false)
+  })
+
+  it('is what the connections of a real node decode with, and frames of every size still arrive whole', async () => {
+    const [a, b] = await Promise.all([0, 1].map(async () => await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
+    try {
+      await serveEcho(b!, 1 << 20)
+      const stream = await a!.dialProtocol(b!.getMultiaddrs()[0]!, '/test/echo/1')
+      for (const node of [a!, b!]) {
+        // the muxer runs over noise's encrypted stream (libp2p 3: muxer.maConn)
+        const conn = node.getConnections()[0] as unknown as { muxer?: { maConn?: { decoder?: { lengthDecoder?: unknown } } } }
+        assert.equal(conn.muxer?.maConn?.decoder?.lengthDecoder, noiseLength)
+      }
+      const lp = frameStream(stream, 1 << 20)
+      for (const size of [0, 1, 127, 128, 300, 65_535, 65_536, 200_000]) {
+        const frame = new Uint8Array(size).map((_, i) => (i * 7 + size) % 251)
+        await lp.write(frame)
+        const back = (await lp.read()).subarray()
+        assert.deepEqual(Buffer.from(back), Buffer.from(frame), `a frame of ${size} bytes`)
+      }
+      await stream.close()
+    } finally {
       await Promise.all([a!.stop(), b!.stop()])
     }
   })
