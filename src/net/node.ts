@@ -401,17 +401,33 @@ export const KNOWN_PROTOCOLS_MS = 10 * 60_000
  * read, decoded (every address parsed), merged, encoded and written back, even when it already
  * lists that protocol, as it does for every stream after the first. Every ping and every request
  * on a new stream paid it at both ends: two nodes opening streams one after another spent 1.2 ms
- * of CPU per stream (both ends) with it and 0.69 ms without. This answers such a merge (protocols only, of another peer) from memory when the peer's
- * record, as the peer store last announced it (`peer:update`, sent after every change), lists
- * every protocol in it: the answer is that record, which the merge would not have changed. Any
- * other merge goes to the peer store as before. What is kept is dropped when the peer disconnects
- * and trusted for KNOWN_PROTOCOLS_MS at most; only connected peers are kept. Returns true when it applied.
+ * of CPU per stream (both ends) with it and 0.69 ms without.
+ *
+ * This answers such a merge (protocols only, of another peer) from memory when the peer's
+ * protocols, as the peer store last announced them (`peer:update`, sent after every change),
+ * include every protocol in it; any other merge goes to the peer store as before. Only the
+ * protocols are kept, and peers with the same list share one set: a whole `Peer` record held per
+ * device would cost the rendezvous node ~13 KiB each. So the answer of a merge taken here carries
+ * the peer's id and protocols only (libp2p's callers of these merges do not read it). Only
+ * connected peers are kept, each dropped when it disconnects and trusted for KNOWN_PROTOCOLS_MS
+ * at most. Returns true when it applied.
  */
 export function skipKnownProtocolMerges (node: Pick<Libp2p, 'peerId' | 'peerStore' | 'addEventListener' | 'getConnections'>, now: () => number = Date.now): boolean {
   const store = node.peerStore as unknown as PeerStoreInternals
   if (typeof store?.merge !== 'function') return false
   if (store.meshchatKnownProtocols === true) return true
-  const known = new Map<string, { peer: Peer, protocols: Set<string>, until: number }>()
+  const known = new Map<string, { protocols: ReadonlySet<string>, until: number }>()
+  // protocol lists shared by peers that announce the same ones (most devices run the same code)
+  const lists = new Map<string, ReadonlySet<string>>()
+  const shared = (protocols: string[]): ReadonlySet<string> => {
+    const key = [...protocols].sort().join('\n')
+    let set = lists.get(key)
+    if (set == null) {
+      set = new Set(protocols)
+      if (lists.size < MAX_SHARED_PROTOCOL_LISTS) lists.set(key, set)
+    }
+    return set
+  }
   node.addEventListener('peer:update', evt => {
     const { peer } = evt.detail
     // kept for connected peers only (the peer store also hears of peers it never connects to)
@@ -419,7 +435,7 @@ export function skipKnownProtocolMerges (node: Pick<Libp2p, 'peerId' | 'peerStor
       known.delete(peer.id.toString())
       return
     }
-    known.set(peer.id.toString(), { peer, protocols: new Set(peer.protocols), until: now() + KNOWN_PROTOCOLS_MS })
+    known.set(peer.id.toString(), { protocols: shared(peer.protocols), until: now() + KNOWN_PROTOCOLS_MS })
   })
   node.addEventListener('peer:disconnect', evt => { known.delete(evt.detail.toString()) })
   const original = store.merge.bind(store)
@@ -427,13 +443,18 @@ export function skipKnownProtocolMerges (node: Pick<Libp2p, 'peerId' | 'peerStor
     const keys = Object.keys(data)
     if (keys.length === 1 && keys[0] === 'protocols' && Array.isArray(data.protocols) && !id.equals(node.peerId)) {
       const entry = known.get(id.toString())
-      if (entry != null && entry.until > now() && data.protocols.every(p => entry.protocols.has(p))) return entry.peer
+      if (entry != null && entry.until > now() && data.protocols.every(p => entry.protocols.has(p))) {
+        return { id, addresses: [], protocols: [...entry.protocols], metadata: new Map(), tags: new Map() }
+      }
     }
     return await original(id, data, options)
   }
   store.meshchatKnownProtocols = true
   return true
 }
+
+/** Distinct protocol lists shared between peers at most; past it, each peer keeps its own. */
+const MAX_SHARED_PROTOCOL_LISTS = 64
 
 /** True when the connection goes through a relay (circuit v2) rather than straight to the peer. */
 export function isRelayed (remoteAddr: { toString: () => string }): boolean {
