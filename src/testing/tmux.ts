@@ -78,12 +78,16 @@ export class TerminalPane {
   async waitFor (pred: (screen: string) => boolean, what: string, timeoutMs = DEFAULT_SCREEN_WAIT_MS): Promise<string> {
     const deadline = Date.now() + timeoutMs
     let last = ''
+    // the bottom lines seen meanwhile (notices come and go there), for the error
+    const bottoms: string[] = []
     while (Date.now() < deadline) {
       last = await this.screen()
       if (pred(last)) return last
+      const bottom = last.trimEnd().split('\n').at(-1)?.trim() ?? ''
+      if (bottom !== '' && bottoms.at(-1) !== bottom && bottoms.length < 20) bottoms.push(bottom)
       await new Promise(resolve => setTimeout(resolve, 50))
     }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; the screen was:\n${last}`)
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; the bottom line went ${bottoms.map(b => JSON.stringify(b)).join(' → ')}; the screen was:\n${last}`)
   }
 
   /**
