@@ -1,69 +1,13 @@
 /**
- * Ed25519 signing and checking on raw keys: libsodium (sodium-native, prebuilt for the usual
- * platforms, no install script) where it loads, Node's OpenSSL otherwise. On the 2-core CI kind,
- * 300-byte messages: a check 45 µs against 74 µs, a signature 15 µs against 27 µs; a 100k
- * backfill checks 100,000 signatures. Both accept the same honest signatures; libsodium also
+ * Ed25519 signing and checking on raw keys: libsodium (src/sodium.ts) where it loads, Node's
+ * OpenSSL otherwise. On the 2-core CI kind, 300-byte messages: a check 45 µs against 74 µs, a
+ * signature 15 µs against 27 µs; a 100k backfill checks 100,000 signatures. Both accept the same honest signatures; libsodium also
  * refuses some malformed ones (small-order keys) that OpenSSL lets through, which only a forger
  * makes.
  */
-import { createRequire } from 'node:module'
-import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
 import { createPrivateKey, createPublicKey, sign as opensslSign, verify as opensslVerify } from 'node:crypto'
+import { sodiumForUse } from '../sodium.js'
 import type { KeyObject } from 'node:crypto'
-
-interface Sodium {
-  crypto_sign_detached: (sig: Uint8Array, message: Uint8Array, secretKey: Uint8Array) => void
-  crypto_sign_verify_detached: (sig: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean
-}
-
-const require = createRequire(import.meta.url)
-
-/**
- * What to load for libsodium (also in verify-pool's workers), or undefined when sodium-native is
- * not installed: its prebuilt addon for this platform when there is one (the package's own entry
- * first loads a module resolver, 3 MiB more of every process's memory), else the package.
- */
-export const SODIUM_PATH: string | undefined = (() => {
-  try {
-    const prebuilt = join(dirname(require.resolve('sodium-native/package.json')), 'prebuilds', `${process.platform}-${process.arch}`, 'sodium-native.node')
-    return existsSync(prebuilt) ? prebuilt : require.resolve('sodium-native')
-  } catch {
-    return undefined
-  }
-})()
-
-let sodium: Sodium | null | undefined
-let disabled = process.env.MESHCHAT_NO_SODIUM === '1'
-/**
- * Signatures made or checked with OpenSSL before libsodium is loaded: loading it costs 15–25 ms
- * here, which a one-shot command signing and checking a handful never wins back.
- */
-const OPENSSL_FIRST = 32
-let uses = 0
-
-function load (): Sodium | undefined {
-  if (disabled) return undefined
-  if (sodium === undefined) {
-    try {
-      sodium = SODIUM_PATH == null ? null : require(SODIUM_PATH) as Sodium
-    } catch {
-      sodium = null
-    }
-  }
-  return sodium ?? undefined
-}
-
-function lib (): Sodium | undefined {
-  if (sodium === undefined && !disabled && uses++ < OPENSSL_FIRST) return undefined
-  return load()
-}
-
-/** Is libsodium in use (loading it now)? `use` switches to OpenSSL (false) or back (tests, MESHCHAT_NO_SODIUM=1). */
-export function usingSodium (use?: boolean): boolean {
-  if (use != null) disabled = !use
-  return load() != null
-}
 
 /** OpenSSL key objects, kept per key: building one from JWK costs more than the signature itself. */
 const keyObjects = new Map<string, KeyObject>()
@@ -83,7 +27,7 @@ function keyObject (id: string, make: () => KeyObject): KeyObject {
 export function ed25519Verify (publicKey: Uint8Array, data: Uint8Array, sig: Uint8Array): boolean {
   if (publicKey.byteLength !== 32 || sig.byteLength !== 64) return false
   try {
-    const s = lib()
+    const s = sodiumForUse()
     if (s != null) return s.crypto_sign_verify_detached(sig, data, publicKey)
     const x = Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('base64url')
     return opensslVerify(null, data, keyObject(`x:${x}`, () => createPublicKey({ format: 'jwk', key: { crv: 'Ed25519', kty: 'OKP', x } })), sig)
@@ -95,7 +39,7 @@ export function ed25519Verify (publicKey: Uint8Array, data: Uint8Array, sig: Uin
 /** Signs `data` with a 64-byte Ed25519 private key as libp2p keeps it (seed, then public key). */
 export function ed25519Sign (raw: Uint8Array, data: Uint8Array): Uint8Array {
   if (raw.byteLength !== 64) throw new TypeError('an Ed25519 private key is 64 bytes')
-  const s = lib()
+  const s = sodiumForUse()
   if (s != null) {
     const sig = new Uint8Array(64)
     s.crypto_sign_detached(sig, data, raw)

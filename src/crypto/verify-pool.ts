@@ -9,7 +9,8 @@
  */
 import { Worker } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
-import { SODIUM_PATH, ed25519Verify, usingSodium } from './ed25519.js'
+import { SODIUM_PATH, usingSodium } from '../sodium.js'
+import { ed25519Verify } from './ed25519.js'
 
 /**
  * Workers at most: one fewer than the cores (the main thread has its own work), at most 4, but

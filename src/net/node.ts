@@ -11,6 +11,7 @@ import { gossipsub } from '@libp2p/gossipsub'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
 import { DEFAULT_PING_INTERVAL_MS, IDONTWANT_MIN_BYTES } from './constants.js'
+import { noiseCrypto } from './noise-crypto.js'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -239,7 +240,7 @@ interface EncryptedStreamInternals {
  * wire bytes are the same.
  */
 function noiseOneWrite (): ReturnType<typeof noise> {
-  const make = noise()
+  const make = noise({ crypto: noiseCrypto })
   return components => {
     const encrypter = make(components)
     const joined = <A extends unknown[], T extends { connection: unknown }>(secure: (...args: A) => Promise<T>) => async (...args: A): Promise<T> => {

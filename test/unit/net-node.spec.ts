@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict'
 import { Socket } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
 import { byteStream } from '@libp2p/utils'
-import { IDONTWANT_MIN_BYTES, KNOWN_PROTOCOLS_MS, corkTransportWrites, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites, libp2pLogger, noiseLength, quietNoiseLengths, skipKnownProtocolMerges } from '../../src/net/index.js'
+import { IDONTWANT_MIN_BYTES, KNOWN_PROTOCOLS_MS, corkTransportWrites, createMeshNode, fastMessageId, flattenGetConnections, frameStream, halfWindowUpdates, joinNoiseWrites, libp2pLogger, noiseCrypto, noiseLength, quietNoiseLengths, skipKnownProtocolMerges } from '../../src/net/index.js'
 import { LOOPBACK_GOSSIP, eventually } from '../../src/testing/index.js'
+import { usingSodium } from '../../src/sodium.js'
 import type { GossipInit, MeshNode } from '../../src/net/index.js'
 
 /** Echoes every frame on '/test/echo/1' (frames up to `maxBytes`). */
@@ -538,5 +541,61 @@ describe('mesh node: libp2p loggers', function () {
     assert.doesNotThrow(() => { a('x %s', 1); a.error('y'); a.trace('z') })
     assert.ok(libp2pLogger({ DEBUG: '' }) != null, 'an empty DEBUG enables nothing')
     assert.equal(libp2pLogger({ DEBUG: 'libp2p:*' }), undefined)
+  })
+})
+
+describe('mesh node: X25519 for noise with libsodium', function () {
+  this.timeout(30_000)
+  const bytes = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+
+  for (const sodium of [true, false]) {
+    it(`agrees with noise's own X25519 across both (${sodium ? 'libsodium' : 'libsodium off: OpenSSL'}); a low-order key fails in both`, () => {
+      usingSodium(sodium)
+      try {
+        const mine = noiseCrypto.generateX25519KeyPair()
+        const theirs = defaultCrypto.generateX25519KeyPair()
+        assert.equal(mine.publicKey.byteLength, 32)
+        assert.equal(mine.privateKey.byteLength, 32)
+        assert.notDeepEqual(bytes(noiseCrypto.generateX25519KeyPair().privateKey), bytes(mine.privateKey), 'a fresh key each time')
+        // both ends of an agreement, one end each way
+        const here = noiseCrypto.generateX25519SharedKey(mine.privateKey, theirs.publicKey)
+        assert.deepEqual(bytes(here), bytes(defaultCrypto.generateX25519SharedKey(theirs.privateKey, mine.publicKey)))
+        assert.deepEqual(bytes(here), bytes(defaultCrypto.generateX25519SharedKey(mine.privateKey, theirs.publicKey)))
+        // noise may hand the keys over as a list of chunks
+        const listOf = (u: Uint8Array): Uint8Array => ({ subarray: () => u }) as unknown as Uint8Array
+        assert.deepEqual(bytes(noiseCrypto.generateX25519SharedKey(listOf(mine.privateKey), listOf(theirs.publicKey))), bytes(here))
+        // a static key from a seed: the same public key as noise's own
+        const seed = randomBytes(32)
+        const fromSeed = noiseCrypto.generateX25519KeyPairFromSeed(seed)
+        assert.deepEqual(bytes(fromSeed.publicKey), bytes(defaultCrypto.generateX25519KeyPairFromSeed(seed).publicKey))
+        assert.deepEqual(bytes(fromSeed.privateKey), seed)
+        // an all-zero (low-order) public key: no agreement, here as in noise's own
+        assert.throws(() => noiseCrypto.generateX25519SharedKey(mine.privateKey, new Uint8Array(32)))
+        assert.throws(() => defaultCrypto.generateX25519SharedKey(mine.privateKey, new Uint8Array(32)))
+        assert.throws(() => noiseCrypto.generateX25519SharedKey(mine.privateKey, new Uint8Array(31)))
+      } finally {
+        usingSodium(true)
+      }
+    })
+  }
+
+  it('is what a real node\'s handshakes agree with: three agreements at each end per connection', async () => {
+    assert.equal(usingSodium(), true)
+    const [a, b] = await Promise.all([0, 1].map(async () => await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
+    const original = noiseCrypto.generateX25519SharedKey
+    let agreements = 0
+    noiseCrypto.generateX25519SharedKey = (...args) => { agreements++; return original(...args) }
+    try {
+      await serveEcho(b!)
+      const stream = await a!.dialProtocol(b!.getMultiaddrs()[0]!, '/test/echo/1')
+      const lp = frameStream(stream)
+      await lp.write(new TextEncoder().encode('over sodium'))
+      assert.equal(new TextDecoder().decode((await lp.read()).subarray()), 'over sodium')
+      await stream.close()
+      assert.equal(agreements, 6, 'XX: ee, es and se at each end')
+    } finally {
+      noiseCrypto.generateX25519SharedKey = original
+      await Promise.all([a!.stop(), b!.stop()])
+    }
   })
 })
