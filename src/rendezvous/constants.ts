@@ -44,11 +44,6 @@ export const DEFAULT_ROOM_BURST = 40
  */
 export const PRESENCE_FLUSH_MS = 25
 /**
- * How long at most, when flushes are costly (many sessions): the wait grows with what the last
- * flush took (outbox.ts), up to this.
- */
-export const MAX_PRESENCE_FLUSH_MS = 2_000
-/**
  * A session's welcome hands back the device's own certificate while this node signed it less than
  * this long ago, instead of signing a new one on every reconnect (it still has ≥ 29 of its 30 days).
  */

@@ -6,15 +6,6 @@
  * one shared timer flushes every `flushMs`, all of them in one write; an event is encoded once for
  * every session it goes to; and a user's presence event replaces that user's earlier one still
  * waiting in the queue (the newer one carries the whole state, see `coalesce`).
- *
- * A flush writes to every session with something queued, and presence goes to all of them: a
- * muxer frame, an encryption and a socket write per session, so its cost grows with the sessions.
- * The wait between flushes therefore grows with what the last one took: at least `flushMs`, at
- * least FLUSH_PACE × the last flush (flushing then takes at most a fifth of the node's time,
- * however many sessions and however fast they come and go), at most `maxFlushMs`. With a fixed
- * 25 ms, 1,000 devices of which 20–40 reconnected each second cost the node 760–800 ms of CPU a
- * second; paced, 660–690 (a scratch run; docs/benchmarks.md). While a flush takes under
- * 25 / FLUSH_PACE ms, the wait stays 25 ms.
  */
 import { encodeFrame } from '../protocol/index.js'
 import type { PresenceEvent } from '../protocol/index.js'
@@ -129,9 +120,6 @@ export class Outbox {
   }
 }
 
-/** The wait between flushes is at least this many times what the last flush took. */
-export const FLUSH_PACE = 4
-
 /** Every session's outbox, flushed by one shared timer rather than a write per frame. */
 export class Outboxes {
   private readonly due = new Set<Outbox>()
@@ -144,19 +132,8 @@ export class Outboxes {
   private encoded = new WeakMap<PresenceEvent, Uint8Array>()
   private merged = new WeakMap<PresenceUpdate, { later: PresenceUpdate, result: PresenceUpdate }>()
 
-  /** How long the last timed flush took, in ms (its writes are made synchronously). */
-  private lastFlushMs = 0
-
-  /**
-   * @param flushMs how long an event waits to be batched with others, at least
-   * @param maxFlushMs how long at most, however long flushes take
-   */
-  constructor (private readonly flushMs: number, private readonly maxFlushMs = flushMs) {}
-
-  /** How long the events queued now may wait: flushMs, more when flushes are costly (see above). */
-  get interval (): number {
-    return Math.max(this.flushMs, Math.min(this.maxFlushMs, this.lastFlushMs * FLUSH_PACE))
-  }
+  /** @param flushMs how long an event may wait to be batched with others */
+  constructor (private readonly flushMs: number) {}
 
   open (writer: OutboxWriter, maxBacklog: number): Outbox {
     return new Outbox(this, writer, maxBacklog)
@@ -196,7 +173,7 @@ export class Outboxes {
       return
     }
     this.due.add(box)
-    this.timer ??= setTimeout(() => { this.flushAll() }, this.interval)
+    this.timer ??= setTimeout(() => { this.flushAll() }, this.flushMs)
   }
 
   forget (box: Outbox): void {
@@ -221,9 +198,7 @@ export class Outboxes {
     this.timer = undefined
     const boxes = [...this.due]
     this.due.clear()
-    const start = performance.now()
     for (const b of boxes) b.flush()
-    if (boxes.length > 0) this.lastFlushMs = performance.now() - start
     const waiters = this.waiters
     this.waiters = []
     for (const w of waiters) w()

@@ -30,7 +30,7 @@ import {
   FAILURE_BASE_DELAY_MS, FAILURE_MAX_DELAY_MS, FAILURE_FORGET_MS, MAX_SESSION_BACKLOG, MAX_DEVICES_PER_ACCOUNT, DEFAULT_PORT,
   DEFAULT_RELAY_RESERVATIONS, DEFAULT_RELAY_RESERVATION_TTL_MS, DEFAULT_RELAY_DATA_LIMIT_BYTES, DEFAULT_RELAY_DURATION_LIMIT_MS,
   DEFAULT_REQUESTS_PER_SECOND, DEFAULT_MAX_STREAMS, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_ROOM_RATE, DEFAULT_ROOM_BURST,
-  PRESENCE_FLUSH_MS, MAX_PRESENCE_FLUSH_MS, CERT_REUSE_MS, MAX_DEVICE_ADDR_CHARS
+  PRESENCE_FLUSH_MS, CERT_REUSE_MS, MAX_DEVICE_ADDR_CHARS
 } from './constants.js'
 import type { Logger } from './log.js'
 import type { SessionSink } from './presence.js'
@@ -119,7 +119,7 @@ export class RendezvousNode {
   readonly presence = new Presence()
   readonly metrics = new Metrics()
   /** What goes down sessions, batched per session and tick (outbox.ts). */
-  private readonly outboxes = new Outboxes(PRESENCE_FLUSH_MS, MAX_PRESENCE_FLUSH_MS)
+  private readonly outboxes = new Outboxes(PRESENCE_FLUSH_MS)
   /** The directory snapshot of every welcome, kept between changes (directory.ts). */
   private readonly directory = new DirectoryCache({
     listAccounts: async () => await this.store.listAccounts(),

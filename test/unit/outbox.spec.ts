@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { FLUSH_PACE, Outboxes, coalesce } from '../../src/rendezvous/outbox.js'
+import { Outboxes, coalesce } from '../../src/rendezvous/outbox.js'
 import { eventually } from '../../src/testing/index.js'
 import type { OutboxWriter } from '../../src/rendezvous/outbox.js'
 import type { PresenceEvent } from '../../src/protocol/index.js'
@@ -162,42 +162,5 @@ describe('session outbox', function () {
     boxes.flushAll()
     await p
     assert.equal(w.writes.length, 1)
-  })
-
-  it('waits longer between flushes that cost more (FLUSH_PACE × the last one, within its bounds), and less again once they are cheap', async () => {
-    boxes = new Outboxes(5, 1_000)
-    assert.equal(boxes.interval, 5, 'nothing flushed yet')
-    // a costly flush: writes that take 20 ms of this thread (as thousands of sessions' socket writes do)
-    const slow = new FakeWriter()
-    slow.write = async (frames: Uint8Array[]) => {
-      const until = performance.now() + 20
-      while (performance.now() < until) { /* the cost of the writes */ }
-      slow.writes.push(frames)
-    }
-    const box = boxes.open(slow, 10)
-    box.release()
-    box.pushEvent(online('alice', 1))
-    boxes.flushAll()
-    assert.equal(slow.writes.length, 1)
-    assert.ok(boxes.interval >= FLUSH_PACE * 20 && boxes.interval <= 1_000, `interval ${boxes.interval} ms after a 20 ms flush`)
-    const capped = new Outboxes(5, 50)
-    const box2 = capped.open(slow, 10)
-    box2.release()
-    box2.pushEvent(online('bob', 1))
-    capped.flushAll()
-    assert.equal(capped.interval, 50, 'never past maxFlushMs')
-    capped.stop()
-    // a cheap one brings it back down
-    const quick = new FakeWriter()
-    const box3 = boxes.open(quick, 10)
-    box3.release()
-    box3.pushEvent(online('carol', 2))
-    boxes.flushAll()
-    assert.equal(quick.writes.length, 1)
-    assert.ok(boxes.interval < FLUSH_PACE * 20, `interval ${boxes.interval} ms after a cheap flush`)
-    // an empty flush (nothing queued) says nothing about the cost
-    const before = boxes.interval
-    boxes.flushAll()
-    assert.equal(boxes.interval, before)
   })
 })
