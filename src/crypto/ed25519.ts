@@ -1,9 +1,9 @@
 /**
  * Ed25519 signing and checking on raw keys: libsodium (src/sodium.ts) where it loads, Node's
  * OpenSSL otherwise. On the 2-core CI kind, 300-byte messages: a check 45 µs against 74 µs, a
- * signature 15 µs against 27 µs; a 100k backfill checks 100,000 signatures. Both accept the same honest signatures; libsodium also
- * refuses some malformed ones (small-order keys) that OpenSSL lets through, which only a forger
- * makes.
+ * signature 15 µs against 27 µs; a 100k backfill checks 100,000 signatures. Both accept the same
+ * honest signatures; libsodium also refuses some malformed ones (small-order keys) that OpenSSL
+ * lets through, which only a forger makes.
  */
 import { createPrivateKey, createPublicKey, sign as opensslSign, verify as opensslVerify } from 'node:crypto'
 import { sodiumForUse } from '../sodium.js'

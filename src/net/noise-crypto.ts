@@ -6,7 +6,8 @@
  * `createPublicKey`), and OpenSSL 3's decoders are slow. Here one agreement took ~0.7 ms that
  * way against ~0.04 ms with libsodium, and a key pair ~0.2 against ~0.02 ms. A handshake makes
  * one key pair and three agreements at each end, so each connection cost ~2.3 ms of CPU at each
- * end in X25519 alone: at a rendezvous node taking reconnects, 2.6 of its ~15 ms per reconnect.
+ * end in X25519 alone. In a profile of a rendezvous node taking reconnects it was 17% of the
+ * node's CPU, the largest single item (docs/benchmarks.md, run Q).
  *
  * Same results (X25519 is X25519; a low-order public key fails the agreement in both), same wire
  * bytes. Everything else (hash, HKDF, ChaCha20-Poly1305) stays noise's default.
