@@ -18,8 +18,11 @@ export function frameStream (stream: Stream, maxBytes = MAX_FRAME_BYTES): FrameS
   return lpStream(stream, { maxDataLength: maxBytes, lengthDecoder: frameLengthDecoder(maxBytes) })
 }
 
-/** Thrown, never built anew, while a length prefix is incomplete (see frameLengthDecoder). */
-const NEED_MORE_BYTES = new RangeError('the length prefix is not complete yet')
+/**
+ * Thrown, never built anew, while a length prefix is incomplete: by frameLengthDecoder here and
+ * by noiseLength (node.ts). Length decoders take any RangeError as "wait for more bytes".
+ */
+export const NEED_MORE_BYTES = new RangeError('a length prefix is not complete yet')
 
 /**
  * The varint length before each frame. lpStream reads it one byte at a time and asks its decoder

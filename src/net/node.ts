@@ -11,6 +11,7 @@ import { gossipsub } from '@libp2p/gossipsub'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
 import { DEFAULT_PING_INTERVAL_MS, IDONTWANT_MIN_BYTES } from './constants.js'
+import { NEED_MORE_BYTES } from './frames.js'
 import { noiseCrypto } from './noise-crypto.js'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
@@ -283,9 +284,6 @@ export function joinNoiseWrites (connection: unknown): boolean {
   return true
 }
 
-/** Thrown, never built anew, while a noise length prefix is incomplete (see noiseLength). */
-const NEED_MORE_NOISE_BYTES = new RangeError('the noise length prefix is not complete yet')
-
 /**
  * Noise's 2-byte big-endian message length. Its decoder (@libp2p/utils LengthPrefixedDecoder)
  * asks for the next length after the last whole message of every chunk it reads, and
@@ -295,7 +293,7 @@ const NEED_MORE_NOISE_BYTES = new RangeError('the noise length prefix is not com
  * RangeError, which the decoder takes the same way.
  */
 export function noiseLength (data: { byteLength: number, get: (i: number) => number } | Uint8Array): number {
-  if (data.byteLength < 2) throw NEED_MORE_NOISE_BYTES
+  if (data.byteLength < 2) throw NEED_MORE_BYTES
   return data instanceof Uint8Array ? (data[0]! << 8) | data[1]! : (data.get(0) << 8) | data.get(1)
 }
 
