@@ -7,11 +7,21 @@ import type { z } from 'zod'
 import { InvalidMessageError } from './errors.js'
 import { MAX_FRAME_BYTES } from './constants.js'
 
-const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
+/**
+ * UTF-8 bytes of a string, as a plain Uint8Array. Buffer.from puts small strings in a slice of a
+ * shared 8 KiB pool, where TextEncoder allocates a new ArrayBuffer for each: 2.1 µs against
+ * 0.3 µs for an envelope's signed bytes here. So the view may share its `.buffer`: callers that
+ * hand that on use byteOffset and byteLength (all do).
+ */
+function utf8 (text: string): Uint8Array {
+  const buf = Buffer.from(text, 'utf8')
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+}
+
 export function encodeFrame (value: unknown, maxBytes = MAX_FRAME_BYTES): Uint8Array {
-  const bytes = encoder.encode(JSON.stringify(value))
+  const bytes = utf8(JSON.stringify(value))
   if (bytes.length > maxBytes) {
     throw new InvalidMessageError(`frame of ${bytes.length} bytes is over the ${maxBytes} byte limit`)
   }
@@ -38,22 +48,37 @@ export function decodeFrame<S extends z.ZodType> (bytes: Uint8Array, schema: S, 
   return parsed.data
 }
 
-/** JSON with object keys sorted at every depth: the bytes that signatures cover. */
+/**
+ * JSON with object keys sorted at every depth: the bytes that signatures cover. Written with
+ * loops and one growing string rather than map/filter/join: every message is canonicalised
+ * when it is signed and again at every device that checks it (a 100k backfill spent ~1 s in the
+ * array-method form).
+ */
 export function canonicalJson (value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value)
   if (Array.isArray(value)) {
     // like JSON.stringify: items that have no JSON form (undefined, functions) become null
-    return `[${value.map(v => canonicalJson(v) ?? 'null').join(',')}]`
+    let out = '['
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ','
+      out += canonicalJson(value[i]) ?? 'null'
+    }
+    return out + ']'
   }
-  if (value !== null && typeof value === 'object') {
-    const obj = value as Record<string, unknown>
-    const keys = Object.keys(obj).filter(k => obj[k] !== undefined).sort()
-    return `{${keys.map(k => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`
+  const obj = value as Record<string, unknown>
+  const keys = Object.keys(obj).sort()
+  let out = '{'
+  for (const k of keys) {
+    const v = obj[k]
+    if (v === undefined) continue
+    if (out.length > 1) out += ','
+    out += `${JSON.stringify(k)}:${canonicalJson(v)}`
   }
-  return JSON.stringify(value)
+  return out + '}'
 }
 
 export function canonicalBytes (value: unknown): Uint8Array {
-  return encoder.encode(canonicalJson(value))
+  return utf8(canonicalJson(value))
 }
 
 export function toBase64url (bytes: Uint8Array): string {

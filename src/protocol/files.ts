@@ -31,7 +31,6 @@ export const MANIFEST_PIECE_BYTES = 1024 * 1024
 /** Longest file name, in UTF-8 bytes (what common file systems allow). */
 export const MAX_FILE_NAME_BYTES = 255
 
-const utf8 = new TextEncoder()
 const SHA256_HEX = /^[0-9a-f]{64}$/
 
 export const sha256Hex = z.string().regex(SHA256_HEX, 'invalid sha256 (64 lowercase hex digits)')
@@ -39,7 +38,7 @@ export const sha256Hex = z.string().regex(SHA256_HEX, 'invalid sha256 (64 lowerc
 /** Why `name` is not acceptable as a file name, or undefined when it is. */
 export function fileNameProblem (name: string): string | undefined {
   if (name.length === 0) return 'file name is empty'
-  if (utf8.encode(name).length > MAX_FILE_NAME_BYTES) return `file name longer than ${MAX_FILE_NAME_BYTES} bytes`
+  if (Buffer.byteLength(name, 'utf8') > MAX_FILE_NAME_BYTES) return `file name longer than ${MAX_FILE_NAME_BYTES} bytes`
   if (name === '.' || name === '..') return 'file name may not be . or ..'
   if (/[/\\]/.test(name)) return 'file name may not contain / or \\'
   // eslint-disable-next-line no-control-regex

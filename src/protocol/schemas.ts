@@ -38,8 +38,9 @@ export const certificate = z.object({
 })
 export type Certificate = z.infer<typeof certificate>
 
-const utf8 = new TextEncoder()
-export const text = z.string().min(1).refine(s => utf8.encode(s).length <= MAX_TEXT_BYTES, {
+/** UTF-8 length without encoding (TextEncoder allocates a buffer for every string it measures). */
+const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8')
+export const text = z.string().min(1).refine(s => utf8Bytes(s) <= MAX_TEXT_BYTES, {
   message: `text longer than ${MAX_TEXT_BYTES} bytes`
 })
 
@@ -58,7 +59,7 @@ export const receiptBody = z.discriminatedUnion('status', [
 export type ReceiptBody = z.infer<typeof receiptBody>
 
 /** Optional short text fields of profiles and requests: bounded, may be empty. */
-const shortText = (max: number) => z.string().max(max).refine(s => utf8.encode(s).length <= max * 4, { message: `longer than ${max} characters` })
+const shortText = (max: number) => z.string().max(max).refine(s => utf8Bytes(s) <= max * 4, { message: `longer than ${max} characters` })
 
 /** A chat request may carry a first line of text. */
 export const requestBody = z.object({ text: text.optional() })
