@@ -21,7 +21,7 @@ export interface Sodium {
 const require = createRequire(import.meta.url)
 
 /**
- * What to load for libsodium (also in verify-pool's workers), or undefined when sodium-native is
+ * What to load for libsodium (also in worker-pool's workers), or undefined when sodium-native is
  * not installed: its prebuilt addon for this platform when there is one (the package's own entry
  * first loads a module resolver, 3 MiB more of every process's memory), else the package.
  */

@@ -7,7 +7,7 @@ import {
   ARCHIVE_PROTOCOL, archiveResponse, envelope as envelopeSchema, decodeFrame, encodeFrame, dmConversation, roomConversation,
   UnknownUserError, TimeoutError, MAX_ENVELOPE_BYTES, MAX_ARCHIVE_FRAME_BYTES, MAX_ARCHIVE_PUT_ITEMS
 } from '../protocol/index.js'
-import { verifyEnvelope, seal, open as openSealed } from '../crypto/index.js'
+import { verifyEnvelope, seal, openMany } from '../crypto/index.js'
 import { RequestChannels } from '../net/index.js'
 import { dialError } from './server-address.js'
 import { ARCHIVE_LINGER_MS } from './constants.js'
@@ -303,15 +303,18 @@ export class ArchiveSync {
     const me = this.deps.login().user
     const pair = this.deps.accountKey()
     const serverKey = this.deps.serverKey()
-    // opened and read here, one after the other; the page's signatures are checked at once, on
-    // every core (verifyEnvelope offloads them). An item this account cannot open or verify is
-    // skipped, never fatal; the rest keep their order.
+    // opened in a worker thread, then read here, one after the other; the page's signatures are
+    // checked at once, on every core (verifyEnvelope offloads them). An item this account cannot
+    // open or verify is skipped, never fatal; the rest keep their order.
+    const todo = items.filter(item => item.id == null || !known.has(item.id))
+    const plains = await openMany(pair, todo.map(item => item.sealed))
     const opened: Array<{ env: Envelope, arrivedAt: number, ok: Promise<boolean> }> = []
-    for (const item of items) {
-      if (item.id != null && known.has(item.id)) continue
+    for (const [i, item] of todo.entries()) {
+      const plain = plains[i]
+      if (plain == null) continue
       let env: Envelope
       try {
-        env = decodeFrame(openSealed(pair, item.sealed), envelopeSchema, MAX_ENVELOPE_BYTES)
+        env = decodeFrame(plain, envelopeSchema, MAX_ENVELOPE_BYTES)
       } catch {
         continue
       }

@@ -1,6 +1,6 @@
 /** Persistent Ed25519 keys: a device's identity, or the rendezvous node's. */
 import { randomBytes } from 'node:crypto'
-import { verifyInWorker } from './verify-pool.js'
+import { verifyInWorker } from './worker-pool.js'
 import { ed25519Sign, ed25519Verify } from './ed25519.js'
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
@@ -73,7 +73,7 @@ export async function signBytes (key: PrivateKey, data: Uint8Array): Promise<Uin
 }
 
 /**
- * `offload`: check in a worker thread (verify-pool.ts), for callers with many checks at once (a
+ * `offload`: check in a worker thread (worker-pool.ts), for callers with many checks at once (a
  * page of backfill) so they use every core and leave the main thread its own work. A lone check
  * (a direct message, a room post) runs inline: a hop to a worker costs more than the check itself.
  */

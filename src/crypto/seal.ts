@@ -11,6 +11,7 @@ import {
 import { InvalidMessageError, WrongPasswordError, toBase64url, fromBase64url } from '../protocol/index.js'
 import { deriveKey } from './password.js'
 import { randomChunk } from './random.js'
+import { aesGcmOpen, openInWorker } from './worker-pool.js'
 import type { KeyObject } from 'node:crypto'
 
 export interface AccountKeyPair {
@@ -142,35 +143,83 @@ export function seal (recipientPublicKey: string, plaintext: Uint8Array, sender?
   return toBase64url(Buffer.concat([Buffer.from([SEAL_VERSION]), ephPub, iv, ct, cipher.getAuthTag()]))
 }
 
+/** The base64url characters that encode exactly the version byte and the ephemeral public key (33 bytes). */
+const HEADER = /^[A-Za-z0-9_-]{44}/
+
+interface Opening { id: string, key: Buffer }
+
+/**
+ * The key that opens `sealed` for this account: kept from an earlier open, or derived now (kept
+ * once something opens with it). Undefined for a header that is not this format's. Kept keys go
+ * by the header's text, which encodes exactly the version and the ephemeral key.
+ */
+function openingKey (pair: AccountKeyPair, sealed: string, derived?: Map<string, Opening>): Opening | undefined {
+  const header = HEADER.exec(sealed)?.[0]
+  if (header == null) return undefined
+  const id = `${pair.publicKey}.${header}`
+  const kept = openingKeys.get(id) ?? derived?.get(id)?.key
+  if (kept != null) return { id, key: kept }
+  const head = Buffer.from(header, 'base64url')
+  if (head[0] !== SEAL_VERSION) return undefined
+  const ephPub = head.subarray(1)
+  try {
+    const shared = diffieHellman({ privateKey: privateKeyObject(pair), publicKey: publicKeyObject(toBase64url(ephPub)) })
+    const opening = { id, key: aeadKey(shared, ephPub, Buffer.from(fromBase64url(pair.publicKey))) }
+    derived?.set(id, opening)
+    return opening
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Opens what was sealed to this account; anything else is an InvalidMessageError. The keys it derives
  * are kept for this account (`pair.publicKey`) until forgetSealCaches.
  */
 export function open (pair: AccountKeyPair, sealed: string): Uint8Array {
-  try {
-    const buf = Buffer.from(sealed, 'base64url')
-    if (buf.length < 1 + 32 + 12 + 16 || buf[0] !== SEAL_VERSION) throw new Error('bad header')
-    const ephPub = buf.subarray(1, 33)
-    const iv = buf.subarray(33, 45)
-    const tag = buf.subarray(buf.length - 16)
-    const ct = buf.subarray(45, buf.length - 16)
-    const id = `${pair.publicKey}.${toBase64url(ephPub)}`
-    let key = openingKeys.get(id)
-    if (key == null) {
-      const shared = diffieHellman({ privateKey: privateKeyObject(pair), publicKey: publicKeyObject(toBase64url(ephPub)) })
-      key = aeadKey(shared, ephPub, Buffer.from(fromBase64url(pair.publicKey)))
+  const opening = openingKey(pair, sealed)
+  const plain = opening == null ? undefined : aesGcmOpen(createDecipheriv, opening.key, Buffer.from(sealed, 'base64url'))
+  if (opening == null || plain == null) throw new InvalidMessageError('cannot open a sealed item: not sealed to this account or damaged')
+  // only a key that opened something is kept (junk ephemeral keys do not fill the cache)
+  if (!openingKeys.has(opening.id)) remember(openingKeys, opening.id, opening.key)
+  return plain
+}
+
+/**
+ * Opens many sealed items at once (a page of backfill), in a worker thread (worker-pool.ts): the
+ * plaintexts in order, undefined for an item that does not open. The keys are derived here, once
+ * per ephemeral key, and kept as open() keeps them.
+ */
+export async function openMany (pair: AccountKeyPair, sealed: string[]): Promise<Array<Uint8Array | undefined>> {
+  const derived = new Map<string, Opening>()
+  const keys: Buffer[] = []
+  const keyIndex = new Map<string, number>()
+  const items: string[] = []
+  const keyAt: number[] = []
+  const ids: string[] = []
+  const slot: number[] = []
+  sealed.forEach((s, i) => {
+    const opening = openingKey(pair, s, derived)
+    if (opening == null) return
+    let k = keyIndex.get(opening.id)
+    if (k == null) {
+      keyIndex.set(opening.id, k = keys.length)
+      keys.push(opening.key)
     }
-    const decipher = createDecipheriv('aes-256-gcm', key, iv)
-    decipher.setAuthTag(tag)
-    const head = decipher.update(ct)
-    const tail = decipher.final()
-    const plain: Uint8Array = tail.byteLength === 0 ? head : Buffer.concat([head, tail])
-    // only a key that opened something is kept (junk ephemeral keys do not fill the cache)
-    if (!openingKeys.has(id)) remember(openingKeys, id, key)
-    return plain
-  } catch {
-    throw new InvalidMessageError('cannot open a sealed item: not sealed to this account or damaged')
-  }
+    items.push(s)
+    keyAt.push(k)
+    ids.push(opening.id)
+    slot.push(i)
+  })
+  const opened = await openInWorker(items, keys, keyAt)
+  const out: Array<Uint8Array | undefined> = sealed.map(() => undefined)
+  opened.forEach((plain, j) => {
+    if (plain == null) return
+    out[slot[j]!] = plain
+    const id = ids[j]!
+    if (!openingKeys.has(id)) remember(openingKeys, id, keys[keyAt[j]!]!)
+  })
+  return out
 }
 
 /** Wraps the account's private key with a key derived from the password (on the client only). */

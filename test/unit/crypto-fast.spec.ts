@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomChunk } from '../../src/crypto/random.js'
-import { stopVerifyWorkers, verifyWorkersBroken } from '../../src/crypto/verify-pool.js'
+import { stopPoolWorkers, poolWorkersBroken } from '../../src/crypto/worker-pool.js'
 import { ed25519Sign, ed25519Verify } from '../../src/crypto/ed25519.js'
 import { usingSodium } from '../../src/sodium.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { signBytes, verifyBytes, issueCertificate, verifyCertificate, generateAccountKey, seal, open, forgetSealCaches } from '../../src/crypto/index.js'
+import { signBytes, verifyBytes, issueCertificate, verifyCertificate, generateAccountKey, seal, open, openMany, forgetSealCaches } from '../../src/crypto/index.js'
 import { fromBase64url, toBase64url } from '../../src/protocol/index.js'
 
 describe('crypto: cached Ed25519 key objects', () => {
@@ -34,7 +34,7 @@ describe('crypto: cached Ed25519 key objects', () => {
   for (const impl of ['libsodium', 'OpenSSL']) {
     describe(`with ${impl}`, () => {
       before(() => { usingSodium(impl === 'libsodium') })
-      after(async () => { await stopVerifyWorkers(); usingSodium(true) })
+      after(async () => { await stopPoolWorkers(); usingSodium(true) })
 
     it('signs what libp2p verifies and verifies what libp2p signs; a changed byte or another key fails', async () => {
       const key = await generateKeyPair('Ed25519')
@@ -62,7 +62,7 @@ describe('crypto: cached Ed25519 key objects', () => {
         const run = async (): Promise<boolean[]> => await Promise.all(data.map(async (d, i) => await verifyBytes(keys[i % 2]!.publicKey, d, sigs[i % 3 === 2 ? (i + 1) % n : i]!, { offload: true })))
         return { run, expected: data.map((_, i) => i % 3 !== 2) }
       }
-      afterEach(async () => { await stopVerifyWorkers(); verifyWorkersBroken(false) })
+      afterEach(async () => { await stopPoolWorkers(); poolWorkersBroken(false) })
 
       it('answers many at once (several batches, two keys) as inline checks do', async () => {
         const { run, expected } = await mixed(700)
@@ -74,9 +74,9 @@ describe('crypto: cached Ed25519 key objects', () => {
         const { run, expected } = await mixed(300)
         const pending = run()
         await new Promise(resolve => setImmediate(resolve))
-        await stopVerifyWorkers()
+        await stopPoolWorkers()
         assert.deepEqual(await pending, expected, 'what the workers held')
-        assert.equal(verifyWorkersBroken(), true)
+        assert.equal(poolWorkersBroken(), true)
         assert.deepEqual(await run(), expected, 'inline from then on')
       })
     })
@@ -172,6 +172,51 @@ describe('crypto: sealing with a kept ephemeral key', () => {
     // forgetting an account that kept nothing changes nothing
     forgetSealCaches(generateAccountKey().publicKey)
     assert.equal(ephemeralOf(seal(bob.publicKey, text('still'), alice.publicKey)), ephemeralOf(after))
+  })
+})
+
+describe('crypto: opening many sealed items in worker threads', () => {
+  const text = (s: string): Uint8Array => new TextEncoder().encode(s)
+  const read = (opened: Array<Uint8Array | undefined>): Array<string | undefined> => opened.map(p => p == null ? undefined : new TextDecoder().decode(p))
+  afterEach(async () => { await stopPoolWorkers(); poolWorkersBroken(false) })
+
+  /** 600 items from two senders, with junk of every kind among them, and what open() makes of each. */
+  const page = (): { bob: ReturnType<typeof generateAccountKey>, sealed: string[], expected: Array<string | undefined> } => {
+    const [alice, carol, bob, dave] = [generateAccountKey(), generateAccountKey(), generateAccountKey(), generateAccountKey()]
+    const sealed: string[] = []
+    const expected: Array<string | undefined> = []
+    for (let i = 0; i < 600; i++) {
+      const good = seal(bob.publicKey, text(`message ${i} ${'x'.repeat(i % 7)}`), i % 2 === 0 ? alice.publicKey : carol.publicKey)
+      const bytes = Buffer.from(fromBase64url(good))
+      let item = good
+      if (i % 50 === 1) item = seal(dave.publicKey, text('for dave'), alice.publicKey)
+      if (i % 50 === 2) { bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 1; item = toBase64url(bytes) }
+      if (i % 50 === 3) { bytes[0] = 2; item = toBase64url(bytes) }
+      if (i % 50 === 4) item = good.slice(0, 60)
+      if (i % 50 === 5) item = `!${good.slice(1)}`
+      if (i % 50 === 6) item = ''
+      sealed.push(item)
+      expected.push(item === good ? `message ${i} ${'x'.repeat(i % 7)}` : undefined)
+    }
+    return { bob, sealed, expected }
+  }
+
+  it('opens a page as open() does, item by item, in order; junk and items for others are undefined', async () => {
+    const { bob, sealed, expected } = page()
+    assert.deepEqual(sealed.map(s => { try { return new TextDecoder().decode(open(bob, s)) } catch { return undefined } }), expected, 'open() agrees')
+    forgetSealCaches(bob.publicKey)
+    assert.deepEqual(read(await openMany(bob, sealed)), expected)
+    assert.deepEqual(read(await openMany(bob, sealed)), expected, 'again, with the keys it kept')
+    assert.deepEqual(await openMany(bob, []), [])
+  })
+
+  it('opens inline what a stopped worker held, and everything after', async () => {
+    const { bob, sealed, expected } = page()
+    const pending = openMany(bob, sealed)
+    await stopPoolWorkers()
+    assert.deepEqual(read(await pending), expected, 'what the worker held')
+    assert.equal(poolWorkersBroken(), true)
+    assert.deepEqual(read(await openMany(bob, sealed)), expected, 'inline from then on')
   })
 })
 
