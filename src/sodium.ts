@@ -1,7 +1,8 @@
 /**
  * libsodium (sodium-native, prebuilt for the usual platforms, no install script), loaded on
  * demand, for the few primitives where Node's OpenSSL is slow here: Ed25519 checks and
- * signatures (src/crypto/ed25519.ts) and X25519 for noise handshakes (src/net/noise-crypto.ts).
+ * signatures (src/crypto/ed25519.ts), and X25519 and ChaCha20-Poly1305 for noise
+ * (src/net/noise-crypto.ts).
  * A leaf module, like polyfill.ts: both layers use it and it uses neither. Where it does not
  * load, or with MESHCHAT_NO_SODIUM=1, every caller uses OpenSSL.
  */
@@ -16,6 +17,10 @@ export interface Sodium {
   crypto_scalarmult: (q: Uint8Array, n: Uint8Array, p: Uint8Array) => void
   crypto_scalarmult_base: (q: Uint8Array, n: Uint8Array) => void
   randombytes_buf: (buf: Uint8Array) => void
+  /** ChaCha20-Poly1305 (IETF: 96-bit nonce), the tag after the ciphertext; `c` is `m` + 16 bytes. */
+  crypto_aead_chacha20poly1305_ietf_encrypt: (c: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array) => number
+  /** Throws when the tag does not match (nothing is written then); `m` is `c` − 16 bytes and may be `c` itself (in place). */
+  crypto_aead_chacha20poly1305_ietf_decrypt: (m: Uint8Array, nsec: null, c: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array) => number
 }
 
 const require = createRequire(import.meta.url)
@@ -62,6 +67,16 @@ function load (): Sodium | undefined {
 export function sodiumForUse (): Sodium | undefined {
   if (sodium === undefined && !disabled && uses++ < OPENSSL_FIRST) return undefined
   return load()
+}
+
+/**
+ * libsodium if it is loaded already, else undefined (use OpenSSL), never loading it: for cheap
+ * operations done many times a second (noise's ChaCha20-Poly1305), which should neither load it
+ * in a one-shot command nor count towards OPENSSL_FIRST. A process that keeps making connections
+ * or checking messages loads it soon for those.
+ */
+export function sodiumIfLoaded (): Sodium | undefined {
+  return disabled ? undefined : sodium ?? undefined
 }
 
 /** Is libsodium in use (loading it now)? `use` switches to OpenSSL (false) or back (tests, MESHCHAT_NO_SODIUM=1). */

@@ -544,7 +544,7 @@ describe('mesh node: libp2p loggers', function () {
   })
 })
 
-describe('mesh node: X25519 for noise with libsodium', function () {
+describe('mesh node: X25519 and ChaCha20-Poly1305 for noise with libsodium', function () {
   this.timeout(30_000)
   const bytes = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
@@ -579,12 +579,65 @@ describe('mesh node: X25519 for noise with libsodium', function () {
     })
   }
 
-  it('is what a real node\'s handshakes agree with: three agreements at each end per connection', async () => {
+  describe('ChaCha20-Poly1305 for noise messages', () => {
+    const listOf = (u: Uint8Array): Uint8Array => ({ subarray: () => u, byteLength: u.byteLength }) as unknown as Uint8Array
+    const sizes = [0, 1, 100, 1199, 1200, 5000, 65519]
+
+    it('seals and opens exactly as noise\'s own, both ways, in place and from lists; a changed byte, tag or ad fails', () => {
+      assert.equal(usingSodium(), true)
+      for (const size of sizes) {
+        const [k, nonce, m] = [randomBytes(32), randomBytes(12), randomBytes(size)]
+        for (const ad of [new Uint8Array(0), randomBytes(32)]) {
+          const ours = bytes(noiseCrypto.chaCha20Poly1305Encrypt(m, nonce, ad, k).subarray())
+          assert.deepEqual(ours, bytes(defaultCrypto.chaCha20Poly1305Encrypt(m, nonce, ad, k).subarray()), `${size} bytes: the same ciphertext`)
+          assert.equal(ours.byteLength, size + 16)
+          assert.deepEqual(bytes(defaultCrypto.chaCha20Poly1305Decrypt(ours, nonce, ad, k).subarray()), m)
+          assert.deepEqual(bytes(noiseCrypto.chaCha20Poly1305Decrypt(ours, nonce, ad, k).subarray()), m)
+          assert.deepEqual(bytes(noiseCrypto.chaCha20Poly1305Encrypt(listOf(m), nonce, ad, k).subarray()), ours, 'a list of chunks')
+          assert.deepEqual(bytes(noiseCrypto.chaCha20Poly1305Decrypt(listOf(ours), nonce, ad, k).subarray()), m)
+          // noise decrypts into the ciphertext's own bytes
+          const copy = Buffer.from(ours)
+          const inPlace = noiseCrypto.chaCha20Poly1305Decrypt(copy, nonce, ad, k, copy.subarray(0, size)) as Uint8Array
+          assert.deepEqual(bytes(inPlace), m)
+          assert.equal(inPlace.buffer, copy.buffer, 'written where noise asked')
+          assert.equal(inPlace.byteOffset, copy.byteOffset)
+          for (const at of [0, Math.floor(size / 2), size, size + 15]) {
+            if (at >= ours.byteLength) continue
+            const bad = Buffer.from(ours)
+            bad[at] = bad[at]! ^ 1
+            assert.throws(() => noiseCrypto.chaCha20Poly1305Decrypt(bad, nonce, ad, k), `${size} bytes, byte ${at} changed`)
+            assert.deepEqual(bad, (() => { const b = Buffer.from(ours); b[at] = b[at]! ^ 1; return b })(), 'nothing written on failure')
+          }
+          assert.throws(() => noiseCrypto.chaCha20Poly1305Decrypt(ours, nonce, randomBytes(33), k), 'another ad')
+          assert.throws(() => noiseCrypto.chaCha20Poly1305Decrypt(ours, randomBytes(12), ad, k), 'another nonce')
+        }
+      }
+      assert.throws(() => noiseCrypto.chaCha20Poly1305Decrypt(randomBytes(15), randomBytes(12), new Uint8Array(0), randomBytes(32)), 'shorter than a tag')
+    })
+
+    it('is noise\'s own with libsodium off', () => {
+      usingSodium(false)
+      try {
+        const [k, nonce, m, ad] = [randomBytes(32), randomBytes(12), randomBytes(300), randomBytes(32)]
+        const sealed = noiseCrypto.chaCha20Poly1305Encrypt(m, nonce, ad, k)
+        assert.deepEqual(bytes(noiseCrypto.chaCha20Poly1305Decrypt(sealed, nonce, ad, k).subarray()), m)
+        assert.deepEqual(bytes(sealed.subarray()), bytes(defaultCrypto.chaCha20Poly1305Encrypt(m, nonce, ad, k).subarray()))
+      } finally {
+        usingSodium(true)
+      }
+    })
+  })
+
+  it('is what a real node\'s handshakes agree with (three agreements at each end per connection) and seal its messages with', async () => {
     assert.equal(usingSodium(), true)
-    const [a, b] = await Promise.all([0, 1].map(async () => await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
     const original = noiseCrypto.generateX25519SharedKey
+    const seal = noiseCrypto.chaCha20Poly1305Encrypt
     let agreements = 0
+    let sealed = 0
     noiseCrypto.generateX25519SharedKey = (...args) => { agreements++; return original(...args) }
+    // noise takes the cipher functions when a node is made
+    noiseCrypto.chaCha20Poly1305Encrypt = (...args) => { sealed++; return seal(...args) }
+    const [a, b] = await Promise.all([0, 1].map(async () => await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
     try {
       await serveEcho(b!)
       const stream = await a!.dialProtocol(b!.getMultiaddrs()[0]!, '/test/echo/1')
@@ -593,8 +646,10 @@ describe('mesh node: X25519 for noise with libsodium', function () {
       assert.equal(new TextDecoder().decode((await lp.read()).subarray()), 'over sodium')
       await stream.close()
       assert.equal(agreements, 6, 'XX: ee, es and se at each end')
+      assert.ok(sealed >= 4, `the handshake's payloads and the messages went through it (${sealed})`)
     } finally {
       noiseCrypto.generateX25519SharedKey = original
+      noiseCrypto.chaCha20Poly1305Encrypt = seal
       await Promise.all([a!.stop(), b!.stop()])
     }
   })
