@@ -192,11 +192,11 @@ export function open (pair: AccountKeyPair, sealed: string): Uint8Array {
  */
 export async function openMany (pair: AccountKeyPair, sealed: string[]): Promise<Array<Uint8Array | undefined>> {
   const derived = new Map<string, Opening>()
-  const keys: Buffer[] = []
+  /** The distinct keys of this call, and the index of each by its id. */
+  const keys: Opening[] = []
   const keyIndex = new Map<string, number>()
   const items: string[] = []
   const keyAt: number[] = []
-  const ids: string[] = []
   const slot: number[] = []
   sealed.forEach((s, i) => {
     const opening = openingKey(pair, s, derived)
@@ -204,20 +204,19 @@ export async function openMany (pair: AccountKeyPair, sealed: string[]): Promise
     let k = keyIndex.get(opening.id)
     if (k == null) {
       keyIndex.set(opening.id, k = keys.length)
-      keys.push(opening.key)
+      keys.push(opening)
     }
     items.push(s)
     keyAt.push(k)
-    ids.push(opening.id)
     slot.push(i)
   })
-  const opened = await openInWorker(items, keys, keyAt)
+  const opened = await openInWorker(items, keys.map(k => k.key), keyAt)
   const out: Array<Uint8Array | undefined> = sealed.map(() => undefined)
   opened.forEach((plain, j) => {
     if (plain == null) return
     out[slot[j]!] = plain
-    const id = ids[j]!
-    if (!openingKeys.has(id)) remember(openingKeys, id, keys[keyAt[j]!]!)
+    const { id, key } = keys[keyAt[j]!]!
+    if (!openingKeys.has(id)) remember(openingKeys, id, key)
   })
   return out
 }
