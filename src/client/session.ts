@@ -18,7 +18,7 @@ import { DEFAULT_RECONNECT_MIN_MS, DEFAULT_RECONNECT_MAX_MS, DEFAULT_PEER_DIALS,
 import type { ClientEvent, ConnectionState } from './events.js'
 import type { MeshchatError } from '../protocol/index.js'
 import type { SavedLogin } from './home.js'
-import type { Certificate, DeviceInfo, PresenceEvent, UserInfo } from '../protocol/index.js'
+import type { Certificate, DeviceInfo, DirectoryVersion, PresenceEvent, UserInfo } from '../protocol/index.js'
 import type { MeshNode, FrameStream, SilenceTimer } from '../net/index.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 
@@ -67,6 +67,8 @@ interface LiveSession {
 export class Session {
   /** Every user the node told about, with presence; current while `live`. */
   private readonly users = new Map<string, UserInfo>()
+  /** The version of the directory in `users`, from the last welcome: the next hello's `since`. */
+  private dir: DirectoryVersion | undefined
   private directoryLive = false
   private stream?: LiveSession
   private hasRelayAddress = false
@@ -167,14 +169,18 @@ export class Session {
     let beat: NodeJS.Timeout | undefined
     let silence: SilenceTimer | undefined
     try {
-      await writeFrame(lp, { t: 'hello', cert: this.deps.login().cert, addrs: this.myAddrs() }, { signal })
+      await writeFrame(lp, { t: 'hello', cert: this.deps.login().cert, addrs: this.myAddrs(), ...(this.dir == null ? {} : { since: this.dir }) }, { signal })
       const welcome = await readFrame(lp, sessionServerFrame, { signal })
       if (welcome.t === 'error') throw fromWireError(welcome.error)
       if (welcome.t !== 'welcome') throw new InvalidMessageError('session did not start with welcome')
       await this.renewCertificate(welcome.cert)
       const users = await readDirectoryPages(welcome, async () => await readFrame(lp, sessionServerFrame, { signal }))
-      this.users.clear()
+      // the changes since the version this device holds (the events of its last session applied),
+      // or the whole directory
+      const delta = welcome.delta === true && this.dir != null && welcome.dir?.epoch === this.dir.epoch
+      if (!delta) this.users.clear()
       for (const u of users) this.users.set(u.user, u)
+      this.dir = welcome.dir
       this.directoryLive = true
       this.deps.setState('connected')
       this.watchRelaySlot()
@@ -192,7 +198,11 @@ export class Session {
       for (;;) {
         const frame = await readFrame(lp, sessionServerFrame, { signal: readSignal })
         silence.refresh()
-        if (frame.t === 'event') this.apply(frame.ev)
+        if (frame.t === 'event') {
+          this.apply(frame.ev)
+          // the events so far bring the directory up to this version: a reconnect asks for the changes after it
+          if (frame.v != null && this.dir != null) this.dir = { epoch: this.dir.epoch, v: frame.v }
+        }
         else if (frame.t === 'mail') this.mailArrived()
         else if (frame.t === 'error') throw fromWireError(frame.error)
       }

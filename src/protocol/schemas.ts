@@ -205,8 +205,16 @@ export const userInfo = z.object({
 })
 export type UserInfo = z.infer<typeof userInfo>
 
+/**
+ * Which directory a device holds: the one a welcome of this node run (`epoch`) gave it at version
+ * `v`, with the events after it applied. A reconnecting device sends it in its hello and is
+ * welcomed with only the users changed since.
+ */
+export const directoryVersion = z.object({ epoch: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), v: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) })
+export type DirectoryVersion = z.infer<typeof directoryVersion>
+
 export const sessionClientFrame = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('hello'), cert: certificate, addrs }),
+  z.object({ t: z.literal('hello'), cert: certificate, addrs, since: directoryVersion.optional() }),
   z.object({ t: z.literal('ping'), n: z.number().int().nonnegative() }),
   z.object({ t: z.literal('addrs'), addrs })
 ])
@@ -226,11 +234,16 @@ export const presenceEvent = z.discriminatedUnion('type', [
 export type PresenceEvent = z.infer<typeof presenceEvent>
 
 export const sessionServerFrame = z.discriminatedUnion('t', [
-  /** The first page of the directory; `more`: `users` frames with the rest follow before anything else. */
-  z.object({ t: z.literal('welcome'), cert: certificate, heartbeatMs: z.number().int().min(MIN_HEARTBEAT_MS).max(MAX_HEARTBEAT_MS), users: z.array(userInfo).max(MAX_DIRECTORY_USERS), more: z.boolean().optional() }),
+  /**
+   * The first page of the directory; `more`: `users` frames with the rest follow before anything
+   * else. `dir`: the version this directory is (for the next hello's `since`); `delta`: the pages
+   * hold only the users changed since the hello's `since`, the device keeps the others it has.
+   */
+  z.object({ t: z.literal('welcome'), cert: certificate, heartbeatMs: z.number().int().min(MIN_HEARTBEAT_MS).max(MAX_HEARTBEAT_MS), users: z.array(userInfo).max(MAX_DIRECTORY_USERS), more: z.boolean().optional(), dir: directoryVersion.optional(), delta: z.boolean().optional() }),
   /** The next page of the directory, after the welcome. */
   z.object({ t: z.literal('users'), users: z.array(userInfo).max(MAX_DIRECTORY_USERS), more: z.boolean() }),
-  z.object({ t: z.literal('event'), ev: presenceEvent }),
+  /** `v`: on the last event of a batch, the directory version the device holds once it applied it. */
+  z.object({ t: z.literal('event'), ev: presenceEvent, v: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional() }),
   z.object({ t: z.literal('pong'), n: z.number().int().nonnegative() }),
   /** New items wait in this account's archive, up to `seq`. */
   z.object({ t: z.literal('mail'), seq: z.number().int().nonnegative() }),

@@ -3,9 +3,16 @@
  * the node's O(n) part: every session start or end is an event to every session, and writing each
  * one on its own costs a yamux frame, a noise encryption and a socket write per session (22% of
  * the node's CPU in a reconnect storm of 200 devices). Here a session's frames wait in a queue that
- * one shared timer flushes every `flushMs`, all of them in one write; an event is encoded once for
- * every session it goes to; and a user's presence event replaces that user's earlier one still
- * waiting in the queue (the newer one carries the whole state, see `coalesce`).
+ * one shared timer flushes, all of them in one write; an event is encoded once for every session
+ * it goes to; and a user's presence event replaces that user's earlier one still waiting in the
+ * queue (the newer one carries the whole state, see `coalesce`).
+ *
+ * The timer fires every `flushMs`, or less often when so many sessions are open that a flush to
+ * each of them every `flushMs` would exceed `writesPerSecond` (`interval()`): a write costs the
+ * node ~150 µs on a 2-core machine whatever it carries, so with 1,000 sessions and a flush every
+ * 25 ms presence alone would want 6 cores. Presence then reaches the other devices up to
+ * `sessions / writesPerSecond` seconds late (0.5 s at 1,000 sessions by default), in the same
+ * number of writes however many devices come and go meanwhile.
  */
 import { encodeFrame } from '../protocol/index.js'
 import type { PresenceEvent } from '../protocol/index.js'
@@ -79,10 +86,10 @@ export class Outbox {
 
   /** Drops the queue; nothing more is written. */
   close (): void {
+    if (!this.closed) this.owner.forget(this, true)
     this.closed = true
     this.queue = []
     this.presence.clear()
-    this.owner.forget(this)
   }
 
   /** Writes what is queued, in one write; called by Outboxes. */
@@ -97,11 +104,25 @@ export class Outbox {
     const batch = this.queue
     this.queue = []
     this.presence = new Map()
-    const frames = batch.flatMap(e => {
-      if (e.kind === 'frame') return [e.bytes]
+    const frames: Uint8Array[] = []
+    let lastEvent = -1
+    let dropped = false
+    for (const e of batch) {
+      if (e.kind === 'frame') {
+        frames.push(e.bytes)
+        continue
+      }
       // an event too big for a frame is dropped here: it must never throw out of a timer and stop the node
-      try { return [this.owner.encodeEvent(e.ev)] } catch { return [] }
-    })
+      try {
+        frames.push(this.owner.encodeEvent(e.ev))
+        lastEvent = frames.length - 1
+      } catch {
+        dropped = true
+      }
+    }
+    // every directory change up to now was queued here as an event (directory.ts): once the device
+    // has read this batch's last one, it holds the directory at the version that one carries
+    if (lastEvent >= 0 && !dropped) frames[lastEvent] = this.owner.withVersion(frames[lastEvent]!)
     this.writing = true
     this.inFlight = frames.length
     const done = (): void => {
@@ -122,6 +143,8 @@ export class Outbox {
 
 /** Every session's outbox, flushed by one shared timer rather than a write per frame. */
 export class Outboxes {
+  /** Outboxes opened and not yet closed: the sessions a timed flush may write to. */
+  private sessions = 0
   private readonly due = new Set<Outbox>()
   private readonly urgent = new Set<Outbox>()
   private timer?: NodeJS.Timeout
@@ -132,11 +155,22 @@ export class Outboxes {
   private encoded = new WeakMap<PresenceEvent, Uint8Array>()
   private merged = new WeakMap<PresenceUpdate, { later: PresenceUpdate, result: PresenceUpdate }>()
 
-  /** @param flushMs how long an event may wait to be batched with others */
-  constructor (private readonly flushMs: number) {}
+  /**
+   * @param flushMs how long an event may wait to be batched with others
+   * @param writesPerSecond the timed flushes' writes a second, over all sessions, that make the
+   *   timer slower than `flushMs` (see the top of this file)
+   * @param version the directory's version now, which the last event of each batch carries (none: no version)
+   */
+  constructor (private readonly flushMs: number, private readonly writesPerSecond = Infinity, private readonly version?: () => number) {}
 
   open (writer: OutboxWriter, maxBacklog: number): Outbox {
+    this.sessions++
     return new Outbox(this, writer, maxBacklog)
+  }
+
+  /** Milliseconds between timed flushes with the sessions open now. */
+  interval (): number {
+    return Math.max(this.flushMs, this.sessions * 1000 / this.writesPerSecond)
   }
 
   /** `coalesce`, once for all the sessions that had the same event waiting (so one encoding serves them). */
@@ -158,6 +192,17 @@ export class Outboxes {
     return bytes
   }
 
+  /** An encoded event frame with the directory's version now added as its `v`. */
+  withVersion (frame: Uint8Array): Uint8Array {
+    if (this.version == null) return frame
+    const tail = Buffer.from(`,"v":${this.version()}}`)
+    // the frame is `{"t":"event","ev":{...}}`: the version goes in before its last brace
+    const out = new Uint8Array(frame.length - 1 + tail.length)
+    out.set(frame.subarray(0, frame.length - 1))
+    out.set(tail, frame.length - 1)
+    return out
+  }
+
   schedule (box: Outbox, urgent: boolean): void {
     if (urgent) {
       this.urgent.add(box)
@@ -173,23 +218,29 @@ export class Outboxes {
       return
     }
     this.due.add(box)
-    this.timer ??= setTimeout(() => { this.flushAll() }, this.flushMs)
+    this.timer ??= setTimeout(() => { this.flushAll() }, this.interval())
   }
 
-  forget (box: Outbox): void {
+  /** The outbox has nothing more to write; `closed` when it is closed for good. */
+  forget (box: Outbox, closed = false): void {
     this.due.delete(box)
     this.urgent.delete(box)
+    if (closed) this.sessions--
   }
 
   /**
    * Resolves once the events queued so far have been handed to their streams (at the next timed
-   * flush; at once when none wait). A welcome waits for this, so that when a device is welcomed
-   * every other session has already been sent the event that it came online, as when each event
-   * was written at once.
+   * flush; at once when none wait), or after `flushMs` when the next flush is later than that. A
+   * welcome waits for this, so that when a device is welcomed every other session has already
+   * been sent the event that it came online, as when each event was written at once; with more
+   * sessions than `writesPerSecond` allows at `flushMs`, the others hear of it at the next flush.
    */
   async flushed (): Promise<void> {
     if (this.timer == null) return
-    await new Promise<void>(resolve => { this.waiters.push(resolve) })
+    await new Promise<void>(resolve => {
+      const timeout = setTimeout(resolve, this.flushMs)
+      this.waiters.push(() => { clearTimeout(timeout); resolve() })
+    })
   }
 
   /** Writes every queued frame now. */

@@ -30,13 +30,13 @@ import {
   FAILURE_BASE_DELAY_MS, FAILURE_MAX_DELAY_MS, FAILURE_FORGET_MS, MAX_SESSION_BACKLOG, MAX_DEVICES_PER_ACCOUNT, DEFAULT_PORT,
   DEFAULT_RELAY_RESERVATIONS, DEFAULT_RELAY_RESERVATION_TTL_MS, DEFAULT_RELAY_DATA_LIMIT_BYTES, DEFAULT_RELAY_DURATION_LIMIT_MS,
   DEFAULT_REQUESTS_PER_SECOND, DEFAULT_MAX_STREAMS, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_ROOM_RATE, DEFAULT_ROOM_BURST,
-  PRESENCE_FLUSH_MS, CERT_REUSE_MS, MAX_DEVICE_ADDR_CHARS
+  PRESENCE_FLUSH_MS, DEFAULT_PRESENCE_WRITES_PER_SECOND, CERT_REUSE_MS, MAX_DEVICE_ADDR_CHARS
 } from './constants.js'
 import type { Logger } from './log.js'
 import type { SessionSink } from './presence.js'
 import type { Outbox } from './outbox.js'
 import type { AccountRecord, RendezvousState } from '../store/index.js'
-import type { Certificate, UserInfo, AuthRequest, DirectoryRequest, ArchiveRequest } from '../protocol/index.js'
+import type { Certificate, DirectoryVersion, UserInfo, AuthRequest, DirectoryRequest, ArchiveRequest } from '../protocol/index.js'
 import type { FrameStream, GossipInit, MeshNode, RelayServerInit, SilenceTimer } from '../net/index.js'
 import type { Connection, PrivateKey, PublicKey, Stream } from '@libp2p/interface'
 import type { GossipsubMessage } from '@libp2p/gossipsub'
@@ -74,6 +74,8 @@ export interface RendezvousInit {
   maxStreams?: number
   /** Open connections from one IP. @default 512 */
   maxConnectionsPerHost?: number
+  /** Session writes a second presence may take before it goes out less often (outbox.ts). @default 2000 */
+  presenceWritesPerSecond?: number
   /** Room messages per second per device, and the burst allowed. @default 20, 40 */
   roomRate?: number
   roomBurst?: number
@@ -119,7 +121,7 @@ export class RendezvousNode {
   readonly presence = new Presence()
   readonly metrics = new Metrics()
   /** What goes down sessions, batched per session and tick (outbox.ts). */
-  private readonly outboxes = new Outboxes(PRESENCE_FLUSH_MS)
+  private readonly outboxes: Outboxes
   /** The directory snapshot of every welcome, kept between changes (directory.ts). */
   private readonly directory = new DirectoryCache({
     listAccounts: async () => await this.store.listAccounts(),
@@ -130,6 +132,7 @@ export class RendezvousNode {
     logins: this.metrics.counter('meshchat_logins_total', 'Login attempts by result'),
     registrations: this.metrics.counter('meshchat_registrations_total', 'Registration attempts by result'),
     sessions: this.metrics.counter('meshchat_sessions_total', 'Device sessions opened'),
+    welcomes: this.metrics.counter('meshchat_welcomes_total', 'Session welcomes, by the directory they carried (full, or the changes since the device\'s version)'),
     archived: this.metrics.counter('meshchat_archive_items_total', 'Sealed copies stored in archives'),
     puts: this.metrics.counter('meshchat_archive_puts_total', 'Archive put requests stored (each holds one or more sealed copies)'),
     fetched: this.metrics.counter('meshchat_archive_fetched_total', 'Sealed copies fetched by devices'),
@@ -180,6 +183,9 @@ export class RendezvousNode {
     this.addressFailures = new FailureThrottle({ freeFailures: init.addressFreeFailures ?? ADDRESS_FREE_FAILURES, baseDelayMs: base, maxDelayMs: FAILURE_MAX_DELAY_MS, forgetAfterMs: FAILURE_FORGET_MS })
     const perSecond = init.registrationsPerSecond ?? 2
     this.registrations = new RateLimiter(perSecond, Math.max(20, perSecond))
+    const writes = init.presenceWritesPerSecond ?? DEFAULT_PRESENCE_WRITES_PER_SECOND
+    if (!(writes > 0)) throw new InvalidInputError(`presenceWritesPerSecond ${String(writes)}: a number above 0`)
+    this.outboxes = new Outboxes(PRESENCE_FLUSH_MS, writes, () => this.directory.latest)
   }
 
   get peerId (): string {
@@ -438,9 +444,11 @@ export class RendezvousNode {
    * The welcome and the directory pages after it, encoded: the entries come from the directory
    * cache already encoded, so a hello does not read and encode every account again.
    */
-  private async welcomeFrames (cert: Certificate): Promise<Uint8Array[]> {
-    const head = (more: boolean): string => `{"t":"welcome","cert":${JSON.stringify(cert)},"heartbeatMs":${JSON.stringify(this.heartbeatMs)},"more":${more},"users":[`
-    const { pages: split, skipped } = pages(await this.directory.encoded(), MAX_DIRECTORY_PAGE_BYTES, MAX_FRAME_BYTES - Buffer.byteLength(head(false)) - 64)
+  private async welcomeFrames (cert: Certificate, since?: DirectoryVersion): Promise<Uint8Array[]> {
+    const { entries, dir, delta } = await this.directory.snapshot(since)
+    this.count.welcomes({ directory: delta ? 'changes' : 'full' })
+    const head = (more: boolean): string => `{"t":"welcome","cert":${JSON.stringify(cert)},"heartbeatMs":${JSON.stringify(this.heartbeatMs)},"dir":${JSON.stringify(dir)},"delta":${delta},"more":${more},"users":[`
+    const { pages: split, skipped } = pages(entries, MAX_DIRECTORY_PAGE_BYTES, MAX_FRAME_BYTES - Buffer.byteLength(head(false)) - 64)
     if (skipped.length > 0) this.log.warn('directory entries too large to send', { users: skipped.slice(0, 10), count: skipped.length })
     const encoder = new TextEncoder()
     return split.map((page, i) => {
@@ -456,12 +464,12 @@ export class RendezvousNode {
   }
 
   /**
-   * Writes the welcome pages. A method of its own so that the pages (the whole directory, encoded
-   * for this device) are garbage once written: held in a variable of the session's long-running
+   * Writes the welcome pages. A method of its own so that the pages (the directory, encoded for
+   * this device) are garbage once written: held in a variable of the session's long-running
    * handler they stayed alive as long as the session (~18 KiB a device with 200 accounts).
    */
-  private async sendWelcome (lp: FrameStream, cert: Certificate): Promise<void> {
-    for (const frame of await this.welcomeFrames(cert)) await lp.write(frame, { signal: AbortSignal.timeout(10_000) })
+  private async sendWelcome (lp: FrameStream, cert: Certificate, since?: DirectoryVersion): Promise<void> {
+    for (const frame of await this.welcomeFrames(cert, since)) await lp.write(frame, { signal: AbortSignal.timeout(10_000) })
   }
 
   /** One page of the directory's `users` answer: the accounts after `after`, as many as fit a frame. */
@@ -592,7 +600,7 @@ export class RendezvousNode {
       if (!wasOnline) this.log.info('online', { user: account.user, device: peer, addr: remoteAddr })
       await this.outboxes.flushed()
       // the whole directory goes out before any event held back since the snapshot
-      await this.sendWelcome(lp, cert)
+      await this.sendWelcome(lp, cert, hello.since)
       box.release()
       await this.store.updateDevice(peer, { lastSeen: now, lastAddr: remoteAddr })
       await this.store.updateAccount(account.user, { lastAddr: remoteAddr })

@@ -276,7 +276,8 @@ describe('meshchat cli (separate processes)', function () {
       const dataDir = await each.tempDir('bad-numbers')
       const cases: Array<[string, string]> = [
         ['--heartbeat-ms', '5'], ['--heartbeat-ms', 'abc'], ['--heartbeat-ms', '600001'], ['--port', '70000'], ['--max-connections', '-1'],
-        ['--room-rate', '0'], ['--max-streams', '2.5'], ['--relay-ttl', 'NaN'], ['--metrics-port', '-80']
+        ['--room-rate', '0'], ['--max-streams', '2.5'], ['--relay-ttl', 'NaN'], ['--metrics-port', '-80'],
+        ['--presence-writes-per-second', '0']
       ]
       for (const [flag, value] of cases) {
         const res = await run(['serve', '--host', '127.0.0.1', '--data', dataDir, ...(flag === '--port' ? [] : ['--port', '0']), flag, value])

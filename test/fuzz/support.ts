@@ -194,6 +194,7 @@ export async function validSamples (): Promise<Samples> {
   const sealed = seal(account.publicKey, encodeFrame(text))
   const addrs = ['/ip4/127.0.0.1/tcp/4001', '/ip4/10.0.0.1/tcp/4001/p2p/' + device + '/p2p-circuit']
   const deviceInfo = { peer: device, addrs }
+  const dirVersion = { epoch: 'q3Zt-8_xKw', v: 41 }
   const userInfo = { user: 'alice', online: true, lastSeen: null, createdAt: 1_700_000_000_000, devices: [deviceInfo], accountKey: account.publicKey }
   const disabledUser = { user: 'mallory', online: false, lastSeen: 1_700_000_000_000, createdAt: 1_700_000_000_000, devices: [], accountKey: null, disabled: true }
   const wireError = { name: 'UnknownUserError', message: 'no user named "carol"' }
@@ -237,10 +238,12 @@ export async function validSamples (): Promise<Samples> {
     authResponse: [{ ok: true, cert, accountKey }, { ok: true, cert, accountKey, keyReset: true }, { ok: true }, { ok: false, error: wireError }],
     deviceInfo: [deviceInfo],
     userInfo: [userInfo, disabledUser],
-    sessionClientFrame: [{ t: 'hello', cert, addrs }, { t: 'ping', n: 3 }, { t: 'addrs', addrs }],
+    directoryVersion: [dirVersion],
+    sessionClientFrame: [{ t: 'hello', cert, addrs }, { t: 'hello', cert, addrs, since: dirVersion }, { t: 'ping', n: 3 }, { t: 'addrs', addrs }],
     presenceEvent: [registered, presence, profileEvent, roomEvent, disabledEvent],
     sessionServerFrame: [
       { t: 'welcome', cert, heartbeatMs: 2000, users: [userInfo] },
+      { t: 'welcome', cert, heartbeatMs: 2000, users: [userInfo], dir: dirVersion, delta: true, more: false },
       { t: 'event', ev: registered },
       { t: 'event', ev: presence },
       { t: 'event', ev: profileEvent },

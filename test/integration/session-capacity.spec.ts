@@ -9,14 +9,17 @@ import { cp } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { Harness, eventually, LOOPBACK_GOSSIP, TEST_SCRYPT, TEST_PASSWORD } from '../../src/testing/index.js'
+import { Harness, EventLog, eventually, LOOPBACK_GOSSIP, TEST_SCRYPT, TEST_PASSWORD } from '../../src/testing/index.js'
 import { Home, authRequest, logout } from '../../src/client/index.js'
-import { issueCertificate, loadOrCreateKey } from '../../src/crypto/index.js'
+import { generateAccountKey, issueCertificate, loadOrCreateKey, wrapAccountKey } from '../../src/crypto/index.js'
 import { openAdmin, withAdmin } from '../../src/rendezvous/admin.js'
 import { CERT_REUSE_MS } from '../../src/rendezvous/constants.js'
 import { MAX_FRAME_BYTES, SESSION_PROTOCOL, sessionServerFrame } from '../../src/protocol/index.js'
 import { createMeshNode, frameStream, readFrame, writeFrame } from '../../src/net/index.js'
 import type { MeshClient } from '../../src/client/index.js'
+import type { FrameStream, MeshNode } from '../../src/net/index.js'
+import type { PresenceEvent, SessionServerFrame } from '../../src/protocol/index.js'
+import type { Stream } from '@libp2p/interface'
 import { rejectsNamed } from '../assert.js'
 
 
@@ -134,6 +137,123 @@ describe('session capacity', function () {
     } finally {
       await quiet.stop()
     }
+  })
+
+  it('welcomes a device that shows its directory version with only the users changed since', async () => {
+    await h.clientsFor(['alice', 'bob'])
+    const server = multiaddr(h.serverAddress)
+    const dev = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], gossip: LOOPBACK_GOSSIP })
+    try {
+      const { cert } = await authRequest(dev, server, { op: 'login', user: 'alice', password: TEST_PASSWORD }, { signal: AbortSignal.timeout(10_000) })
+      const welcome = async (since?: unknown): Promise<{ users: string[], delta?: boolean, dir?: { epoch: string, v: number } }> => {
+        const stream = await dev.dialProtocol(server, SESSION_PROTOCOL)
+        const lp = frameStream(stream)
+        await writeFrame(lp, { t: 'hello', cert, addrs: [], ...(since == null ? {} : { since }) })
+        const w = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.timeout(5_000) })
+        stream.abort(new Error('done'))
+        assert.equal(w.t, 'welcome')
+        if (w.t !== 'welcome') throw new Error('no welcome')
+        await eventually(() => h.rendezvous!.presence.devices('alice').length === 1, 5_000, 'the raw session to end')
+        return { users: w.users.map(u => u.user), ...(w.delta == null ? {} : { delta: w.delta }), ...(w.dir == null ? {} : { dir: w.dir }) }
+      }
+      const full = await welcome()
+      assert.deepEqual([full.delta, full.users], [false, ['alice', 'bob']])
+      assert.ok(full.dir != null)
+      // away: bob leaves and carol registers; alice's other device is untouched but this one's came and went
+      const carol = await h.client('carol')
+      const again = await welcome(full.dir)
+      assert.equal(again.delta, true)
+      assert.deepEqual(again.users, ['alice', 'carol'], 'the users changed since (alice: this device\'s own session ended), not bob')
+      assert.ok(again.dir!.v > full.dir!.v)
+      await carol.stop()
+      await eventually(async () => (await h.rendezvous!.store.getAccount('carol'))?.lastSeen != null, 5_000, 'carol\'s lastSeen written')
+      const third = await welcome(again.dir)
+      assert.deepEqual([third.delta, third.users], [true, ['alice', 'carol']])
+      // a version of another node run, or malformed: a whole directory, or a refusal
+      assert.deepEqual((await welcome({ epoch: 'another-run', v: 1 })).users, ['alice', 'bob', 'carol'])
+      const bad = frameStream(await dev.dialProtocol(server, SESSION_PROTOCOL))
+      await writeFrame(bad, { t: 'hello', cert, addrs: [], since: { epoch: 'x'.repeat(100), v: -1 } })
+      assert.equal((await readFrame(bad, sessionServerFrame, { signal: AbortSignal.timeout(5_000) })).t, 'error')
+    } finally {
+      await dev.stop()
+    }
+  })
+
+  it('welcomes a device back with the changes after the last event it read, not after its welcome', async () => {
+    await h.client('alice')
+    const server = multiaddr(h.serverAddress)
+    const raw = async (): Promise<MeshNode> => await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], gossip: LOOPBACK_GOSSIP })
+    const [a, c] = [await raw(), await raw()]
+    try {
+      const aCert = (await authRequest(a, server, { op: 'login', user: 'alice', password: TEST_PASSWORD }, { signal: AbortSignal.timeout(10_000) })).cert
+      const k = generateAccountKey()
+      const cCert = (await authRequest(c, server, { op: 'register', user: 'carol', password: TEST_PASSWORD, accountKey: { publicKey: k.publicKey, wrapped: await wrapAccountKey(k.privateKey, TEST_PASSWORD, TEST_SCRYPT) } }, { signal: AbortSignal.timeout(10_000) })).cert
+      const open = async (node: MeshNode, cert: unknown, since?: unknown): Promise<{ lp: FrameStream, stream: Stream, welcome: Extract<SessionServerFrame, { t: 'welcome' }> }> => {
+        const stream = await node.dialProtocol(server, SESSION_PROTOCOL)
+        const lp = frameStream(stream)
+        await writeFrame(lp, { t: 'hello', cert, addrs: [], ...(since == null ? {} : { since }) })
+        const welcome = await readFrame(lp, sessionServerFrame, { signal: AbortSignal.timeout(5_000) })
+        if (welcome.t !== 'welcome') throw new Error(`no welcome: ${JSON.stringify(welcome)}`)
+        return { lp, stream, welcome }
+      }
+      const first = await open(a, aCert)
+      let dir = first.welcome.dir!
+      // alice's device reads carol coming online and leaving, and the version after each
+      const readUntil = async (pred: (ev: PresenceEvent) => boolean): Promise<void> => {
+        for (;;) {
+          const f = await readFrame(first.lp, sessionServerFrame, { signal: AbortSignal.timeout(5_000) })
+          if (f.t !== 'event') continue
+          if (f.v != null) dir = { epoch: dir.epoch, v: f.v }
+          if (pred(f.ev) && f.v != null) return
+        }
+      }
+      const carol = await open(c, cCert)
+      await readUntil(ev => ev.type === 'presence' && ev.user === 'carol' && ev.online)
+      carol.stream.abort(new Error('carol leaves'))
+      await readUntil(ev => ev.type === 'presence' && ev.user === 'carol' && !ev.online)
+      assert.ok(dir.v > first.welcome.dir!.v)
+      first.stream.abort(new Error('alice reconnects'))
+      await eventually(() => h.rendezvous!.presence.devices('alice').length === 1, 5_000, 'the raw session to end')
+      const back = await open(a, aCert, dir)
+      assert.equal(back.welcome.delta, true)
+      const names = back.welcome.users.map(u => u.user)
+      assert.ok(names.includes('alice'), 'alice changed since: this device went offline')
+      assert.ok(!names.includes('carol'), `carol's changes were read as events before: ${names.join(', ')}`)
+      // since its welcome, though, carol changed
+      first.stream.abort(new Error('x'))
+      back.stream.abort(new Error('done'))
+      await eventually(() => h.rendezvous!.presence.devices('alice').length === 1, 5_000, 'the raw session to end')
+      const fromWelcome = await open(a, aCert, first.welcome.dir)
+      assert.ok(fromWelcome.welcome.users.some(u => u.user === 'carol'))
+      fromWelcome.stream.abort(new Error('done'))
+    } finally {
+      await a.stop()
+      await c.stop()
+    }
+  })
+
+  it('leaves a reconnecting client with the same directory as a new one, from the changes alone', async () => {
+    const bob = await h.client('bob')
+    // dave stays as he is from before alice's welcome: the changes she is welcomed with later do not name him
+    await h.client('dave')
+    const alice = await h.client('alice')
+    const welcomes = (kind: string): number => Number(new RegExp(`meshchat_welcomes_total\\{directory="${kind}"\\} (\\d+)`).exec(h.rendezvous!.metrics.render())?.[1] ?? 0)
+    const changes = welcomes('changes')
+    const node = h.rendezvous!.libp2p
+    const log = new EventLog(alice)
+    // the node drops alice's connection; she dials again by herself
+    for (const c of node.getConnections(alice.libp2p.peerId)) c.abort(new Error('dropped by the test'))
+    await bob.stop()
+    const carol = await h.client('carol')
+    await log.waitFor(ev => ev.type === 'connection' && ev.state === 'reconnecting', 10_000, 'alice to notice')
+    await log.waitFor(ev => ev.type === 'connection' && ev.state === 'connected', 10_000, 'alice back')
+    log.stop()
+    // read at once, before any event of the new session: what the welcome left her with
+    assert.ok((await alice.users()).some(u => u.user === 'dave' && u.online), 'dave, unchanged since her last welcome, kept from it')
+    assert.equal(welcomes('changes'), changes + 1, 'alice welcomed with the changes since her directory')
+    const view = async (c: MeshClient): Promise<unknown> => (await c.users()).map(u => [u.user, u.online, u.devices.map(d => d.peer), u.lastSeen != null])
+    await eventually(async () => JSON.stringify(await view(alice)) === JSON.stringify(await view(carol)), 5_000, 'alice to see what carol sees')
+    assert.deepEqual((await view(alice) as unknown[]).map(u => (u as unknown[])[0]), ['alice', 'bob', 'carol', 'dave'])
   })
 })
 

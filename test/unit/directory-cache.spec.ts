@@ -108,6 +108,40 @@ describe('directory cache', function () {
     assert.deepEqual((await stale).map(e => e.user), ['alice', 'bob'], 'the answer as read')
     assert.deepEqual((await parsed()).map(u => u.user), ['alice', 'bob', 'dave'], 'not kept: the next one reads again')
   })
+
+  it('gives a device that holds a version of this node run only the entries changed since', async () => {
+    const users = (snap: { entries: DirectoryEntry[] }): string[] => snap.entries.map(e => e.user)
+    const first = await cache.snapshot()
+    assert.equal(first.delta, false)
+    assert.deepEqual(users(first), ['alice', 'bob'], 'no version: everything')
+    assert.equal(first.dir.epoch, cache.epoch)
+    const quiet = await cache.snapshot(first.dir)
+    assert.deepEqual([quiet.delta, users(quiet), quiet.dir], [true, [], first.dir], 'nothing changed: nothing sent, the same version')
+
+    const s = sink('alice', 'pa')
+    presence.add(s, 10)
+    const online = await cache.snapshot(first.dir)
+    assert.deepEqual([online.delta, users(online)], [true, ['alice']])
+    assert.equal((JSON.parse(online.entries[0]!.json) as UserInfo).online, true, 'as it is now')
+    assert.ok(online.dir.v > first.dir.v)
+
+    accounts.set('carol', account('carol'))
+    presence.emit({ type: 'registered', user: 'carol', accountKey: null, at: 3 })
+    accounts.set('bob', account('bob', 20))
+    cache.accountUpdated('bob', { lastSeen: 20 })
+    const later = await cache.snapshot(online.dir)
+    assert.deepEqual(users(later), ['bob', 'carol'], 'a lastSeen write and a new account; alice not again')
+    assert.deepEqual(users(await cache.snapshot(first.dir)), ['alice', 'bob', 'carol'], 'an older version: every change since it')
+    accounts.set('bob', { ...account('bob', 20), disabled: true })
+    presence.emit({ type: 'disabled', user: 'bob', disabled: true, at: 4 })
+    assert.deepEqual(users(await cache.snapshot(later.dir)), ['bob'])
+
+    // a version of another run, or one this run never gave: everything
+    for (const since of [{ epoch: 'another-run', v: 0 }, { epoch: cache.epoch, v: later.dir.v + 100 }]) {
+      const snap = await cache.snapshot(since)
+      assert.deepEqual([snap.delta, users(snap)], [false, ['alice', 'bob', 'carol']], JSON.stringify(since))
+    }
+  })
 })
 
 describe('directory pages', function () {

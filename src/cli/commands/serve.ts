@@ -27,6 +27,7 @@ interface ServeArgs extends GlobalArgs {
   maxConnectionsPerHost: number
   roomRate: number
   roomBurst: number
+  presenceWritesPerSecond: number
   metricsPort?: number
   metricsHost: string
   fileQuota: string | number
@@ -69,6 +70,7 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
     .option('max-connections-per-host', { type: 'number', default: settings['max-connections-per-host'] as number | undefined, describe: 'Open connections from one IP' })
     .option('room-rate', { type: 'number', default: settings['room-rate'] as number | undefined, describe: 'Room messages per second per device' })
     .option('room-burst', { type: 'number', default: settings['room-burst'] as number | undefined, describe: 'Room messages one device may send at once' })
+    .option('presence-writes-per-second', { type: 'number', default: settings['presence-writes-per-second'] as number | undefined, describe: 'Session writes a second presence may take; above it, presence goes out less often than every 25 ms' })
     .option('metrics-port', { type: 'number', describe: 'Serve Prometheus metrics at http://<metrics-host>:<port>/metrics' })
     .option('metrics-host', { type: 'string', default: '127.0.0.1', describe: 'Address the metrics are served on' })
     .option('file-quota', { type: 'string', default: settings['file-quota'] as string | undefined, describe: 'Sealed files that may wait at the node for one account (bytes, or 512MiB, 1GiB, ...)' })
@@ -100,6 +102,7 @@ export const serve = (settings: Settings): CommandModule<GlobalArgs, ServeArgs> 
       maxConnectionsPerHost: numberOption(argv.maxConnectionsPerHost, 'max-connections-per-host', 1, 1_000_000),
       roomRate: numberOption(argv.roomRate, 'room-rate', 0.001, 10_000, false),
       roomBurst: numberOption(argv.roomBurst, 'room-burst', 1, 100_000),
+      presenceWritesPerSecond: numberOption(argv.presenceWritesPerSecond, 'presence-writes-per-second', 1, 10_000_000),
       fileQuotaBytes: parseSize(argv.fileQuota, 'file-quota'),
       ...(argv.fileSenderQuota == null || argv.fileSenderQuota === '' ? {} : { fileSenderQuotaBytes: parseSize(argv.fileSenderQuota, 'file-sender-quota') }),
       fileMaxBytes: parseSize(argv.fileMaxSize, 'file-max-size'),
