@@ -347,7 +347,7 @@ export async function rendezvousBench (report: Report, config: BenchConfig): Pro
     // others stay (their welcomes carry only the directory's changes since their last one)
     await quiet(pid, 15_000)
     const trickle = await churn(devices, addr, pid, 20, 10, held)
-    report.add({ id: 'rdv.churn.cpu', group, label: 'node CPU per reconnect, 20 a second while the others stay', value: trickle.cpuMs, unit: 'ms', refs: ['rdv.bare.cpu'], note: `${trickle.count} reconnects over 10 s (${trickle.failed} failed), ${config.devices} devices online, their welcomes ${trickle.welcomeUsers.toFixed(1)} users on average (a whole directory: ${accounts}); the node's CPU over them less ${held.toFixed(0)} ms/s of holding the devices idle. Presence goes out every ${PRESENCE_FLUSH_MS} ms, or every sessions / ${DEFAULT_PRESENCE_WRITES_PER_SECOND} s when more sessions than that are open` })
+    report.add({ id: 'rdv.churn.cpu', group, label: 'node CPU per reconnect, 20 a second while the others stay', value: trickle.cpuMs, unit: 'ms', refs: ['rdv.bare.cpu'], note: `${trickle.count} reconnects over 10 s (${trickle.failed} failed), ${config.devices} devices online, their welcomes ${trickle.welcomeUsers.toFixed(1)} users on average (a whole directory: ${accounts}); the node's CPU over them less ${held.toFixed(0)} ms/s of holding the devices idle. Presence goes out every ${PRESENCE_FLUSH_MS} ms, or every (sessions / ${DEFAULT_PRESENCE_WRITES_PER_SECOND}) s when that is longer` })
     report.facts.rendezvousFramesPerDevice = Math.round(devices.reduce((a, d) => a + d.frames, 0) / devices.length)
   } finally {
     await Promise.allSettled(devices.map(async d => { await d.stop() }))
