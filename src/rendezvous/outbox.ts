@@ -154,6 +154,8 @@ export class Outboxes {
   /** The encoded frame of each event, shared by every session it goes to. */
   private encoded = new WeakMap<PresenceEvent, Uint8Array>()
   private merged = new WeakMap<PresenceUpdate, { later: PresenceUpdate, result: PresenceUpdate }>()
+  /** The last frame `withVersion` made, for the next session with the same last event. */
+  private versioned?: { frame: Uint8Array, v: number, out: Uint8Array }
 
   /**
    * @param flushMs how long an event may wait to be batched with others
@@ -192,14 +194,20 @@ export class Outboxes {
     return bytes
   }
 
-  /** An encoded event frame with the directory's version now added as its `v`. */
+  /**
+   * An encoded event frame with the directory's version now added as its `v`; the same bytes for
+   * every session whose batch ends with that event at that version (most of them, in one flush).
+   */
   withVersion (frame: Uint8Array): Uint8Array {
     if (this.version == null) return frame
-    const tail = Buffer.from(`,"v":${this.version()}}`)
+    const v = this.version()
+    if (this.versioned?.frame === frame && this.versioned.v === v) return this.versioned.out
+    const tail = Buffer.from(`,"v":${v}}`)
     // the frame is `{"t":"event","ev":{...}}`: the version goes in before its last brace
     const out = new Uint8Array(frame.length - 1 + tail.length)
     out.set(frame.subarray(0, frame.length - 1))
     out.set(tail, frame.length - 1)
+    this.versioned = { frame, v, out }
     return out
   }
 
@@ -265,5 +273,6 @@ export class Outboxes {
     for (const w of this.waiters.splice(0)) w()
     this.encoded = new WeakMap()
     this.merged = new WeakMap()
+    this.versioned = undefined
   }
 }
