@@ -86,7 +86,7 @@ export class Outbox {
 
   /** Drops the queue; nothing more is written. */
   close (): void {
-    if (!this.closed) this.owner.forget(this, true)
+    if (!this.closed) this.owner.closed(this)
     this.closed = true
     this.queue = []
     this.presence.clear()
@@ -229,11 +229,11 @@ export class Outboxes {
     this.timer ??= setTimeout(() => { this.flushAll() }, this.interval())
   }
 
-  /** The outbox has nothing more to write; `closed` when it is closed for good. */
-  forget (box: Outbox, closed = false): void {
+  /** The outbox is closed for good: nothing more to write, and one session fewer. */
+  closed (box: Outbox): void {
     this.due.delete(box)
     this.urgent.delete(box)
-    if (closed) this.sessions--
+    this.sessions--
   }
 
   /**
