@@ -7,7 +7,7 @@ import {
   ARCHIVE_PROTOCOL, archiveResponse, envelope as envelopeSchema, decodeFrame, encodeFrame, dmConversation, roomConversation,
   UnknownUserError, TimeoutError, MAX_ENVELOPE_BYTES, MAX_ARCHIVE_FRAME_BYTES, MAX_ARCHIVE_PUT_ITEMS
 } from '../protocol/index.js'
-import { verifyEnvelope, seal, openMany } from '../crypto/index.js'
+import { verifyEnvelopes, seal, openMany } from '../crypto/index.js'
 import { RequestChannels } from '../net/index.js'
 import { dialError } from './server-address.js'
 import { ARCHIVE_LINGER_MS } from './constants.js'
@@ -234,17 +234,19 @@ export class ArchiveSync {
     for (let round = 0; round < MAX_ROOM_ROUNDS; round++) {
       const res = await this.request({ op: 'room', cert: this.deps.login().cert, room, after, limit: ROOM_PAGE }, options)
       if (!('envelopes' in res)) return
+      const page: Array<TextEnvelope | FileEnvelope | RoomSealedEnvelope> = []
       for (const raw of res.envelopes) {
         const parsed = envelopeSchema.safeParse(raw)
         if (parsed.success) after = { sentAt: parsed.data.sentAt, id: parsed.data.id }
         if (!parsed.success || (parsed.data.kind !== 'text' && parsed.data.kind !== 'file' && parsed.data.kind !== 'sealed-room') || parsed.data.conv !== conv) continue
-        try {
-          await verifyEnvelope(this.deps.serverKey(), parsed.data, parsed.data.sentAt)
-        } catch {
-          continue
-        }
+        page.push(parsed.data)
+      }
+      // checked together: a run of one device's chained messages costs one signature (verifyEnvelopes)
+      const { ok } = await verifyEnvelopes(this.deps.serverKey(), page, { at: env => env.sentAt, offload: true })
+      for (const [i, sealedOrPlain] of page.entries()) {
+        if (!ok[i]) continue
         // the node keeps a private room's messages sealed: opened here with the room key, kept opened
-        const env = parsed.data.kind === 'sealed-room' ? await this.deps.openRoom(room, parsed.data) : parsed.data
+        const env = sealedOrPlain.kind === 'sealed-room' ? await this.deps.openRoom(room, sealedOrPlain) : sealedOrPlain
         if (env == null) continue
         this.deps.remember(env.id)
         await this.deps.history().receive(env)
@@ -304,11 +306,12 @@ export class ArchiveSync {
     const pair = this.deps.accountKey()
     const serverKey = this.deps.serverKey()
     // opened in a worker thread, then read here, one after the other; the page's signatures are
-    // checked at once, on every core (verifyEnvelope offloads them). An item this account cannot
-    // open or verify is skipped, never fatal; the rest keep their order.
+    // checked at once, on every core, and a run of one device's chained messages needs only its
+    // last one's (verifyEnvelopes). An item this account cannot open or verify is skipped, never
+    // fatal; the rest keep their order.
     const todo = items.filter(item => item.id == null || !known.has(item.id))
     const plains = await openMany(pair, todo.map(item => item.sealed))
-    const opened: Array<{ env: Envelope, arrivedAt: number, ok: Promise<boolean> }> = []
+    const opened: Array<{ env: Envelope, arrivedAt: number }> = []
     for (const [i, item] of todo.entries()) {
       const plain = plains[i]
       if (plain == null) continue
@@ -319,12 +322,11 @@ export class ArchiveSync {
         continue
       }
       if (env.author !== item.from || !isForMe(env, me)) continue
-      // it was checked when sent: its certificate must have been valid then
-      opened.push({ env, arrivedAt: item.at, ok: verifyEnvelope(serverKey, env, env.sentAt, { offload: true }).then(() => true, () => false) })
+      opened.push({ env, arrivedAt: item.at })
     }
-    const out: Array<{ env: Envelope, arrivedAt: number }> = []
-    for (const o of opened) if (await o.ok) out.push({ env: o.env, arrivedAt: o.arrivedAt })
-    return out
+    // it was checked when sent: its certificate must have been valid then
+    const { ok } = await verifyEnvelopes(serverKey, opened.map(o => o.env), { at: env => env.sentAt, offload: true })
+    return opened.filter((_, i) => ok[i])
   }
 
   private async request (req: unknown, options: AbortOptions): Promise<ArchiveResponse> {

@@ -13,7 +13,7 @@ import {
   InvalidInputError, InvalidMessageError, OfflineError, UnknownUserError, MeshchatError, NotLoggedInError,
   AccountDisabledError, NotMemberError, MAX_ROOM_ENVELOPE_BYTES, text as textSchema
 } from '../protocol/index.js'
-import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator, forgetSealCaches } from '../crypto/index.js'
+import { signEnvelope, verifyEnvelope, publicKeyOf, RoomValidator, forgetSealCaches, EnvelopeChain } from '../crypto/index.js'
 import { ClientStore } from '../store/index.js'
 import { History } from './history.js'
 import { People } from './people.js'
@@ -153,6 +153,9 @@ export class MeshClient {
 
   /** The session with the rendezvous node and the live directory of users (session.ts). */
   private readonly session: Session
+
+  /** This device's numbered messages, each carrying the hash of its predecessor (a backfill checks one signature per run; crypto/envelope.ts). */
+  private readonly chain = new EnvelopeChain()
 
   /** Chat requests, contacts and profiles (people.ts). */
   readonly people = new People({
@@ -446,7 +449,7 @@ export class MeshClient {
     const conv = dmConversation(login.user, to)
     // the number is written while the message goes out; the send waits for it with its own write
     const seq = await this.store!.takeSeq(conv)
-    const env = await signEnvelope(this.requireKey(), login.cert, { conv, ...content, n: seq.n })
+    const env = await signEnvelope(this.requireKey(), login.cert, { conv, ...content, n: seq.n }, { chain: this.chain })
     this.remember(env.id)
 
     const recipients = target.devices.filter(d => d.peer !== this.peerId)
@@ -528,7 +531,7 @@ export class MeshClient {
     await waitFor(() => pubsub.getSubscribers(topic).length > 0, options.signal ?? AbortSignal.timeout(ROOM_PEER_WAIT_MS))
     const conv = roomConversation(room)
     // a private room's message goes sealed with the room key; this device keeps it as written
-    const env = await signEnvelope(this.requireKey(), login.cert, { conv, ...this.roomList.sealFor(room, content), n: await this.store!.nextSeq(conv) })
+    const env = await signEnvelope(this.requireKey(), login.cert, { conv, ...this.roomList.sealFor(room, content), n: await this.store!.nextSeq(conv) }, { chain: this.chain })
     this.seen.add(env.id)
     // out first, kept here next: the local write no longer sits between signing and the room
     // (a message that could not be published is not kept; one nobody got is, with the error)

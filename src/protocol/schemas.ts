@@ -124,6 +124,12 @@ const envelopeBase = {
   sentAt: timestamp,
   /** The sending device's sequence number in this conversation: a hole shows a missing message. */
   n: z.number().int().positive().max(2 ** 40).optional(),
+  /**
+   * SHA-256 (base64url) of the signed bytes of the same device's message n − 1 in this
+   * conversation, when that device signed it in the same run: this message's signature then
+   * covers that one too (crypto/envelope.ts, verifyEnvelopes). Signed; a signer sets it only beside `n`.
+   */
+  prev: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'invalid prev hash').optional(),
   cert: certificate,
   sig: signature
 }

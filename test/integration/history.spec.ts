@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Harness, EventLog, eventually, TEST_PASSWORD, TEST_SCRYPT } from '../../src/testing/index.js'
 import { login } from '../../src/client/index.js'
-import { seal, signEnvelope } from '../../src/crypto/index.js'
+import { seal, signEnvelope, EnvelopeChain } from '../../src/crypto/index.js'
 import { request } from '../../src/net/index.js'
 import { DM_PROTOCOL, MAX_ENVELOPE_BYTES, dmAck, dmConversation, encodeFrame } from '../../src/protocol/index.js'
 import type { ClientEvent, MeshClient } from '../../src/client/index.js'
@@ -116,6 +116,7 @@ describe('history', function () {
   })
 
   it('backfills a long archive to a new device page by page, in order, once each, skipping what it cannot trust', async () => {
+    // chained as a device signs them (each carries its predecessor's hash): a page's run costs one signature
     const [alice, bob] = await h.clientsFor(['alice', 'bob'])
     const aliceKey = await alice!.home.deviceKey()
     const aliceCert = (await alice!.home.requireLogin()).cert
@@ -131,9 +132,13 @@ describe('history', function () {
       { to: 'bob', from: 'bob', sealed: await sealFor(accepted), at: Date.now() }
     ]
     const COUNT = 1_100
+    const CHANGED = 60
+    const chain = new EnvelopeChain()
     for (let i = 0; i < COUNT; i++) {
-      const env = await signEnvelope(aliceKey, aliceCert, { conv, kind: 'text', body: { text: `m${i}` }, n: i + 1, sentAt: base + i })
-      items.push({ to: 'bob', from: 'alice', sealed: await sealFor(env), at: Date.now() })
+      const env = await signEnvelope(aliceKey, aliceCert, { conv, kind: 'text', body: { text: `m${i}` }, n: i + 1, sentAt: base + i }, { chain })
+      // inside the chain, a message changed in the archive (its successor's hash no longer names it)
+      const kept = i === CHANGED ? { ...env, body: { text: 'changed in the chain' } } : env
+      items.push({ to: 'bob', from: 'alice', sealed: await sealFor(kept), at: Date.now() })
       if (i === 10) items.push({ to: 'bob', from: 'alice', sealed: await sealFor(env), at: Date.now() }) // a second copy
       // alice's message put into bob's archive by someone else
       if (i === 20) items.push({ to: 'bob', from: 'carol', sealed: await sealFor(await signEnvelope(aliceKey, aliceCert, { conv, kind: 'text', body: { text: 'via carol' }, sentAt: base + i })), at: Date.now() })
@@ -151,10 +156,10 @@ describe('history', function () {
     // pages hold at most 1,000: the newest, then the one before it
     const page = await fresh.history.page('alice', { limit: 1_000 })
     const older = await fresh.history.page('alice', { limit: 1_000, before: page.messages[0]!.id })
-    assert.deepEqual([...older.messages, ...page.messages].map(m => m.text), Array.from({ length: COUNT }, (_, i) => `m${i}`))
-    assert.deepEqual(page.gaps, [])
-    assert.deepEqual(await fresh.history.unread(), [{ target: 'alice', conv, unread: COUNT }])
-    assert.equal(log.events.filter(e => e.type === 'message').length, COUNT)
+    assert.deepEqual([...older.messages, ...page.messages].map(m => m.text), Array.from({ length: COUNT }, (_, i) => `m${i}`).filter((_, i) => i !== CHANGED))
+    assert.deepEqual(page.gaps, [{ device: aliceCert.device, author: 'alice', missing: [CHANGED + 1] }])
+    assert.deepEqual(await fresh.history.unread(), [{ target: 'alice', conv, unread: COUNT - 1 }])
+    assert.equal(log.events.filter(e => e.type === 'message').length, COUNT - 1)
     assert.equal((await fresh.chatState('alice')).state, 'accepted')
   })
 

@@ -6,7 +6,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   hashPassword, issueCertificate, loadOrCreateKey, newMessageId, publicKeyOf, signEnvelope,
-  verifyCertificate, verifyEnvelope, verifyPassword
+  verifyCertificate, verifyEnvelope, verifyEnvelopes, verifyPassword, EnvelopeChain
 } from '../../src/crypto/index.js'
 import {
   CERT_LIFETIME_MS, MAX_CLOCK_SKEW_MS, certificate as certificateSchema, envelope as envelopeSchema
@@ -210,6 +210,126 @@ describe('crypto', function () {
       await assert.rejects(verifyEnvelope(serverKey.publicKey, e, NOW), { name: 'InvalidMessageError' })
       const edge = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'text', body: { text: 'hi' }, sentAt: NOW + MAX_CLOCK_SKEW_MS })
       await verifyEnvelope(serverKey.publicKey, edge, NOW)
+    })
+  })
+
+  describe('chained envelopes (prev, verifyEnvelopes)', function () {
+    const conv = 'dm:alice:bob'
+    let cert: Certificate
+
+    beforeEach(async () => {
+      cert = await issueCertificate(serverKey, 'alice', device, NOW)
+    })
+
+    /** `count` messages numbered from `from`, signed with `chain`. */
+    async function run (chain: EnvelopeChain | undefined, count: number, from = 1, key = deviceKey, c = cert): Promise<Envelope[]> {
+      const out: Envelope[] = []
+      for (let n = from; n < from + count; n++) {
+        out.push(await signEnvelope(key, c, { conv, kind: 'text', body: { text: `m${n}` }, n, sentAt: NOW + n }, chain == null ? {} : { chain }))
+      }
+      return out
+    }
+
+    it('carries the previous message\'s hash from the second message of a conversation on, and each still verifies alone', async () => {
+      const chain = new EnvelopeChain()
+      const msgs = await run(chain, 3)
+      assert.equal(msgs[0]!.prev, undefined)
+      assert.match(msgs[1]!.prev!, /^[A-Za-z0-9_-]{43}$/)
+      assert.notEqual(msgs[1]!.prev, msgs[2]!.prev)
+      for (const m of msgs) await verifyEnvelope(serverKey.publicKey, envelopeSchema.parse(JSON.parse(JSON.stringify(m))), NOW + 1000)
+      // prev is signed: changing it breaks the signature
+      await assert.rejects(verifyEnvelope(serverKey.publicKey, { ...msgs[2]!, prev: msgs[1]!.prev }, NOW + 1000), { name: 'InvalidSignatureError' })
+      // a number that does not follow, another conversation, or no number: no prev
+      assert.equal((await run(chain, 1, 7))[0]!.prev, undefined)
+      assert.equal((await signEnvelope(deviceKey, cert, { conv: 'dm:alice:carol', kind: 'text', body: { text: 'x' }, n: 8 }, { chain })).prev, undefined)
+      assert.equal((await signEnvelope(deviceKey, cert, { conv, kind: 'text', body: { text: 'x' } }, { chain })).prev, undefined)
+    })
+
+    it('forgets the conversation signed in least lately past its bound', async () => {
+      const chain = new EnvelopeChain(2)
+      const sign = async (c: string, n: number): Promise<Envelope> => await signEnvelope(deviceKey, cert, { conv: c, kind: 'text', body: { text: 'x' }, n }, { chain })
+      await sign('dm:alice:bob', 1)
+      await sign('dm:alice:carol', 1)
+      await sign('dm:alice:dave', 1)
+      assert.equal((await sign('dm:alice:bob', 2)).prev, undefined)
+      assert.notEqual((await sign('dm:alice:dave', 2)).prev, undefined)
+    })
+
+    it('checks one signature for a run of chained messages, in any order', async () => {
+      const msgs = await run(new EnvelopeChain(), 20)
+      const res = await verifyEnvelopes(serverKey.publicKey, msgs, { at: () => NOW + 1000 })
+      assert.deepEqual(res, { ok: msgs.map(() => true), signatures: 1 })
+      const shuffled = [msgs[7]!, ...msgs.slice(12), msgs[0]!, ...msgs.slice(8, 12), ...msgs.slice(1, 7)]
+      assert.deepEqual(await verifyEnvelopes(serverKey.publicKey, shuffled, { at: () => NOW + 1000, offload: true }), { ok: shuffled.map(() => true), signatures: 1 })
+      // unchained messages: one signature each
+      const plain = await run(undefined, 5)
+      assert.deepEqual(await verifyEnvelopes(serverKey.publicKey, plain, { at: () => NOW + 1000 }), { ok: plain.map(() => true), signatures: 5 })
+      assert.deepEqual(await verifyEnvelopes(serverKey.publicKey, [], {}), { ok: [], signatures: 0 })
+    })
+
+    it('refuses a changed message inside a chain and still takes the messages around it', async () => {
+      const msgs = await run(new EnvelopeChain(), 10)
+      msgs[4] = { ...msgs[4]!, body: { text: 'pay 100' } } as Envelope
+      const res = await verifyEnvelopes(serverKey.publicKey, msgs, { at: () => NOW + 1000 })
+      assert.deepEqual(res.ok, msgs.map((_, i) => i !== 4))
+      // the last, the changed one, then its predecessor on its own (vouched for by nothing that holds)
+      assert.equal(res.signatures, 3)
+    })
+
+    it('takes a message vouched for by a holding successor, and refuses one whose voucher fails', async () => {
+      const msgs = await run(new EnvelopeChain(), 3)
+      // the middle one's own signature is damaged, its signed bytes are not: the third one's signature covers them
+      const damaged = [msgs[0]!, { ...msgs[1]!, sig: flipSig(msgs[1]!.sig) }, msgs[2]!]
+      assert.deepEqual((await verifyEnvelopes(serverKey.publicKey, damaged, { at: () => NOW + 1000 })).ok, [true, true, true])
+      // the voucher's signature is damaged: the middle one is checked on its own, and fails
+      const both = [msgs[0]!, damaged[1]!, { ...msgs[2]!, sig: flipSig(msgs[2]!.sig) }]
+      assert.deepEqual((await verifyEnvelopes(serverKey.publicKey, both, { at: () => NOW + 1000 })).ok, [true, false, false])
+    })
+
+    it('links only consecutive numbers of one device, author and conversation', async () => {
+      // a chain that hashes a message and then skips a number
+      const chain = new EnvelopeChain()
+      const [first] = await run(chain, 1)
+      const firstHash = chain.prev(conv, 2)!
+      chain.record(conv, 2, firstHash)
+      const [third] = await run(chain, 1, 3)
+      assert.equal(third!.prev, firstHash)
+      const bad = { ...first!, sig: flipSig(first!.sig) }
+      assert.deepEqual((await verifyEnvelopes(serverKey.publicKey, [bad, third!], { at: () => NOW + 1000 })).ok, [false, true])
+
+      // another device of alice, and another user, cannot vouch for a message made to look like alice's device wrote it
+      const forger = new EnvelopeChain()
+      const [forged] = await run(forger, 1, 1, otherDeviceKey)
+      assert.equal(forged!.device, device)
+      const otherCert = await issueCertificate(serverKey, 'alice', otherDevice, NOW)
+      const [fromOtherDevice] = await run(forger, 1, 2, otherDeviceKey, otherCert)
+      assert.equal(fromOtherDevice!.prev != null, true)
+      assert.deepEqual((await verifyEnvelopes(serverKey.publicKey, [forged!, fromOtherDevice!], { at: () => NOW + 1000 })).ok, [false, true])
+      const malloryCert = await issueCertificate(serverKey, 'mallory', otherDevice, NOW)
+      const forger2 = new EnvelopeChain()
+      const [forged2] = await run(forger2, 1, 1, otherDeviceKey)
+      const [fromMallory] = await run(forger2, 1, 2, otherDeviceKey, malloryCert)
+      assert.equal(fromMallory!.prev != null, true)
+      assert.deepEqual((await verifyEnvelopes(serverKey.publicKey, [forged2!, fromMallory!], { at: () => NOW + 1000 })).ok, [false, true])
+    })
+
+    it('checks every certificate and date in a chain', async () => {
+      const msgs = await run(new EnvelopeChain(), 4)
+      const foreign = await issueCertificate(otherServerKey, 'alice', device, NOW)
+      const mixed = [msgs[0]!, { ...msgs[1]!, cert: foreign }, msgs[2]!, msgs[3]!]
+      assert.deepEqual((await verifyEnvelopes(serverKey.publicKey, mixed, { at: () => NOW + 1000 })).ok, [true, false, true, true])
+      // the first message's certificate had expired by the time it must have been valid at
+      const late = await verifyEnvelopes(serverKey.publicKey, msgs, { at: e => e === msgs[0] ? cert.expires : NOW + 1000 })
+      assert.deepEqual(late.ok, [false, true, true, true])
+      // dated in the future
+      assert.deepEqual((await verifyEnvelopes(serverKey.publicKey, msgs, { at: e => e === msgs[2] ? e.sentAt - MAX_CLOCK_SKEW_MS - 1 : NOW + 1000 })).ok, [true, true, false, true])
+    })
+
+    it('takes the holding branch when two messages claim the same predecessor', async () => {
+      const chain = new EnvelopeChain()
+      const [a, b] = await run(chain, 2)
+      const fork = { ...b!, id: 'f'.repeat(32), body: { text: 'fork' } } as Envelope
+      assert.deepEqual((await verifyEnvelopes(serverKey.publicKey, [a!, fork, b!], { at: () => NOW + 1000 })).ok, [true, false, true])
     })
   })
 
