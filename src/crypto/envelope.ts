@@ -209,3 +209,53 @@ export async function verifyEnvelopes (serverKey: PublicKey, envs: readonly Enve
   }
   return { ok, signatures }
 }
+
+/**
+ * Checks envelopes one by one for their callers, as verifyEnvelope does, but the ones that come
+ * in one turn of the event loop together (verifyEnvelopes): a device taking a burst of one
+ * sender's chained messages checks one signature for the run. A lone envelope is checked on its
+ * own, as before, and one that does not hold is checked again on its own for the error it throws.
+ */
+export class EnvelopeChecks {
+  private queue: Array<{ env: Envelope, resolve: () => void, reject: (err: unknown) => void }> = []
+  /** Envelopes checked so far, and the signatures that took. */
+  readonly counts = { envelopes: 0, signatures: 0 }
+
+  /** `max`: envelopes checked together at most (a full batch goes at once). */
+  constructor (private readonly serverKey: () => PublicKey, private readonly max = 64) {}
+
+  async check (env: Envelope): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.queue.push({ env, resolve, reject })
+      if (this.queue.length === 1) setImmediate(() => { void this.flush() })
+      else if (this.queue.length >= this.max) void this.flush()
+    })
+  }
+
+  private async flush (): Promise<void> {
+    const batch = this.queue
+    this.queue = []
+    if (batch.length === 0) return
+    const now = Date.now()
+    const key = this.serverKey()
+    let ok: boolean[] = []
+    this.counts.envelopes += batch.length
+    if (batch.length > 1) {
+      try {
+        const res = await verifyEnvelopes(key, batch.map(b => b.env), { at: () => now })
+        ok = res.ok
+        this.counts.signatures += res.signatures
+      } catch {
+        ok = []
+      }
+    }
+    for (const [i, { env, resolve, reject }] of batch.entries()) {
+      if (ok[i] === true) {
+        resolve()
+        continue
+      }
+      this.counts.signatures++
+      verifyEnvelope(key, env, now).then(resolve, reject)
+    }
+  }
+}

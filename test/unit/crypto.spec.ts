@@ -6,7 +6,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   hashPassword, issueCertificate, loadOrCreateKey, newMessageId, publicKeyOf, signEnvelope,
-  verifyCertificate, verifyEnvelope, verifyEnvelopes, verifyPassword, EnvelopeChain
+  verifyCertificate, verifyEnvelope, verifyEnvelopes, verifyPassword, EnvelopeChain, EnvelopeChecks
 } from '../../src/crypto/index.js'
 import {
   CERT_LIFETIME_MS, MAX_CLOCK_SKEW_MS, certificate as certificateSchema, envelope as envelopeSchema
@@ -323,6 +323,27 @@ describe('crypto', function () {
       assert.deepEqual(late.ok, [false, true, true, true])
       // dated in the future
       assert.deepEqual((await verifyEnvelopes(serverKey.publicKey, msgs, { at: e => e === msgs[2] ? e.sentAt - MAX_CLOCK_SKEW_MS - 1 : NOW + 1000 })).ok, [true, true, false, true])
+    })
+
+    it('checks envelopes that come in one turn together, and throws what verifyEnvelope throws', async () => {
+      const checks = new EnvelopeChecks(() => serverKey.publicKey)
+      // checked as of now: a certificate valid now
+      const msgs = await run(new EnvelopeChain(), 10, 1, deviceKey, await issueCertificate(serverKey, 'alice', device))
+      await Promise.all(msgs.map(async m => { await checks.check(m) }))
+      assert.deepEqual(checks.counts, { envelopes: 10, signatures: 1 })
+      // one changed in the burst: refused with the named error, the others taken
+      const burst = [...msgs]
+      burst[3] = { ...burst[3]!, body: { text: 'changed' } } as Envelope
+      const results = await Promise.allSettled(burst.map(async m => { await checks.check(m) }))
+      assert.deepEqual(results.map(r => r.status), burst.map((_, i) => i === 3 ? 'rejected' : 'fulfilled'))
+      assert.equal(((results[3] as PromiseRejectedResult).reason as Error).name, 'InvalidSignatureError')
+      // alone: checked on its own, as before
+      await checks.check(msgs[0]!)
+      await assert.rejects(checks.check({ ...msgs[0]!, author: 'mallory' }), { name: 'InvalidCertificateError' })
+      // a batch of at most `max` at a time
+      const small = new EnvelopeChecks(() => serverKey.publicKey, 4)
+      await Promise.all(msgs.map(async m => { await small.check(m) }))
+      assert.deepEqual(small.counts, { envelopes: 10, signatures: 3 })
     })
 
     it('takes the holding branch when two messages claim the same predecessor', async () => {
