@@ -189,8 +189,9 @@ export class History {
 
   async page (target: string, options: { limit?: number, before?: string } = {}): Promise<HistoryPage> {
     const conv = conversationOf(this.me, target)
-    const messages = await this.store.page(conv, options)
-    return { conv, target: targetOf(this.me, conv), messages: messages.map(m => this.toChat(m)), gaps: await this.store.gaps(conv) }
+    // together: on a store just opened both read from disk
+    const [messages, gaps] = await Promise.all([this.store.page(conv, options), this.store.gaps(conv)])
+    return { conv, target: targetOf(this.me, conv), messages: messages.map(m => this.toChat(m)), gaps }
   }
 
   /** Unread counts: of one conversation, or of every conversation with any. */
