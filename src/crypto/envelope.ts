@@ -218,7 +218,7 @@ export async function verifyEnvelopes (serverKey: PublicKey, envs: readonly Enve
  */
 export class EnvelopeChecks {
   private queue: Array<{ env: Envelope, resolve: () => void, reject: (err: unknown) => void }> = []
-  /** Envelopes checked so far, and the signatures that took. */
+  /** Envelopes checked so far, and the signature checks that took (a message checked again on its own counts one). */
   readonly counts = { envelopes: 0, signatures: 0 }
 
   /** `max`: envelopes checked together at most (a full batch goes at once). */
@@ -237,25 +237,26 @@ export class EnvelopeChecks {
     this.queue = []
     if (batch.length === 0) return
     const now = Date.now()
-    const key = this.serverKey()
     let ok: boolean[] = []
     this.counts.envelopes += batch.length
-    if (batch.length > 1) {
-      try {
+    try {
+      const key = this.serverKey()
+      if (batch.length > 1) {
         const res = await verifyEnvelopes(key, batch.map(b => b.env), { at: () => now })
         ok = res.ok
         this.counts.signatures += res.signatures
-      } catch {
-        ok = []
       }
-    }
-    for (const [i, { env, resolve, reject }] of batch.entries()) {
-      if (ok[i] === true) {
-        resolve()
-        continue
+      for (const [i, { env, resolve, reject }] of batch.entries()) {
+        if (ok[i] === true) {
+          resolve()
+          continue
+        }
+        this.counts.signatures++
+        verifyEnvelope(key, env, now).then(resolve, reject)
       }
-      this.counts.signatures++
-      verifyEnvelope(key, env, now).then(resolve, reject)
+    } catch (err) {
+      // nothing of the batch is taken, and every caller hears it
+      for (const { reject } of batch) reject(err)
     }
   }
 }

@@ -344,6 +344,10 @@ describe('crypto', function () {
       const small = new EnvelopeChecks(() => serverKey.publicKey, 4)
       await Promise.all(msgs.map(async m => { await small.check(m) }))
       assert.deepEqual(small.counts, { envelopes: 10, signatures: 3 })
+      // no node key to check with: every caller hears it, none waits forever
+      const keyless = new EnvelopeChecks(() => { throw new Error('not logged in') })
+      const all = await Promise.allSettled(msgs.slice(0, 3).map(async m => { await keyless.check(m) }))
+      assert.deepEqual(all.map(r => r.status === 'rejected' && (r.reason as Error).message), ['not logged in', 'not logged in', 'not logged in'])
     })
 
     it('takes the holding branch when two messages claim the same predecessor', async () => {
