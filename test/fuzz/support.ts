@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { encodeFrame } from '../../src/protocol/index.js'
-import { issueCertificate, signEnvelope, generateAccountKey, wrapAccountKey, seal, newRoomKey, sealRoomContent, sealPastKeys } from '../../src/crypto/index.js'
+import { issueCertificate, signEnvelope, EnvelopeChain, generateAccountKey, wrapAccountKey, seal, newRoomKey, sealRoomContent, sealPastKeys } from '../../src/crypto/index.js'
 import { TEST_SCRYPT } from '../../src/testing/index.js'
 import type { Parameters } from 'fast-check'
 
@@ -165,6 +165,10 @@ export async function validSamples (): Promise<Samples> {
   const accountKey = { publicKey: account.publicKey, wrapped: await wrapAccountKey(account.privateKey, 'correct horse battery', TEST_SCRYPT) }
   const text = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'text', body: { text: 'hello bob' }, n: 1 })
   const roomText = await signEnvelope(deviceKey, cert, { conv: 'room:global', kind: 'text', body: { text: 'hello room' } })
+  // a numbered message that carries its predecessor's hash (prev)
+  const chain = new EnvelopeChain()
+  await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'text', body: { text: 'one' }, n: 7 }, { chain })
+  const chained = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'text', body: { text: 'two' }, n: 8 }, { chain })
   const delivered = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'receipt', body: { status: 'delivered', ids: [text.id] } })
   const read = await signEnvelope(deviceKey, cert, { conv: 'dm:alice:bob', kind: 'receipt', body: { status: 'read', upTo: { sentAt: text.sentAt, id: text.id } } })
   // chat requests, contacts, profiles and private rooms' member lists
@@ -225,7 +229,7 @@ export async function validSamples (): Promise<Samples> {
     membersBody: [membersBodyValue, keyedMembersBody],
     roomSealedBody: [sealedRoomBody],
     roomContent: [roomContentValue],
-    envelope: [text, roomText, delivered, read, requestEnv, bareRequest, acceptEnv, declineEnv, closeEnv, contactEnv, uncontactEnv, profileEnv, membersEnv, keyedMembersEnv, sealedRoomEnv],
+    envelope: [text, chained, roomText, delivered, read, requestEnv, bareRequest, acceptEnv, declineEnv, closeEnv, contactEnv, uncontactEnv, profileEnv, membersEnv, keyedMembersEnv, sealedRoomEnv],
     accountPublicKey: [account.publicKey],
     wrappedKey: [accountKey.wrapped],
     accountKeyMaterial: [accountKey],
