@@ -102,16 +102,21 @@ async function signatureHolds (env: Envelope, bytes: Uint8Array, options: { offl
   }
 }
 
+/** The envelope's certificate is the node's, valid at `now`, and names its author and device; it is not dated in the future. Throws a named error otherwise. */
+async function checkCertificateAndDate (serverKey: PublicKey, env: Envelope, now: number): Promise<void> {
+  await verifyCertificate(serverKey, env.cert, { user: env.author, device: env.device, now })
+  if (env.sentAt > now + MAX_CLOCK_SKEW_MS) {
+    throw new InvalidMessageError('message is dated in the future')
+  }
+}
+
 /**
  * Checks an envelope end to end: the certificate is the rendezvous node's, names the author and
  * the device, and the device's key signed the envelope. Throws a named error otherwise.
  * `offload`: check the signature in a worker thread (many checks at once; keys.ts verifyBytes).
  */
 export async function verifyEnvelope (serverKey: PublicKey, env: Envelope, now = Date.now(), options: { offload?: boolean } = {}): Promise<void> {
-  await verifyCertificate(serverKey, env.cert, { user: env.author, device: env.device, now })
-  if (env.sentAt > now + MAX_CLOCK_SKEW_MS) {
-    throw new InvalidMessageError('message is dated in the future')
-  }
+  await checkCertificateAndDate(serverKey, env, now)
   // envelopeBytes reads the signed fields only: the envelope as it is, no copy without sig and cert
   if (!await signatureHolds(env, envelopeBytes(env), options)) {
     throw new InvalidSignatureError('message signature does not match its device')
@@ -142,13 +147,11 @@ export async function verifyEnvelopes (serverKey: PublicKey, envs: readonly Enve
   /** Certificate and date hold; the signature is not known yet. */
   const open = new Set<number>()
   for (const [i, env] of envs.entries()) {
-    const now = options.at?.(env) ?? Date.now()
     try {
-      await verifyCertificate(serverKey, env.cert, { user: env.author, device: env.device, now })
+      await checkCertificateAndDate(serverKey, env, options.at?.(env) ?? Date.now())
     } catch {
       continue
     }
-    if (env.sentAt > now + MAX_CLOCK_SKEW_MS) continue
     bytes[i] = envelopeBytes(env)
     open.add(i)
   }
