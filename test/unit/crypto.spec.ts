@@ -237,6 +237,10 @@ describe('crypto', function () {
       assert.match(msgs[1]!.prev!, /^[A-Za-z0-9_-]{43}$/)
       assert.notEqual(msgs[1]!.prev, msgs[2]!.prev)
       for (const m of msgs) await verifyEnvelope(serverKey.publicKey, envelopeSchema.parse(JSON.parse(JSON.stringify(m))), NOW + 1000)
+      // a prev that is not a SHA-256 in base64url is refused by the schema, with the field named
+      const bad = envelopeSchema.safeParse({ ...msgs[1]!, prev: 'abc' })
+      assert.equal(bad.success, false)
+      assert.deepEqual(bad.error?.issues.map(i => [i.path.join('.'), i.message]), [['prev', 'invalid prev hash']])
       // prev is signed: changing it breaks the signature
       await assert.rejects(verifyEnvelope(serverKey.publicKey, { ...msgs[2]!, prev: msgs[1]!.prev }, NOW + 1000), { name: 'InvalidSignatureError' })
       // a number that does not follow, another conversation, or no number: no prev
