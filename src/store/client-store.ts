@@ -88,10 +88,18 @@ const CHUNK = 500
 const PAD = 15
 const MAX_PADDED = 10 ** PAD - 1
 
+/**
+ * Per conversation and author device: the highest number seen, how many distinct numbers were
+ * seen, and `upTo`, a number up to which every one was seen. A number at or below `upTo` has no
+ * `seq` key of its own (most devices' numbers arrive in order, so most messages write none):
+ * only those above it, written while there were holes, do. Records written before `upTo`
+ * existed have a key for every number (upTo 0).
+ */
 interface SeqMaxRecord {
   max: number
   author: string
   count: number
+  upTo?: number
 }
 
 type Op = BatchOperation<Db, string, unknown>
@@ -324,12 +332,19 @@ export class ClientStore {
       (async () => {
         await maxesLoaded
         // only a number at or below the highest seen from its device can have been seen (the
-        // highest is written with every number, in the same batch), and a fresh message's was
-        // just given out here: most messages, arriving in order, are not looked up
-        const seqKeys = [...new Set(tracked
-          .filter(m => !fresh.has(m) && m.n! <= (seqMaxes.get(`${m.conv}!${m.device}`)?.max ?? 0))
-          .map(m => `${m.conv}!${m.device}!${pad(m.n!)}`))]
-        for (const k of await this.present(this.seqs, seqKeys)) seenSeqs.add(k)
+        // highest is written with every number, in the same batch), one at or below `upTo` was,
+        // and a fresh message's was just given out here: most messages, arriving in order, are
+        // not looked up
+        const seqKeys = new Set<string>()
+        for (const m of tracked) {
+          if (fresh.has(m)) continue
+          const rec = seqMaxes.get(`${m.conv}!${m.device}`)
+          if (rec == null || m.n! > rec.max) continue
+          const key = `${m.conv}!${m.device}!${pad(m.n!)}`
+          if (m.n! <= (rec.upTo ?? 0)) seenSeqs.add(key)
+          else seqKeys.add(key)
+        }
+        for (const k of await this.present(this.seqs, [...seqKeys])) seenSeqs.add(k)
       })()
     ])
 
@@ -359,10 +374,17 @@ export class ClientStore {
         const seqKey = `${m.conv}!${m.device}!${pad(m.n)}`
         if (!seenSeqs.has(seqKey)) {
           seenSeqs.add(seqKey)
-          ops.push({ type: 'put', sublevel: this.seqs, key: seqKey, value: '' })
           const maxKey = `${m.conv}!${m.device}`
           const old = seqMaxes.get(maxKey)
-          seqMaxes.set(maxKey, { max: Math.max(old?.max ?? 0, m.n), author: m.author, count: (old?.count ?? 0) + 1 })
+          const max = Math.max(old?.max ?? 0, m.n)
+          const count = (old?.count ?? 0) + 1
+          // every number from 1 to max seen: no key needed for this one (nor any below it)
+          if (count === max) {
+            seqMaxes.set(maxKey, { max, author: m.author, count, upTo: max })
+          } else {
+            ops.push({ type: 'put', sublevel: this.seqs, key: seqKey, value: '' })
+            seqMaxes.set(maxKey, { max, author: m.author, count, ...(old?.upTo == null ? {} : { upTo: old.upTo }) })
+          }
         }
       }
 
@@ -616,9 +638,10 @@ export class ClientStore {
       if (rec == null || rec.count >= rec.max) continue
       const device = key.slice(conv.length + 1)
       const missing: number[] = []
-      let expected = 1
-      // walks the seen numbers in order and stops once enough holes are listed
-      for await (const seen of this.seqs.keys({ gt: `${key}!`, lt: `${key}"` })) {
+      const upTo = rec.upTo ?? 0
+      let expected = upTo + 1
+      // walks the seen numbers above upTo in order and stops once enough holes are listed
+      for await (const seen of this.seqs.keys({ gt: `${key}!${pad(upTo)}`, lt: `${key}"` })) {
         const n = Number(seen.slice(key.length + 1))
         while (expected < n && missing.length < MAX_GAPS_LISTED) missing.push(expected++)
         if (missing.length >= MAX_GAPS_LISTED) break

@@ -679,6 +679,56 @@ describe('ClientStore', function () {
       assert.deepEqual(await store.gaps('dm:alice:zed'), [])
     })
 
+    it('writes a sequence key only for a number seen while its device has holes, and still knows every number seen', async () => {
+      let store = await open()
+      const seqKeys = async (): Promise<string[]> => {
+        const keys: string[] = []
+        for await (const k of (store as unknown as { seqs: { keys: () => AsyncIterable<string> } }).seqs.keys()) keys.push(k)
+        return keys
+      }
+      const numbered = (n: number, i = n): StoredMessage => message(i, { n })
+      // in order, one batch or many: no keys
+      await store.addMessages(range(1, 20).map(n => numbered(n)))
+      for (const n of range(21, 50)) await store.addMessages([numbered(n)])
+      assert.deepEqual(await seqKeys(), [])
+      assert.deepEqual(await store.gaps(DM), [])
+      // a hole: the number past it gets a key; filling it needs none, nor do the next ones
+      await store.addMessages([numbered(52)])
+      assert.deepEqual(await store.gaps(DM), [{ device: BOB_DEVICE, author: 'bob', missing: [51] }])
+      await store.addMessages([numbered(51)])
+      await store.addMessages([numbered(53)])
+      assert.equal((await seqKeys()).length, 1)
+      assert.deepEqual(await store.gaps(DM), [])
+      // after a restart, numbers already seen (under new ids) are known without their keys: they
+      // are not counted again, so the next number in order still needs no key and shows no hole
+      await close(store)
+      store = await open()
+      assert.equal((await store.addMessages([numbered(30, 1030), numbered(52, 1052), numbered(53, 1053)])).length, 3)
+      await store.addMessages([numbered(54)])
+      assert.equal((await seqKeys()).length, 1)
+      assert.deepEqual(await store.gaps(DM), [])
+      // holes past that are listed from the keys above the run
+      await store.addMessages([numbered(57), numbered(60)])
+      assert.deepEqual(await store.gaps(DM), [{ device: BOB_DEVICE, author: 'bob', missing: [55, 56, 58, 59] }])
+      assert.equal((await store.conversation(DM))?.count, 59)
+    })
+
+    it('reads the sequence records of a store written before they had a run (a key for every number)', async () => {
+      let store = await open()
+      const raw = store as unknown as Record<'seqs' | 'seqMax', { put: (k: string, v: unknown) => Promise<void> }>
+      const device = `${DM}!${BOB_DEVICE}`
+      for (const n of [1, 2, 4]) await raw.seqs.put(`${device}!${String(n).padStart(15, '0')}`, '')
+      await raw.seqMax.put(device, { max: 4, author: 'bob', count: 3 })
+      await close(store)
+      store = await open()
+      assert.deepEqual(await store.gaps(DM), [{ device: BOB_DEVICE, author: 'bob', missing: [3] }])
+      // a number it has a key for is not counted again; the missing one closes the hole
+      await store.addMessages([message(1, { n: 2 }), message(2, { n: 3 })])
+      assert.deepEqual(await store.gaps(DM), [])
+      await store.addMessages([message(3, { n: 6 })])
+      assert.deepEqual(await store.gaps(DM), [{ device: BOB_DEVICE, author: 'bob', missing: [5] }])
+    })
+
     it('keeps the holes it has read in step with later writes, and does not keep a read that a write raced', async () => {
       const store = await open()
       const OTHER = '12D3KooWOtherOtherOtherOtherOtherOtherOtherOther'
@@ -780,14 +830,19 @@ describe('ClientStore', function () {
       assert.equal(lookups, 1, 'a message not marked fresh is looked for by id (its number is above any seen from its device, so not by number)')
       lookups = 0
       await store.addMessages([message(4, { n: 1 })])
-      assert.equal(lookups, 2, 'one whose number is not above the highest seen from its device is looked for by number too')
+      assert.equal(lookups, 1, 'one whose number its device\'s numbers seen in order cover is known without a lookup by number')
       assert.deepEqual((await store.gaps(DM)).filter(g => g.device === BOB_DEVICE), [], 'and its number is not counted twice')
+      await store.addMessages([message(5, { n: 3 })])
+      lookups = 0
+      await store.addMessages([message(6, { n: 3 })])
+      assert.equal(lookups, 2, 'one past a hole, not above the highest seen from its device, is looked for by number too')
+      assert.deepEqual((await store.gaps(DM)).filter(g => g.device === BOB_DEVICE), [{ device: BOB_DEVICE, author: 'bob', missing: [2] }], 'and its number is not counted twice')
       lookups = 0
       const added = await store.addMessages([mine(2, { status: 'sending', n: 1 })], { outbox: [item(2)], fresh: true })
       assert.deepEqual(added.map(m => m.id), [id(2)])
       assert.equal(lookups, 0, 'a fresh one is not')
-      assert.deepEqual((await store.page(DM)).map(m => m.id), [id(1), id(2), id(3), id(4)])
-      assert.equal((await store.conversation(DM))?.count, 4)
+      assert.deepEqual((await store.page(DM)).map(m => m.id), [id(1), id(2), id(3), id(4), id(5), id(6)])
+      assert.equal((await store.conversation(DM))?.count, 6)
       assert.deepEqual((await store.outboxItems()).map(i => i.id), [id(2)])
     })
 
