@@ -10,7 +10,7 @@ import { createMeshNode } from '../src/net/index.js'
 import { LOOPBACK_GOSSIP } from '../src/testing/index.js'
 import { ChildGroup, BARE_TOPIC } from './children.js'
 import { processGroup, registerUser, spawnListen, startClient, startServer } from './cluster.js'
-import { Deadline, MiB, cpuMsOf, now, pool, rssOf, sleep, summarize, until } from './stats.js'
+import { Deadline, MiB, cpuMsOf, now, pool, rssOf, sleep, summarize, until, writeCallsOf } from './stats.js'
 import type { MeshClient } from '../src/testing/index.js'
 import type { MeshNode } from '../src/net/index.js'
 import type { Report } from './report.js'
@@ -25,7 +25,14 @@ interface RoomRun {
   send: (text: string) => Promise<string>
   /** Processes whose CPU the run uses (receivers, node, this one). */
   pids: number[]
+  /** What each of `pids` is. */
+  roles: Role[]
 }
+
+type Role = 'receiver' | 'node' | 'sender'
+
+/** Per message, above idle, by role: CPU ms (per receiver: the mean of one) and write system calls of one receiver. */
+interface RoleCosts { receiverMs: number, nodeMs?: number, senderMs: number, receiverWrites?: number }
 
 interface RoomResult {
   rate: number
@@ -39,6 +46,7 @@ interface RoomResult {
   machineBusy: number
   /** CPU of every process per message sent, above their idle use. */
   cpuMsPerMessage: number
+  byRole: RoleCosts
 }
 
 interface RoomRuns {
@@ -75,9 +83,14 @@ async function measureRoom (run: RoomRun, config: BenchConfig, prefix: string): 
   if (streak < 3) throw new Error(`the room did not reach all ${n} receivers within 60 s of warm-up (${warmupSends} sends)`)
 
   const idle0 = run.pids.map(p => cpuMsOf(p))
+  const idleWrites0 = run.pids.map(p => writeCallsOf(p))
   const i0 = now()
   await sleep(2_000)
-  const idleBusy = run.pids.reduce((sum, p, i) => sum + cpuMsOf(p) - idle0[i]!, 0) / (now() - i0) / availableParallelism()
+  const idleWall = now() - i0
+  // per process, per ms of wall time: CPU ms and write calls with the room idle
+  const idleCpu = run.pids.map((p, i) => (cpuMsOf(p) - idle0[i]!) / idleWall)
+  const idleWrites = run.pids.map((p, i) => { const w = writeCallsOf(p); const w0 = idleWrites0[i]; return w == null || w0 == null ? undefined : (w - w0) / idleWall })
+  const idleBusy = idleCpu.reduce((a, b) => a + b, 0) / availableParallelism()
 
   const results: RoomResult[] = []
   for (const { rate, seconds } of plan(config)) {
@@ -85,6 +98,7 @@ async function measureRoom (run: RoomRun, config: BenchConfig, prefix: string): 
     const interval = 1000 / rate
     const ids: string[] = []
     const cpu0 = run.pids.map(p => cpuMsOf(p))
+    const writes0 = run.pids.map(p => writeCallsOf(p))
     const t0 = now()
     for (let i = 0; i < count; i++) {
       const wait = t0 + i * interval - now()
@@ -93,7 +107,9 @@ async function measureRoom (run: RoomRun, config: BenchConfig, prefix: string): 
     }
     // late is not lost: stragglers of a saturated machine get 30 s
     await until(() => ids.every(id => reached(id) === n), 30_000, 'every message at every receiver', 20).catch(() => {})
-    const cpu = run.pids.reduce((sum, p, i) => sum + cpuMsOf(p) - cpu0[i]!, 0)
+    const cpuEach = run.pids.map((p, i) => cpuMsOf(p) - cpu0[i]!)
+    const writesEach = run.pids.map((p, i) => { const w = writeCallsOf(p); const w0 = writes0[i]; return w == null || w0 == null ? undefined : w - w0 })
+    const cpu = cpuEach.reduce((a, b) => a + b, 0)
     const wall = now() - t0
     const latencies: number[] = []
     let lost = 0
@@ -111,9 +127,23 @@ async function measureRoom (run: RoomRun, config: BenchConfig, prefix: string): 
     })
     // per message above what the same processes burn idle (heartbeats, sessions)
     const above = cpu - idleBusy * availableParallelism() * wall
-    results.push({ rate, seconds, latencies, expected: ids.length * n, lost, missing, machineBusy: cpu / wall / availableParallelism(), cpuMsPerMessage: Math.max(0, above) / ids.length })
+    results.push({ rate, seconds, latencies, expected: ids.length * n, lost, missing, machineBusy: cpu / wall / availableParallelism(), cpuMsPerMessage: Math.max(0, above) / ids.length, byRole: costsByRole(run.roles, cpuEach.map((c, i) => c - idleCpu[i]! * wall), writesEach.map((w, i) => w == null || idleWrites[i] == null ? undefined : w - idleWrites[i]! * wall), ids.length) })
   }
   return { warmupSends, idleBusy, results }
+}
+
+/** Above-idle CPU (ms) and write calls of each process of a run, per message, summed by role (receivers: the mean of one). */
+function costsByRole (roles: Role[], cpu: number[], writes: Array<number | undefined>, messages: number): RoleCosts {
+  const of = (role: Role, values: Array<number | undefined>): number[] => values.flatMap((v, i) => roles[i] === role && v != null ? [Math.max(0, v) / messages] : [])
+  const mean = (xs: number[]): number | undefined => xs.length === 0 ? undefined : xs.reduce((a, b) => a + b, 0) / xs.length
+  const node = of('node', cpu)
+  const receiverWrites = of('receiver', writes)
+  return {
+    receiverMs: mean(of('receiver', cpu)) ?? 0,
+    ...(node.length === 0 ? {} : { nodeMs: node[0] }),
+    senderMs: mean(of('sender', cpu)) ?? 0,
+    ...(receiverWrites.length === roles.filter(r => r === 'receiver').length ? { receiverWrites: mean(receiverWrites) } : {})
+  }
 }
 
 /** Figures of one room (meshchat or bare), one set per rate; `ids` is `fanout` or `fanout.bare`. */
@@ -142,6 +172,11 @@ function reportRoom (report: Report, config: BenchConfig, runs: RoomRuns, ids: s
       note: `of ${r.expected} deliveries, waiting up to 30 s after the last send${r.missing.length === 0 ? '' : `; missing at ${r.missing.join('; ').slice(0, 300)}`}`
     })
     report.add({ id: `${key}.cpu`, group, label: `${what}, ${r.rate} msg/s: CPU per message (all processes, above idle)`, value: r.cpuMsPerMessage, unit: 'ms', ...(bare ? {} : { refs: [`fanout.bare.${r.rate}.cpu`] }), note: busy })
+    const b = r.byRole
+    report.add({
+      id: `${key}.cpu.receiver`, group, label: `${what}, ${r.rate} msg/s: CPU per message of one receiver (above idle)`, value: b.receiverMs, unit: 'ms', ...(bare ? {} : { refs: [`fanout.bare.${r.rate}.cpu.receiver`] }),
+      note: `the mean over the ${config.fanout} receiver processes${b.nodeMs == null ? '' : `; the rendezvous node (a member of the room's mesh, which also keeps its history) ${b.nodeMs.toFixed(1)} ms`}; the bench process (the sender, and reading the receivers' output) ${b.senderMs.toFixed(1)} ms${b.receiverWrites == null ? '' : `; ${b.receiverWrites.toFixed(1)} write system calls per message per receiver (${bare ? 'sockets and its IPC channel to the bench' : 'sockets, its JSON output, its store\'s log and libuv\'s wake-ups'})`}`
+    })
   }
   report.add({ id: `${ids}.rss`, group, label: `${what}: RSS per receiver process`, value: rssMiB, unit: 'MiB', ...(bare ? {} : { refs: ['fanout.bare.rss'] }), note: `mean over the ${config.fanout} receivers at the end; ${runs.warmupSends} warm-up sends before the steady runs` })
 }
@@ -167,7 +202,8 @@ async function meshchatRoom (report: Report, config: BenchConfig): Promise<void>
     sender = await startClient(senderHome)
     const s = sender
     const pids = [server.proc.pid!, process.pid, ...listeners.map(l => l.proc.pid!)]
-    const runs = await measureRoom({ arrivals, pids, send: async text => (await s.sendRoom('global', text)).id }, config, 'room')
+    const roles: Role[] = ['node', 'sender', ...listeners.map(() => 'receiver' as const)]
+    const runs = await measureRoom({ arrivals, pids, roles, send: async text => (await s.sendRoom('global', text)).id }, config, 'room')
     const rss = listeners.map(l => rssOf(l.proc.pid!))
     reportRoom(report, config, runs, 'fanout', 'meshchat room', `${config.fanout} \`meshchat listen --json\` processes and the rendezvous node (\`meshchat serve\`); sentAt is set when the sender signs, receivedAt when a receiver has validated it and hands it to its store (1 ms clock); the node forwards a valid message at once and writes its room history behind it`, rss.reduce((x, y) => x + y, 0) / rss.length / MiB)
   } finally {
@@ -208,6 +244,7 @@ async function bareRoom (report: Report, config: BenchConfig): Promise<void> {
     const runs = await measureRoom({
       arrivals,
       pids,
+      roles: ['sender', ...children.children.map(() => 'receiver' as const)],
       send: async text => {
         const i = `b${seq++}`
         const body = JSON.stringify({ i, sentAt: Date.now(), text })

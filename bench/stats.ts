@@ -116,5 +116,15 @@ export function cpuMsOf (pid: number = process.pid): number {
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
+/** Write system calls a process has made (sockets, pipes and files), from /proc; undefined where it cannot be read. */
+export function writeCallsOf (pid: number = process.pid): number | undefined {
+  try {
+    const m = /^syscw:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))
+    return m == null ? undefined : Number(m[1])
+  } catch {
+    return undefined
+  }
+}
+
 export const MiB = 1024 * 1024
 export const KiB = 1024
